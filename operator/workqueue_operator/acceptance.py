@@ -1,0 +1,104 @@
+"""Whether an object's spec can be acted on: the checks the CRD schema cannot make.
+
+Pure functions: the caller gathers the facts (which objects exist) and gets a verdict back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from workqueue_operator.api.env import PonchoEnvSpec
+from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
+from workqueue_operator.api.pool import WorkerPoolSpec
+
+ACCEPTED = "Accepted"
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking one spec: the Accepted condition's status, reason, message."""
+
+    accepted: bool
+    reason: str
+    message: str
+
+
+def parse_spec(model: type[SpecT], spec: Mapping[str, Any]) -> SpecT | Verdict:
+    """The typed spec, or a rejecting verdict that says which fields are wrong.
+
+    The CRD schema rejects most bad input first; this catches what an older CRD let through.
+    """
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
+        )
+        return Verdict(False, "InvalidSpec", f"spec is invalid: {problems}")
+
+
+def judge_manager(spec: WorkQueueManagerSpec, secret_exists: Callable[[str], bool]) -> Verdict:
+    """A WorkQueueManager is accepted when the password Secret it names exists."""
+    ref = spec.password_secret_ref
+    if ref is not None and not secret_exists(ref.name):
+        return Verdict(
+            False,
+            "SecretNotFound",
+            f"passwordSecretRef names Secret {ref.name!r}, which does not exist in this namespace",
+        )
+    if spec.mode is ManagerMode.IN_CLUSTER:
+        return Verdict(
+            True,
+            "Valid",
+            "spec is valid; this operator version does not yet deploy InCluster managers",
+        )
+    return Verdict(
+        True,
+        "Valid",
+        "spec is valid; this operator version does not yet poll External managers",
+    )
+
+
+def judge_pool(
+    spec: WorkerPoolSpec,
+    managers: Collection[str],
+    environments: Collection[str],
+) -> Verdict:
+    """A WorkerPool is accepted when the WorkQueueManager and PonchoEnv it names exist."""
+    if spec.manager_ref is not None and spec.manager_ref.name not in managers:
+        return Verdict(
+            False,
+            "ManagerNotFound",
+            f"managerRef names WorkQueueManager {spec.manager_ref.name!r}, which does not exist "
+            "in this namespace",
+        )
+    if spec.env_ref is not None and spec.env_ref.name not in environments:
+        return Verdict(
+            False,
+            "EnvironmentNotFound",
+            f"envRef names PonchoEnv {spec.env_ref.name!r}, which does not exist in this namespace",
+        )
+    return Verdict(
+        True, "Valid", "spec is valid; this operator version does not yet create worker pods"
+    )
+
+
+def judge_env(spec: PonchoEnvSpec, claim_exists: Callable[[str], bool]) -> Verdict:
+    """A PonchoEnv is accepted when the PersistentVolumeClaim it writes to exists."""
+    tarball = spec.output.tarball
+    if tarball is not None and tarball.pvc is not None and not claim_exists(tarball.pvc.claim_name):
+        return Verdict(
+            False,
+            "ClaimNotFound",
+            f"output.tarball.pvc names PersistentVolumeClaim {tarball.pvc.claim_name!r}, which "
+            "does not exist in this namespace",
+        )
+    return Verdict(
+        True, "Valid", "spec is valid; this operator version does not yet build environments"
+    )

@@ -1,0 +1,129 @@
+"""Types shared by the three kinds: the camelCase base model, references, conditions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# A Kubernetes resource quantity as users write it: "512Mi", "2Gi", "1500M", "10G".
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+
+# A DNS-1123 subdomain name, as Kubernetes object names are.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
+
+
+def cel(rule: str, message: str) -> dict[str, str]:
+    """One CEL validation rule as the CRD's ``x-kubernetes-validations`` wants it."""
+    return {"rule": rule, "message": message}
+
+
+def with_cel(*rules: dict[str, str]) -> dict[str, Any]:
+    """``json_schema_extra`` that puts CEL rules on a model's object schema."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+class CamelModel(BaseModel):
+    """Base for every API model: camelCase on the wire, snake_case in Python.
+
+    Unknown fields are ignored (the apiserver prunes them anyway), so an operator that is older
+    than its CRD still reads objects.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON the apiserver stores: camelCase keys, unset optional fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class LocalObjectReference(CamelModel):
+    """A reference to an object in the same namespace."""
+
+    name: ObjectName
+    """Name of the referenced object."""
+
+
+class SecretKeyReference(CamelModel):
+    """A key of a Secret in the same namespace."""
+
+    name: ObjectName
+    """Name of the Secret."""
+    key: str = "password"
+    """Key in the Secret whose value is used."""
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(CamelModel):
+    """One observation of the object's state, as in every Kubernetes status."""
+
+    type: str
+    """Kind of condition, e.g. Accepted, Reachable, EnvironmentReady."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    reason: str
+    """One CamelCase word saying why the condition has this status."""
+    message: str = ""
+    """A human-readable explanation."""
+    last_transition_time: datetime
+    """When the status last changed."""
+    observed_generation: int | None = None
+    """The metadata.generation this condition was computed from."""
+
+
+def now() -> datetime:
+    """The current time, in UTC, at whole seconds (as Kubernetes timestamps are)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def set_condition(
+    conditions: list[Condition],
+    new: Condition,
+) -> list[Condition]:
+    """Conditions with ``new`` merged in by type, keeping ``lastTransitionTime`` when the status
+    did not change (the Kubernetes convention). Pure: returns a new list."""
+    merged: list[Condition] = []
+    replaced = False
+    for old in conditions:
+        if old.type != new.type:
+            merged.append(old)
+            continue
+        replaced = True
+        if old.status == new.status:
+            merged.append(new.model_copy(update={"last_transition_time": old.last_transition_time}))
+        else:
+            merged.append(new)
+    if not replaced:
+        merged.append(new)
+    return merged
+
+
+def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    """The condition of the given type, if any."""
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_transition(previous: Condition | None, new: Condition) -> bool:
+    """Whether ``new`` says something that ``previous`` did not: worth an Event."""
+    if previous is None:
+        return True
+    return (previous.status, previous.reason, previous.message) != (
+        new.status,
+        new.reason,
+        new.message,
+    )

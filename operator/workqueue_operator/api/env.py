@@ -1,0 +1,169 @@
+"""PonchoEnv: a Poncho software environment, built once per content hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+
+from workqueue_operator.api.common import (
+    CamelModel,
+    Condition,
+    LocalObjectReference,
+    ObjectName,
+    cel,
+    with_cel,
+)
+
+DEFAULT_BUILDER_IMAGE = "workqueue-operator/builder:0.1.0"
+
+
+class PvcTarball(CamelModel):
+    """A tarball on a PersistentVolumeClaim."""
+
+    claim_name: ObjectName
+    """Name of the PersistentVolumeClaim (ReadWriteMany, or ReadOnlyMany for workers)."""
+    directory: str = "poncho"
+    """Directory inside the volume; the tarball is <directory>/<hash>.tar.gz."""
+
+
+class TarballOutput(CamelModel):
+    """Where the packed environment goes."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel("has(self.pvc) != has(self.url)", "tarball needs exactly one of pvc or url"),
+        )
+    )
+
+    pvc: PvcTarball | None = None
+    """A PersistentVolumeClaim."""
+    url: str | None = None
+    """An object-store URL prefix (s3://, gs://, https://); <url>/<hash>.tar.gz."""
+
+
+class ImageOutput(CamelModel):
+    """An environment image pushed to a registry."""
+
+    repository: Annotated[str, Field(min_length=1)]
+    """Image repository; the tag is the environment's hash."""
+    push_secret_ref: LocalObjectReference | None = None
+    """Docker config Secret used to push."""
+
+
+class EnvOutput(CamelModel):
+    """The artefact a build produces."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel("has(self.tarball) || has(self.image)", "output needs tarball or image"),
+        )
+    )
+
+    tarball: TarballOutput | None = None
+    """A relocatable tarball (poncho_package_run unpacks it)."""
+    image: ImageOutput | None = None
+    """An image with the environment inside."""
+
+
+class CondaSection(CamelModel):
+    """The conda part of a Poncho spec, as in a conda environment file."""
+
+    channels: list[str] = Field(default_factory=list)
+    """Conda channels, in priority order."""
+    dependencies: list[Any] = Field(default_factory=list)
+    """Conda packages ("numpy=1.26"), and optionally {"pip": ["pkg==1.0", ...]}."""
+
+
+class GitSource(CamelModel):
+    """A git repository fetched into the environment."""
+
+    remote: Annotated[str, Field(min_length=1)]
+    """Repository URL."""
+    ref: str | None = None
+    """Branch, tag or commit; the default branch when unset."""
+
+
+class HttpSource(CamelModel):
+    """A file fetched over HTTP into the environment."""
+
+    url: Annotated[str, Field(min_length=1)]
+    """URL of the file."""
+    type: str | None = None
+    """"tar" to unpack it; a plain file otherwise."""
+
+
+class PonchoSpec(CamelModel):
+    """A Poncho JSON spec (CCTools poncho_package_create)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "has(self.conda) || has(self.pip) || has(self.git) || has(self.http)",
+                "spec needs at least one of the Poncho sections conda, pip, git, http",
+            ),
+        )
+    )
+
+    conda: CondaSection | None = None
+    """Conda channels and packages."""
+    pip: list[str] | None = None
+    """pip requirements ("requests==2.32.3")."""
+    git: dict[str, GitSource] | None = None
+    """Git repositories; each key names an environment variable set to the checkout."""
+    http: dict[str, HttpSource] | None = None
+    """Files over HTTP; each key names an environment variable set to the file."""
+
+
+class PonchoEnvSpec(CamelModel):
+    """Desired state of a PonchoEnv."""
+
+    spec: PonchoSpec
+    """The Poncho JSON spec of the environment."""
+    output: EnvOutput
+    """Where the built environment goes."""
+    builder_image: str = DEFAULT_BUILDER_IMAGE
+    """Image of the builder Job."""
+    share_across_namespaces: bool = False
+    """Reuse a build of the same hash made for another namespace."""
+
+
+class EnvPhase(StrEnum):
+    PENDING = "Pending"
+    BUILDING = "Building"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
+class PonchoEnvStatus(CamelModel):
+    """Observed state of a PonchoEnv."""
+
+    observed_generation: int | None = None
+    """The metadata.generation last acted on."""
+    phase: EnvPhase | None = None
+    """Pending, Building, Ready or Failed."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Accepted, Built and other conditions."""
+    hash: str | None = None
+    """Content hash of the normalised spec."""
+    artifact: str | None = None
+    """Where the built environment is (tarball path or image reference)."""
+    size_bytes: int | None = None
+    """Size of the artefact."""
+    build_seconds: float | None = None
+    """How long the build took."""
+    job_name: str | None = None
+    """Name of the builder Job."""
+    last_build_time: datetime | None = None
+    """When the last build finished."""
+
+
+class PonchoEnv(CamelModel):
+    """A Poncho JSON spec built once, by content hash, into an environment tarball or image."""
+
+    spec: PonchoEnvSpec
+    """Desired state."""
+    status: PonchoEnvStatus = Field(default_factory=PonchoEnvStatus)
+    """Observed state, written by the operator."""

@@ -1,0 +1,159 @@
+"""WorkQueueManager: a Work Queue manager, run by the operator or reached outside the cluster."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+
+from workqueue_operator.api.common import (
+    CamelModel,
+    Condition,
+    Quantity,
+    SecretKeyReference,
+    cel,
+    with_cel,
+)
+
+# host:port, where host is a DNS name or an IPv4 address.
+ADDRESS_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$"
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, max_length=260)]
+ProjectName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ManagerMode(StrEnum):
+    IN_CLUSTER = "InCluster"
+    EXTERNAL = "External"
+
+
+class EnvVar(CamelModel):
+    """An environment variable of the manager container."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """Variable name."""
+    value: str = ""
+    """Variable value."""
+
+
+class ContainerResources(CamelModel):
+    """Requests (and equal limits) of the manager container."""
+
+    cpu: Quantity = "500m"
+    """CPU, as a Kubernetes quantity."""
+    memory: Quantity = "512Mi"
+    """Memory, as a Kubernetes quantity."""
+
+
+class WorkQueueManagerSpec(CamelModel):
+    """Desired state of a WorkQueueManager."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "self.mode != 'InCluster' || has(self.image)",
+                "mode InCluster needs image: the container that runs the manager program",
+            ),
+            cel(
+                "self.mode != 'External' || has(self.address) || has(self.projectName)",
+                "mode External needs address (host:port) or projectName (resolved through a "
+                "catalog server)",
+            ),
+            cel(
+                "self.mode != 'InCluster' || !has(self.address)",
+                "address is only for mode External; an InCluster manager is reached through "
+                "its Service",
+            ),
+        )
+    )
+
+    mode: ManagerMode = ManagerMode.IN_CLUSTER
+    """InCluster: the operator runs image/command as a one-replica Deployment with a Service on
+    port. External: nothing is deployed; the operator reaches address, or resolves projectName
+    through the catalog server."""
+    image: str | None = None
+    """Container image of the manager program (mode InCluster)."""
+    command: list[str] | None = None
+    """Command of the manager container; the image's entry point when unset."""
+    args: list[str] | None = None
+    """Arguments of the manager container."""
+    env: list[EnvVar] = Field(default_factory=list)
+    """Extra environment variables of the manager container."""
+    resources: ContainerResources = Field(default_factory=ContainerResources)
+    """CPU and memory of the manager container (mode InCluster)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 9123
+    """Port the manager listens on for workers and status queries."""
+    address: Address | None = None
+    """host:port of an External manager."""
+    project_name: ProjectName | None = None
+    """Work Queue project name. External managers may be found by it through the catalog."""
+    catalog: Address | None = None
+    """host:port of the catalog server used to resolve projectName."""
+    password_secret_ref: SecretKeyReference | None = None
+    """Secret holding the Work Queue password, shared by manager and workers."""
+    monitoring: bool = True
+    """Tasks are measured with resource_monitor; the telemetry agent collects what they used."""
+    poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+    """How often the operator polls the manager's status."""
+
+
+class QueueFigures(CamelModel):
+    """The manager's queue as last read over its status protocol."""
+
+    tasks_waiting: int = 0
+    """Tasks waiting for a worker."""
+    tasks_running: int = 0
+    """Tasks running on workers."""
+    tasks_done: int = 0
+    """Tasks finished and returned to the application."""
+    tasks_failed: int = 0
+    """Tasks that failed."""
+    workers_connected: int = 0
+    """Workers connected to the manager."""
+    workers_busy: int = 0
+    """Connected workers running at least one task."""
+    workers_idle: int = 0
+    """Connected workers running no task."""
+
+
+class CategoryFigures(CamelModel):
+    """Per-category queue figures."""
+
+    category: str
+    """Category name."""
+    tasks_waiting: int = 0
+    """Tasks of this category waiting."""
+    tasks_running: int = 0
+    """Tasks of this category running."""
+    tasks_done: int = 0
+    """Tasks of this category done."""
+
+
+class WorkQueueManagerStatus(CamelModel):
+    """Observed state of a WorkQueueManager."""
+
+    observed_generation: int | None = None
+    """The metadata.generation last acted on."""
+    phase: str | None = None
+    """A one-word summary for humans: Pending, Running, Unreachable, Invalid."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Accepted, Reachable and other conditions."""
+    address: str | None = None
+    """host:port at which the operator reaches the manager."""
+    queue: QueueFigures | None = None
+    """Queue figures from the last successful poll."""
+    categories: list[CategoryFigures] = Field(default_factory=list)
+    """Per-category figures from the last successful poll."""
+    last_poll_time: datetime | None = None
+    """When the manager was last polled."""
+
+
+class WorkQueueManager(CamelModel):
+    """A Work Queue manager: the user's program (or an external one such as a Parsl script),
+    with its Service, password Secret and live status."""
+
+    spec: WorkQueueManagerSpec
+    """Desired state."""
+    status: WorkQueueManagerStatus = Field(default_factory=WorkQueueManagerStatus)
+    """Observed state, written by the operator."""

@@ -1,0 +1,237 @@
+"""WorkerPool: work_queue_worker pods for one manager, scaled from its backlog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+
+from workqueue_operator.api.common import (
+    CamelModel,
+    Condition,
+    LocalObjectReference,
+    Quantity,
+    cel,
+    with_cel,
+)
+from workqueue_operator.api.manager import Address, ProjectName
+
+DEFAULT_WORKER_IMAGE = "workqueue-operator/worker:0.1.0"
+
+
+class ManagerAddress(CamelModel):
+    """A manager that is not a WorkQueueManager object: reached by address or project name."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "has(self.address) != has(self.projectName)",
+                "manager needs exactly one of address (host:port) or projectName",
+            ),
+            cel(
+                "!has(self.catalog) || has(self.projectName)",
+                "manager.catalog is only used with manager.projectName",
+            ),
+        )
+    )
+
+    address: Address | None = None
+    """host:port of the manager."""
+    project_name: ProjectName | None = None
+    """Project name, resolved through the catalog server."""
+    catalog: Address | None = None
+    """host:port of the catalog server used to resolve projectName."""
+
+
+class WorkerResources(CamelModel):
+    """Resources of one worker pod. The worker is started with --cores/--memory/--disk equal to
+    these, so that it never claims more than its pod has."""
+
+    cores: Annotated[int, Field(ge=1, le=1024)] = 1
+    """Cores: the pod's CPU request and limit, and the worker's --cores."""
+    memory: Quantity = "1Gi"
+    """Memory: the pod's memory request and limit, and the worker's --memory (in MB)."""
+    disk: Quantity = "2Gi"
+    """Disk: the pod's ephemeral-storage request and limit, and the worker's --disk (in MB)."""
+    gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    """GPUs (nvidia.com/gpu), and the worker's --gpus."""
+
+
+class SizingMode(StrEnum):
+    FIXED = "Fixed"
+    BUCKETS = "Buckets"
+
+
+class SizingStrategy(StrEnum):
+    GREEDY = "greedy"
+    EXHAUSTIVE = "exhaustive"
+    KMEANS = "kmeans"
+
+
+class UpdateMode(StrEnum):
+    OFF = "Off"
+    INITIAL = "Initial"
+    RECREATE = "Recreate"
+
+
+class SizingSpec(CamelModel):
+    """How worker sizes are chosen: declared (Fixed) or from measured task resources (Buckets)."""
+
+    mode: SizingMode = SizingMode.FIXED
+    """Fixed: every pod has the declared worker resources. Buckets: pod shapes come from the
+    buckets of what tasks really used, per category."""
+    strategy: SizingStrategy = SizingStrategy.GREEDY
+    """Bucketing strategy (Phung, Thain et al.)."""
+    max_buckets: Annotated[int, Field(ge=1, le=16)] = 4
+    """Most buckets (pod shapes) per category."""
+    margin_percent: Annotated[int, Field(ge=0, le=200)] = 10
+    """Headroom added to a bucket's value when it becomes a pod request."""
+    update_mode: UpdateMode = UpdateMode.INITIAL
+    """Off: only recommend. Initial: new pods get the recommended shapes. Recreate: also replace
+    idle pods whose shape is off by more than the margin (never a busy one)."""
+    min_samples: Annotated[int, Field(ge=1, le=100000)] = 20
+    """Samples a category needs before its buckets are trusted; until then the declared worker
+    resources are used."""
+
+
+class AutoscaleSpec(CamelModel):
+    """Scaling from the manager's backlog, between minWorkers and maxWorkers."""
+
+    enabled: bool = True
+    """When false, the pool follows spec.replicas (kubectl scale, HPA)."""
+    poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+    """How often the backlog is read and the decision made."""
+    scale_up_step: Annotated[int, Field(ge=1, le=10000)] = 10
+    """Most pods created in one decision."""
+    idle_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+    """How long a worker must stay idle before it may be removed."""
+    cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
+    """Least time between a scale-up and the next scale-down."""
+
+
+class PodTemplate(CamelModel):
+    """Fields copied into every worker pod."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels of worker pods."""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Extra annotations of worker pods."""
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    """Node selector of worker pods."""
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    """Tolerations of worker pods (core/v1 Toleration)."""
+    affinity: dict[str, Any] | None = None
+    """Affinity of worker pods (core/v1 Affinity)."""
+    priority_class_name: str | None = None
+    """Priority class of worker pods."""
+    service_account_name: str | None = None
+    """Service account of worker pods."""
+
+
+class WorkerPoolSpec(CamelModel):
+    """Desired state of a WorkerPool."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "has(self.managerRef) != has(self.manager)",
+                "exactly one of managerRef (a WorkQueueManager) or manager (address or "
+                "projectName) is required",
+            ),
+            cel("self.minWorkers <= self.maxWorkers", "minWorkers must be <= maxWorkers"),
+            cel(
+                "!has(self.replicas) || (self.replicas >= self.minWorkers && "
+                "self.replicas <= self.maxWorkers)",
+                "replicas must be between minWorkers and maxWorkers",
+            ),
+        )
+    )
+
+    manager_ref: LocalObjectReference | None = None
+    """The WorkQueueManager whose tasks these workers run."""
+    manager: ManagerAddress | None = None
+    """A manager outside any WorkQueueManager object."""
+    image: str = DEFAULT_WORKER_IMAGE
+    """Worker image: has work_queue_worker (and resource_monitor) on its PATH."""
+    env_ref: LocalObjectReference | None = None
+    """A PonchoEnv whose environment tasks run in."""
+    min_workers: Annotated[int, Field(ge=0, le=100000)] = 0
+    """Fewest worker pods."""
+    max_workers: Annotated[int, Field(ge=0, le=100000)] = 10
+    """Most worker pods."""
+    replicas: Annotated[int, Field(ge=0, le=100000)] | None = None
+    """Worker pods wanted when autoscale is off (the scale subresource: kubectl scale, HPA)."""
+    worker: WorkerResources = Field(default_factory=WorkerResources)
+    """Declared resources of one worker."""
+    sizing: SizingSpec = Field(default_factory=SizingSpec)
+    """How worker sizes are chosen."""
+    autoscale: AutoscaleSpec = Field(default_factory=AutoscaleSpec)
+    """Scaling from the manager's backlog."""
+    worker_args: list[str] = Field(default_factory=list)
+    """Extra arguments of work_queue_worker."""
+    template: PodTemplate = Field(default_factory=PodTemplate)
+    """Fields copied into every worker pod."""
+
+
+class BucketShape(CamelModel):
+    """One recommended worker shape."""
+
+    cores: float
+    """Cores."""
+    memory_mb: float
+    """Memory in MB."""
+    disk_mb: float
+    """Disk in MB."""
+    share: float
+    """Share of the category's tasks that this bucket covers (0-1)."""
+
+
+class CategoryRecommendation(CamelModel):
+    """Buckets recommended for one task category."""
+
+    category: str
+    """Task category."""
+    buckets: list[BucketShape] = Field(default_factory=list)
+    """Recommended shapes, smallest first."""
+    samples: int = 0
+    """Samples the buckets were computed from."""
+
+
+class WorkerPoolStatus(CamelModel):
+    """Observed state of a WorkerPool."""
+
+    observed_generation: int | None = None
+    """The metadata.generation last acted on."""
+    phase: str | None = None
+    """A one-word summary for humans."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Accepted and other conditions."""
+    replicas: int = 0
+    """Worker pods that exist (not terminating)."""
+    selector: str | None = None
+    """Label selector of this pool's pods (for the scale subresource)."""
+    workers_connected: int = 0
+    """Workers of this pool connected to the manager."""
+    workers_busy: int = 0
+    """Connected workers running a task."""
+    workers_idle: int = 0
+    """Connected workers running no task."""
+    desired_replicas: int | None = None
+    """Worker pods the last decision wanted."""
+    desired_reason: str | None = None
+    """Why the last decision wanted that many."""
+    last_scale_time: datetime | None = None
+    """When pods were last created or deleted."""
+    recommendations: list[CategoryRecommendation] = Field(default_factory=list)
+    """Bucket recommendations per category (sizing mode Buckets)."""
+
+
+class WorkerPool(CamelModel):
+    """work_queue_worker pods for one manager, scaled between min and max from its backlog."""
+
+    spec: WorkerPoolSpec
+    """Desired state."""
+    status: WorkerPoolStatus = Field(default_factory=WorkerPoolStatus)
+    """Observed state, written by the operator."""

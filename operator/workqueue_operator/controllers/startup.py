@@ -1,0 +1,27 @@
+"""Operator start-up: kopf settings and the shared Kubernetes client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from workqueue_operator import GROUP
+from workqueue_operator.k8s.client import KubeApi, load_config
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Keep kopf's bookkeeping in annotations of our own group: the CRDs' structural status
+    # schemas would prune kopf's default status fields.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+    load_config()
+    memo.kube = KubeApi()

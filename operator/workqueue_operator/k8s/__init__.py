@@ -1,0 +1,1 @@
+"""Pure builders of Kubernetes objects, and one thin API wrapper."""

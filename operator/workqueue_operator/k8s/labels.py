@@ -1,0 +1,20 @@
+"""Labels that name what the operator's objects belong to."""
+
+from __future__ import annotations
+
+from workqueue_operator import GROUP
+
+POOL_LABEL = f"{GROUP}/pool"
+SHAPE_LABEL = f"{GROUP}/shape"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "workqueue-operator"
+
+
+def pool_labels(pool: str) -> dict[str, str]:
+    """Labels every pod of a WorkerPool carries."""
+    return {POOL_LABEL: pool, MANAGED_BY_LABEL: MANAGED_BY}
+
+
+def pool_selector(pool: str) -> str:
+    """The label selector (string form) of a WorkerPool's pods."""
+    return ",".join(f"{k}={v}" for k, v in sorted(pool_labels(pool).items()))

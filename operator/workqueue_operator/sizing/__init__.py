@@ -1,0 +1,1 @@
+"""Telemetry samples, bucketing strategies and the trace replay that scores them."""

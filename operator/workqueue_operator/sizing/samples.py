@@ -1,0 +1,33 @@
+"""The one normalised telemetry sample type that every source is parsed into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class TaskResult(StrEnum):
+    """How a task attempt ended, as far as sizing cares."""
+
+    SUCCESS = "success"
+    RESOURCE_EXHAUSTION = "resource_exhaustion"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What one finished task attempt really used.
+
+    Units: cores (peak, may be fractional), memory and disk in MB (10^6 bytes as CCTools
+    reports them), wall time in seconds. ``timestamp`` is seconds since the epoch when the
+    attempt ended (0 when the source has no clock, e.g. a trace file).
+    """
+
+    category: str
+    cores: float
+    memory_mb: float
+    disk_mb: float
+    wall_time_s: float
+    result: TaskResult = TaskResult.SUCCESS
+    timestamp: float = 0.0
+    task_id: str = ""

@@ -1,0 +1,1 @@
+"""CCTools Work Queue integration: status protocol, catalog, telemetry parsers."""

@@ -1,0 +1,86 @@
+"""The checks the CRD schema cannot make, and condition bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from workqueue_operator.acceptance import Verdict, judge_env, judge_manager, judge_pool, parse_spec
+from workqueue_operator.api.common import Condition, ConditionStatus, is_transition, set_condition
+from workqueue_operator.api.env import PonchoEnvSpec
+from workqueue_operator.api.manager import WorkQueueManagerSpec
+from workqueue_operator.api.pool import WorkerPoolSpec
+
+
+def pool(**spec: object) -> WorkerPoolSpec:
+    parsed = parse_spec(WorkerPoolSpec, spec)
+    assert isinstance(parsed, WorkerPoolSpec)
+    return parsed
+
+
+def test_pool_with_missing_manager_is_rejected_with_the_name() -> None:
+    verdict = judge_pool(pool(managerRef={"name": "mgr"}), managers={"other"}, environments=())
+    assert verdict == Verdict(
+        False,
+        "ManagerNotFound",
+        "managerRef names WorkQueueManager 'mgr', which does not exist in this namespace",
+    )
+
+
+def test_pool_with_existing_manager_and_env_is_accepted() -> None:
+    spec = pool(managerRef={"name": "mgr"}, envRef={"name": "env"})
+    assert judge_pool(spec, managers={"mgr"}, environments={"env"}).accepted
+    missing_env = judge_pool(spec, managers={"mgr"}, environments=set())
+    assert (missing_env.accepted, missing_env.reason) == (False, "EnvironmentNotFound")
+
+
+def test_pool_with_external_address_needs_no_manager_object() -> None:
+    assert judge_pool(pool(manager={"address": "login1:9123"}), (), ()).accepted
+
+
+def test_parse_spec_reports_each_bad_field() -> None:
+    verdict = parse_spec(WorkerPoolSpec, {"minWorkers": -1, "worker": {"memory": "lots"}})
+    assert isinstance(verdict, Verdict)
+    assert verdict.reason == "InvalidSpec"
+    assert "minWorkers" in verdict.message
+    assert "worker.memory" in verdict.message
+
+
+def test_manager_secret_reference_is_checked() -> None:
+    spec = WorkQueueManagerSpec.model_validate(
+        {"mode": "External", "address": "h:9123", "passwordSecretRef": {"name": "pw"}}
+    )
+    assert judge_manager(spec, lambda name: False).reason == "SecretNotFound"
+    assert judge_manager(spec, lambda name: name == "pw").accepted
+
+
+def test_env_claim_reference_is_checked() -> None:
+    spec = PonchoEnvSpec.model_validate(
+        {"spec": {"pip": ["six"]}, "output": {"tarball": {"pvc": {"claimName": "envs"}}}}
+    )
+    assert judge_env(spec, lambda name: False).reason == "ClaimNotFound"
+    assert judge_env(spec, lambda name: True).accepted
+
+
+def _condition(status: ConditionStatus, reason: str, at: int) -> Condition:
+    return Condition(
+        type="Accepted",
+        status=status,
+        reason=reason,
+        message="m",
+        last_transition_time=datetime.fromtimestamp(at, UTC),
+    )
+
+
+def test_set_condition_keeps_transition_time_when_status_is_unchanged() -> None:
+    old = _condition(ConditionStatus.TRUE, "Valid", 100)
+    merged = set_condition([old], _condition(ConditionStatus.TRUE, "Valid", 200))
+    assert merged[0].last_transition_time == old.last_transition_time
+    flipped = set_condition([old], _condition(ConditionStatus.FALSE, "Bad", 300))
+    assert flipped[0].last_transition_time.timestamp() == 300
+
+
+def test_only_changes_are_transitions() -> None:
+    old = _condition(ConditionStatus.TRUE, "Valid", 100)
+    assert is_transition(None, old)
+    assert not is_transition(old, _condition(ConditionStatus.TRUE, "Valid", 200))
+    assert is_transition(old, _condition(ConditionStatus.FALSE, "Valid", 200))
