@@ -145,7 +145,7 @@ def crd_for(kind: Kind) -> dict[str, Any]:
     status_schema = structural_schema(kind.status, default_objects=False)
     root: dict[str, Any] = {
         "type": "object",
-        "description": (kind.model.__doc__ or "").strip().replace("\n    ", " "),
+        "description": " ".join((kind.model.__doc__ or "").split()),
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

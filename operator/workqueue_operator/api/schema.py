@@ -111,7 +111,17 @@ def _convert(
             out[PRESERVE] = True
     elif out.get("type") == "array":
         out["items"] = _convert(out.get("items", {}), definitions, default_objects=default_objects)
-    return out
+    return _readable_order(out)
+
+
+_LEADING_KEYS = ("type", "description", "default")
+
+
+def _readable_order(node: JsonSchema) -> JsonSchema:
+    """Type, description and default first, so the YAML in crds/ reads top-down."""
+    ordered = {key: node[key] for key in _LEADING_KEYS if key in node}
+    ordered.update((key, value) for key, value in node.items() if key not in ordered)
+    return ordered
 
 
 def _defaultable(parent: JsonSchema, name: str) -> set[str]:

@@ -18,9 +18,10 @@ class TaskResult(StrEnum):
 class Sample:
     """What one finished task attempt really used.
 
-    Units: cores (peak, may be fractional), memory and disk in MB (10^6 bytes as CCTools
-    reports them), wall time in seconds. ``timestamp`` is seconds since the epoch when the
-    attempt ended (0 when the source has no clock, e.g. a trace file).
+    Units: cores (peak, may be fractional); memory and disk in MB as CCTools counts them, which
+    are MiB (2^20 bytes: resource_monitor reads 100 MiB held as 100 plus the interpreter); wall
+    time in seconds. ``timestamp`` is seconds since the epoch when the attempt ended (0 when the
+    source has no clock, e.g. a trace file).
     """
 
     category: str
