@@ -1,0 +1,228 @@
+"""Async client of a Work Queue manager's status protocol (the manager's own port).
+
+Send one line (``queue_status``, ``worker_status``, ``task_status``, ``wable_status``,
+``resources_status``), read a JSON array until the manager closes the connection. With
+``http=True`` the same names are fetched as ``GET /<name>`` (what a browser or a Service
+probe sees). A manager with a password first runs the password handshake (line mode only).
+
+Every call is bounded by ``timeout`` (connect, handshake and read together) and by
+``max_bytes``; an unreachable or silent manager raises ``ManagerUnreachable``, never hangs.
+The manager answers only while the application is inside ``work_queue_wait``, so a busy
+application can look unreachable for a while: callers should treat that as transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from workqueue_operator.wq import cctools_json
+from workqueue_operator.wq.auth import PasswordRejectedError, authenticate
+from workqueue_operator.wq.status_models import (
+    CategoryStatus,
+    QueueStatus,
+    ResourcesStatus,
+    TaskStatus,
+    WorkerStatus,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_REQUESTS = (
+    "queue_status",
+    "worker_status",
+    "task_status",
+    "wable_status",
+    "resources_status",
+)
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_MAX_BYTES = 64 << 20
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StatusError(Exception):
+    """Base of the status client's errors."""
+
+
+class ManagerUnreachable(StatusError):  # noqa: N818 (the name the operator uses)
+    """No answer: connection refused, reset, host unknown, or nothing within the timeout."""
+
+
+class MalformedStatusError(StatusError):
+    """The manager answered something that is not the expected JSON."""
+
+
+class AuthenticationError(StatusError):
+    """The manager wants a password we do not have, or rejected ours."""
+
+
+def parse_address(address: str, default_port: int = 9123) -> tuple[str, int]:
+    """``host:port`` (or ``host``, or ``[v6]:port``) -> (host, port)."""
+    text = address.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"no host in {address!r}")
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError as exc:
+        raise ValueError(f"bad port in {address!r}") from exc
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range in {address!r}")
+    return host, port
+
+
+def _strip_http(payload: bytes) -> bytes:
+    head, sep, body = payload.partition(b"\n\n")
+    if not sep:
+        head, sep, body = payload.partition(b"\r\n\r\n")
+    if not sep or not head.startswith(b"HTTP/"):
+        raise MalformedStatusError("not an HTTP response")
+    status_line = head.split(b"\n", 1)[0].strip()
+    if b" 200 " not in status_line + b" ":
+        raise MalformedStatusError(f"HTTP status {status_line.decode(errors='replace')}")
+    return body
+
+
+def _rows(payload: bytes, request: str) -> list[dict[str, Any]]:
+    text = payload.decode("utf-8", "replace").strip()
+    if not text:
+        return []  # e.g. a request name this manager does not know
+    try:
+        data = cctools_json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedStatusError(f"{request}: invalid JSON ({exc})") from exc
+    if not isinstance(data, list):
+        raise MalformedStatusError(f"{request}: expected a JSON array, got {type(data).__name__}")
+    return [row for row in data if isinstance(row, dict)]
+
+
+def _validate(model: type[M], rows: Sequence[dict[str, Any]], request: str) -> list[M]:
+    """Rows that validate; a bad row is logged and skipped, not fatal."""
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append(model.model_validate(row))
+        except ValidationError as exc:
+            log.warning(
+                "skipping a status row that does not validate",
+                extra={"request": request, "errors": exc.error_count()},
+            )
+    return parsed
+
+
+class StatusClient:
+    """Queries one manager. Stateless between calls: each call opens its own connection."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        password: bytes | None = None,
+        http: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if http and password is not None:
+            raise ValueError("a password-protected manager cannot be queried over HTTP")
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self._password = password
+        self._http = http
+        self._max_bytes = max_bytes
+
+    @classmethod
+    def for_address(cls, address: str, **kwargs: Any) -> StatusClient:
+        host, port = parse_address(address)
+        return cls(host, port, **kwargs)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def raw(self, request: str) -> list[dict[str, Any]]:
+        """The JSON rows the manager returns for ``request``."""
+        if request not in STATUS_REQUESTS:
+            raise ValueError(f"unknown status request {request!r}")
+        try:
+            async with asyncio.timeout(self.timeout):
+                payload = await self._exchange(request)
+        except TimeoutError as exc:
+            raise ManagerUnreachable(
+                f"{self.address}: no {request} answer within {self.timeout:g} s"
+            ) from exc
+        except OSError as exc:
+            raise ManagerUnreachable(f"{self.address}: {exc.strerror or exc}") from exc
+        except PasswordRejectedError as exc:
+            raise AuthenticationError(f"{self.address}: {exc}") from exc
+        if self._http:
+            payload = _strip_http(payload)
+        return _rows(payload, request)
+
+    async def _exchange(self, request: str) -> bytes:
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 16)
+        try:
+            if self._password is not None:
+                await authenticate(reader, writer, self._password)
+            if self._http:
+                writer.write(
+                    f"GET /{request} HTTP/1.1\r\nHost: {self.host}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
+            else:
+                writer.write(request.encode() + b"\n")
+            await writer.drain()
+            return await self._read_all(reader, request)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _read_all(self, reader: asyncio.StreamReader, request: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await reader.read(1 << 16):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise MalformedStatusError(f"{request}: answer larger than {self._max_bytes} bytes")
+            chunks.append(chunk)
+        payload = b"".join(chunks)
+        # A manager with a password opens with its handshake line, then drops us.
+        if payload.startswith(b"auth password"):
+            raise AuthenticationError(f"{self.address}: the manager requires a password")
+        return payload
+
+    async def queue_status(self) -> QueueStatus:
+        rows = await self.raw("queue_status")
+        if not rows:
+            raise MalformedStatusError(f"{self.address}: empty queue_status")
+        try:
+            return QueueStatus.model_validate(rows[0])
+        except ValidationError as exc:
+            raise MalformedStatusError(f"{self.address}: queue_status: {exc}") from exc
+
+    async def worker_status(self) -> list[WorkerStatus]:
+        return _validate(WorkerStatus, await self.raw("worker_status"), "worker_status")
+
+    async def task_status(self) -> list[TaskStatus]:
+        return _validate(TaskStatus, await self.raw("task_status"), "task_status")
+
+    async def wable_status(self) -> list[CategoryStatus]:
+        return _validate(CategoryStatus, await self.raw("wable_status"), "wable_status")
+
+    async def resources_status(self) -> list[ResourcesStatus]:
+        return _validate(ResourcesStatus, await self.raw("resources_status"), "resources_status")

@@ -1,0 +1,1 @@
+"""Test harness (not product): drive real CCTools Work Queue managers and workers."""
