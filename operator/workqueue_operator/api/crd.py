@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from workqueue_operator import GROUP, VERSION
+from workqueue_operator.api.common import cel
 from workqueue_operator.api.env import PonchoEnv, PonchoEnvSpec, PonchoEnvStatus
 from workqueue_operator.api.manager import (
     WorkQueueManager,
@@ -58,6 +59,7 @@ class Kind:
     status: type[BaseModel]
     columns: tuple[PrinterColumn, ...]
     scale: dict[str, str] | None = None
+    root_rules: tuple[dict[str, str], ...] = ()
     extra_categories: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -118,6 +120,12 @@ WORKER_POOL = Kind(
         "statusReplicasPath": ".status.replicas",
         "labelSelectorPath": ".status.selector",
     },
+    root_rules=(
+        cel(
+            "self.metadata.name.size() <= 63",
+            "a WorkerPool's name must be at most 63 characters: it is a label value on its pods",
+        ),
+    ),
 )
 
 PONCHO_ENV = Kind(
@@ -155,6 +163,8 @@ def crd_for(kind: Kind) -> dict[str, Any]:
         },
         "required": ["spec"],
     }
+    if kind.root_rules:
+        root["x-kubernetes-validations"] = list(kind.root_rules)
     subresources: dict[str, Any] = {"status": {}}
     if kind.scale:
         subresources["scale"] = dict(kind.scale)

@@ -6,6 +6,7 @@ from workqueue_operator import GROUP
 
 POOL_LABEL = f"{GROUP}/pool"
 SHAPE_LABEL = f"{GROUP}/shape"
+GENERATION_LABEL = f"{GROUP}/pool-generation"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workqueue-operator"
 

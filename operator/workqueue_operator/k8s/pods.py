@@ -40,9 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workqueue_operator import API_VERSION, GROUP
+from workqueue_operator import API_VERSION
 from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.k8s.labels import SHAPE_LABEL, pool_labels
+from workqueue_operator.k8s.labels import GENERATION_LABEL, SHAPE_LABEL, pool_labels
 from workqueue_operator.k8s.quantities import cores_to_quantity, mb_to_quantity
 from workqueue_operator.scaling.shapes import WorkerShape
 
@@ -50,7 +50,6 @@ WORKER_CONTAINER_NAME = "worker"
 WORKER_APP_NAME = "workqueue-worker"
 APP_NAME_LABEL = "app.kubernetes.io/name"
 APP_INSTANCE_LABEL = "app.kubernetes.io/instance"
-GENERATION_LABEL = f"{GROUP}/pool-generation"
 """The WorkerPool's ``metadata.generation`` when the pod was made."""
 GPU_RESOURCE = "nvidia.com/gpu"
 
