@@ -1,0 +1,17 @@
+# shellcheck shell=bash
+# Source me (bash): `source e2e/cluster/env.sh`. Points KUBECONFIG at the local cluster of
+# up.sh and puts the cached binaries (kubectl of the same Kubernetes version first) on PATH.
+# Honours WQ_CACHE_DIR and WQ_CLUSTER_DIR like up.sh. Changes nothing else in your shell.
+
+_wq_env_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_wq_env_k8s=$(sed -n 's/^K8S_VERSION=//p' "$_wq_env_here/versions.env")
+_wq_env_cache=${WQ_CACHE_DIR:-$HOME/.cache/workqueue-operator}
+_wq_env_state=${WQ_CLUSTER_DIR:-$_wq_env_cache/cluster}
+[[ $_wq_env_state == /* ]] || _wq_env_state=$PWD/$_wq_env_state
+export KUBECONFIG="$_wq_env_state/kubeconfig"
+case ":$PATH:" in
+  *":$_wq_env_cache/$_wq_env_k8s/bin:"*) ;;
+  *) export PATH="$_wq_env_cache/$_wq_env_k8s/bin:$PATH" ;;
+esac
+[[ -f $KUBECONFIG ]] || echo "env.sh: $KUBECONFIG does not exist yet: run $_wq_env_here/up.sh" >&2
+unset _wq_env_here _wq_env_k8s _wq_env_cache _wq_env_state
