@@ -1,0 +1,46 @@
+# workqueue-operator: every install, build and test step lives here or in scripts/.
+SHELL := /bin/bash
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: help setup cluster-up cluster-down cluster-status crds lint test test-unit demo demo-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: ## install Debian packages, .venv, and build the control plane (cached)
+	bash scripts/setup.sh
+
+cluster-up: ## start the local control plane (etcd, apiserver, controller-manager, scheduler, KWOK)
+	bash e2e/cluster/up.sh
+
+cluster-down: ## stop the local control plane (keeps binaries and state)
+	bash e2e/cluster/down.sh
+
+cluster-status: ## show the local control plane's components and nodes
+	bash e2e/cluster/status.sh
+
+crds: ## regenerate crds/ from the pydantic models
+	$(VENV)/workqueue-operator crds --write crds
+
+lint: ## ruff and mypy --strict
+	$(VENV)/ruff check operator tests e2e bench
+	$(VENV)/ruff format --check operator tests e2e bench
+	$(VENV)/mypy --strict operator/workqueue_operator
+
+test-unit: ## unit tests only (no cluster, no CCTools)
+	$(VENV)/pytest tests/unit $(PYTEST_ARGS)
+
+test: setup ## set up, lint, and run every test against the local control plane and real CCTools
+	$(MAKE) lint
+	bash e2e/cluster/up.sh
+	$(VENV)/pytest tests $(PYTEST_ARGS)
+
+demo: setup ## set up, start the control plane and the operator, apply examples/, show them
+	bash scripts/demo.sh
+
+demo-down: ## stop the demo's operator and the control plane
+	bash scripts/demo.sh --down
+
+clean: ## remove .venv and caches in the repo (not ~/.cache)
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up everything the demo and the tests need, on a fresh Debian machine or a warm one:
+#   1. Debian packages (real CCTools, promtool, openssl, ...) when any is missing;
+#   2. a Python virtual environment in .venv with this package and its dev tools;
+#   3. the local control plane's binaries, built from Go modules into ~/.cache (cached).
+# Re-running it does only what is missing.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+log() { printf '==> %s\n' "$*"; }
+
+# --- 1. Debian packages ------------------------------------------------------------------
+packages=(
+  coop-computing-tools      # work_queue_worker, work_queue_status, resource_monitor, catalog_server
+  coop-computing-tools-dev  # static libwork_queue.a for the tests' manager
+  openmpi-bin               # makeflow links libmpi
+  prometheus                # promtool check metrics
+  openssl curl ca-certificates gcc libc6-dev zlib1g-dev python3-venv
+)
+missing=()
+for p in "${packages[@]}"; do
+  [[ $p == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+else
+  log "Debian packages: present"
+fi
+
+# --- 2. Python ---------------------------------------------------------------------------
+python=${PYTHON:-python3}
+stamp=.venv/.installed
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  "$python" -m venv .venv
+fi
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  log "installing the package and dev tools into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+else
+  log "Python environment: up to date"
+fi
+
+# --- 3. Control plane binaries -------------------------------------------------------------
+log "local control plane binaries"
+bash e2e/cluster/build.sh

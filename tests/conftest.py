@@ -1,0 +1,62 @@
+"""Fixtures shared by the integration and e2e tests: one cluster per session, CRDs applied,
+a fresh namespace per test, the operator running in-process under kopf's KopfRunner."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness import REPO, Cluster, start_cluster, wait_for
+
+CRD_NAMES = (
+    "workqueuemanagers.workqueue.dev",
+    "workerpools.workqueue.dev",
+    "ponchoenvs.workqueue.dev",
+)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    """The local control plane (started if it is not running; reused if it is)."""
+    started = start_cluster()
+    os.environ["KUBECONFIG"] = str(started.kubeconfig)  # for the in-process operator
+    return started
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> Cluster:
+    """The CRDs from crds/ applied and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in CRD_NAMES)
+    )
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def operator(crds: Cluster) -> Iterator[Cluster]:
+    """The operator, watching every namespace, for the whole session."""
+    from kopf.testing import KopfRunner  # noqa: PLC0415
+
+    args = ["run", "--standalone", "--all-namespaces", "-m", "workqueue_operator.controllers"]
+    with KopfRunner(args, timeout=60) as runner:
+        yield crds
+    assert runner.exception is None, runner.output
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace, deleted (without waiting) after the test."""
+    base = request.node.name.lower().replace("_", "-")[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    wait_for(
+        lambda: cluster.get("serviceaccount", "default", name),
+        timeout=60,
+        what=f"the default ServiceAccount in {name}",
+    )
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

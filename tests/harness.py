@@ -1,0 +1,133 @@
+"""Test harness: the local control plane as the tests see it (not product code)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER_SCRIPTS = REPO / "e2e" / "cluster"
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.5,
+    what: str = "condition",
+) -> T:
+    """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The running local control plane: its kubeconfig and a matching kubectl."""
+
+    kubeconfig: Path
+    bin_dir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["PATH"] = f"{self.bin_dir}:{env.get('PATH', '')}"
+        return env
+
+    def kubectl(
+        self,
+        *args: str,
+        namespace: str | None = None,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        command: list[str] = [str(self.bin_dir / "kubectl")]
+        if namespace:
+            command += ["-n", namespace]
+        command += list(args)
+        result = subprocess.run(
+            command,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def get(self, resource: str, name: str, namespace: str) -> dict[str, Any] | None:
+        """The object as JSON, or None when it does not exist."""
+        result = self.kubectl("get", resource, name, "-o", "json", namespace=namespace, check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        value: dict[str, Any] = json.loads(result.stdout)
+        return value
+
+    def apply(
+        self, manifest: str, namespace: str, *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("apply", "-f", "-", namespace=namespace, input=manifest, check=check)
+
+    def events_for(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        result = self.kubectl(
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.name={name}",
+            "-o",
+            "json",
+            namespace=namespace,
+        )
+        items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
+        return items
+
+
+def start_cluster(extra_env: dict[str, str] | None = None) -> Cluster:
+    """Bring the local control plane up (reusing one already running) and describe it."""
+    env = dict(os.environ) | (extra_env or {})
+    subprocess.run(["bash", str(CLUSTER_SCRIPTS / "up.sh")], env=env, check=True, timeout=3600)
+    settings = _cluster_settings(env)
+    return Cluster(kubeconfig=Path(settings["KUBECONFIG"]), bin_dir=Path(settings["WQ_BIN_DIR"]))
+
+
+def _cluster_settings(env: dict[str, str]) -> dict[str, str]:
+    """KUBECONFIG and the folder of the matching kubectl, as e2e/cluster/env.sh sets them."""
+    script = (
+        f"source {CLUSTER_SCRIPTS / 'env.sh'} >/dev/null; echo $KUBECONFIG; "
+        'dirname "$(command -v kubectl)"'
+    )
+    out = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    return {"KUBECONFIG": out[0], "WQ_BIN_DIR": out[1]}
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    """The status condition of a type, if the object has it."""
+    if obj is None:
+        return None
+    conditions: Sequence[dict[str, Any]] = obj.get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c.get("type") == type_), None)
