@@ -53,16 +53,8 @@ def judge_manager(spec: WorkQueueManagerSpec, secret_exists: Callable[[str], boo
             f"passwordSecretRef names Secret {ref.name!r}, which does not exist in this namespace",
         )
     if spec.mode is ManagerMode.IN_CLUSTER:
-        return Verdict(
-            True,
-            "Valid",
-            "spec is valid; this operator version does not yet deploy InCluster managers",
-        )
-    return Verdict(
-        True,
-        "Valid",
-        "spec is valid; this operator version does not yet poll External managers",
-    )
+        return Verdict(True, "Valid", "spec is valid: the manager is deployed and polled")
+    return Verdict(True, "Valid", "spec is valid: the External manager is polled")
 
 
 def judge_pool(
@@ -84,9 +76,7 @@ def judge_pool(
             "EnvironmentNotFound",
             f"envRef names PonchoEnv {spec.env_ref.name!r}, which does not exist in this namespace",
         )
-    return Verdict(
-        True, "Valid", "spec is valid; this operator version does not yet create worker pods"
-    )
+    return Verdict(True, "Valid", "spec is valid: workers follow the manager's backlog")
 
 
 def judge_env(spec: PonchoEnvSpec, claim_exists: Callable[[str], bool]) -> Verdict:

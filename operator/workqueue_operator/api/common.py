@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -127,3 +128,27 @@ def is_transition(previous: Condition | None, new: Condition) -> bool:
         new.reason,
         new.message,
     )
+
+
+def merge_condition(
+    current_status: Mapping[str, Any],
+    *,
+    type_: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The status's conditions with one condition set, as API JSON, and whether that is a
+    transition worth an Event (status, reason or message changed)."""
+    conditions = [Condition.model_validate(c) for c in current_status.get("conditions") or []]
+    new = Condition(
+        type=type_,
+        status=ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
+        reason=reason,
+        message=message,
+        last_transition_time=now(),
+        observed_generation=generation,
+    )
+    transition = is_transition(find_condition(conditions, type_), new)
+    return [c.to_api() for c in set_condition(conditions, new)], transition

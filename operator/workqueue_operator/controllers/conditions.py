@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from workqueue_operator.acceptance import ACCEPTED, Verdict
-from workqueue_operator.api.common import (
-    Condition,
-    ConditionStatus,
-    find_condition,
-    is_transition,
-    now,
-    set_condition,
-)
+from workqueue_operator.api.common import merge_condition
 
 REJECTED_PHASE = "Invalid"
+
+
+def verdict_status(
+    verdict: Verdict,
+    *,
+    status: Mapping[str, Any],
+    generation: int | None,
+    accepted_phase: str,
+) -> tuple[dict[str, Any], bool]:
+    """The status fields a verdict sets (Accepted condition, observedGeneration, phase), empty
+    when nothing changes, and whether the verdict is a transition worth an Event."""
+    conditions, transition = merge_condition(
+        status,
+        type_=ACCEPTED,
+        ok=verdict.accepted,
+        reason=verdict.reason,
+        message=verdict.message,
+        generation=generation,
+    )
+    phase = phase_after(verdict, status.get("phase"), accepted_phase)
+    if (
+        not transition
+        and status.get("observedGeneration") == generation
+        and (status.get("phase") == phase)
+    ):
+        return {}, False
+    return {"conditions": conditions, "observedGeneration": generation, "phase": phase}, transition
+
+
+def post_verdict(body: kopf.Body, verdict: Verdict) -> None:
+    """An Event saying the verdict: Normal when accepted, Warning when not."""
+    post = kopf.info if verdict.accepted else kopf.warn
+    post(body, reason=verdict.reason, message=verdict.message)
 
 
 def record_verdict(
@@ -27,35 +54,20 @@ def record_verdict(
     patch: kopf.Patch,
     accepted_phase: str,
 ) -> None:
-    """Put the Accepted condition, observedGeneration and phase into the status patch, and post
-    an Event when the verdict changed (never one per poll)."""
-    generation = body.metadata.get("generation")
-    conditions = [Condition.model_validate(c) for c in status.get("conditions", [])]
-    previous = find_condition(conditions, ACCEPTED)
-    new = Condition(
-        type=ACCEPTED,
-        status=ConditionStatus.TRUE if verdict.accepted else ConditionStatus.FALSE,
-        reason=verdict.reason,
-        message=verdict.message,
-        last_transition_time=now(),
-        observed_generation=generation,
+    """For kopf handlers: the verdict into the handler's status patch, and an Event on change."""
+    fields, transition = verdict_status(
+        verdict,
+        status=status,
+        generation=body.metadata.get("generation"),
+        accepted_phase=accepted_phase,
     )
-    phase = _phase_after(verdict, status.get("phase"), accepted_phase)
-    if (
-        not is_transition(previous, new)
-        and status.get("observedGeneration") == generation
-        and status.get("phase") == phase
-    ):
-        return
-    patch.status["conditions"] = [c.to_api() for c in set_condition(conditions, new)]
-    patch.status["observedGeneration"] = generation
-    patch.status["phase"] = phase
-    if is_transition(previous, new):
-        post: Any = kopf.info if verdict.accepted else kopf.warn
-        post(body, reason=verdict.reason, message=verdict.message)
+    for key, value in fields.items():
+        patch.status[key] = value
+    if transition:
+        post_verdict(body, verdict)
 
 
-def _phase_after(verdict: Verdict, current: str | None, accepted_phase: str) -> str:
+def phase_after(verdict: Verdict, current: str | None, accepted_phase: str) -> str:
     """A rejected object is Invalid; an accepted one keeps the phase its reconciler set, or
     starts at ``accepted_phase``."""
     if not verdict.accepted:

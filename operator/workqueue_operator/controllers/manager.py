@@ -1,15 +1,35 @@
-"""WorkQueueManager handlers: glue between kopf and the pure checks."""
+"""WorkQueueManager: one daemon per object that checks it, deploys it (InCluster), polls the
+manager's status port and writes what it found. Glue only: decisions are in acceptance,
+connection, manager_status and k8s.manager_objects."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
 import kopf
 
 from workqueue_operator.acceptance import Verdict, judge_manager, parse_spec
-from workqueue_operator.api.manager import WorkQueueManagerSpec
-from workqueue_operator.controllers.conditions import record_verdict
-from workqueue_operator.controllers.kinds import MANAGERS, RECHECK_SECONDS
+from workqueue_operator.api.common import now
+from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
+from workqueue_operator.connection import ManagerConnection, manager_connection
+from workqueue_operator.controllers.conditions import post_verdict, verdict_status
+from workqueue_operator.controllers.kinds import MANAGERS
+from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.manager_objects import (
+    OPERATOR_IMAGE,
+    manager_deployment,
+    manager_service,
+)
+from workqueue_operator.manager_status import ManagerPoll, poll_status
+from workqueue_operator.wq.catalog import CatalogError, find_managers
+from workqueue_operator.wq.status import AuthenticationError, StatusClient, StatusError
+
+PLURAL = MANAGERS[2]
+DEFAULT_CATALOG = "catalog.cse.nd.edu:9097"
+STATUS_TIMEOUT_S = 5.0
+INVALID_RECHECK_S = 10.0
 
 
 @kopf.index(*MANAGERS)
@@ -18,24 +38,104 @@ def manager_names(*, namespace: str | None, name: str, **_: Any) -> dict[str, st
     return {namespace or "": name}
 
 
-@kopf.on.resume(*MANAGERS)
-@kopf.on.create(*MANAGERS)
-@kopf.on.update(*MANAGERS, field="spec")
-@kopf.timer(*MANAGERS, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
-def accept_manager(
+async def status_client(
+    connection: ManagerConnection, namespace: str, kube: KubeApi
+) -> StatusClient | ManagerPoll:
+    """A client for the manager's status port, or a poll result saying why there is none
+    (its project name is not in the catalog)."""
+    address = connection.status_address
+    if address is None:
+        catalog = connection.catalog or DEFAULT_CATALOG
+        try:
+            records = await find_managers(catalog, connection.project_name or "")
+        except CatalogError as error:
+            return ManagerPoll(now(), None, reason="CatalogUnreachable", message=str(error))
+        if not records:
+            return ManagerPoll(
+                now(),
+                None,
+                reason="NotInCatalog",
+                message=f"catalog {catalog} knows no live manager of project "
+                f"{connection.project_name!r}",
+            )
+        address = records[0].address
+    password = None
+    if connection.password is not None:
+        ref = connection.password
+        password = await asyncio.to_thread(kube.secret_value, namespace, ref.name, ref.key)
+    return StatusClient.for_address(address, password=password, timeout=STATUS_TIMEOUT_S)
+
+
+async def poll_manager(connection: ManagerConnection, namespace: str, kube: KubeApi) -> ManagerPoll:
+    """Ask the manager for its queue; never raises for an unreachable manager."""
+    at = now()
+    client = await status_client(connection, namespace, kube)
+    if isinstance(client, ManagerPoll):
+        return client
+    address = client.address
+    try:
+        queue = await client.queue_status()
+        categories = await client.wable_status()
+    except AuthenticationError as error:
+        return ManagerPoll(at, address, reason="AuthenticationFailed", message=str(error))
+    except StatusError as error:
+        return ManagerPoll(at, address, reason="Unreachable", message=str(error))
+    return ManagerPoll(at, address, queue=queue, categories=categories)
+
+
+def _deploy(name: str, namespace: str, uid: str, spec: WorkQueueManagerSpec, kube: KubeApi) -> None:
+    agent_image = os.environ.get("WORKQUEUE_OPERATOR_IMAGE", OPERATOR_IMAGE)
+    kube.apply(manager_deployment(name, namespace, uid, spec, agent_image))
+    kube.apply(manager_service(name, namespace, uid, spec.port))
+
+
+@kopf.daemon(*MANAGERS, cancellation_timeout=10)
+async def manage(
     *,
-    spec: kopf.Spec,
+    stopped: kopf.DaemonStopped,
+    name: str,
     namespace: str | None,
     body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
     memo: Any,
+    logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    parsed = parse_spec(WorkQueueManagerSpec, spec)
-    verdict = (
-        parsed
-        if isinstance(parsed, Verdict)
-        else judge_manager(parsed, lambda name: memo.kube.secret_exists(namespace or "", name))
-    )
-    record_verdict(verdict, body=body, status=status, patch=patch, accepted_phase="Accepted")
+    kube: KubeApi = memo.kube
+    ns = namespace or ""
+    deployed_generation: int | None = None
+    while not stopped:
+        generation = body.metadata.get("generation")
+        status = dict(body.status)
+        parsed = parse_spec(WorkQueueManagerSpec, dict(body.spec))
+        verdict = (
+            parsed
+            if isinstance(parsed, Verdict)
+            else await asyncio.to_thread(
+                judge_manager, parsed, lambda secret: kube.secret_exists(ns, secret)
+            )
+        )
+        fields, transition = verdict_status(
+            verdict, status=status, generation=generation, accepted_phase="Pending"
+        )
+        status |= fields
+        if transition:
+            post_verdict(body, verdict)
+        if isinstance(parsed, Verdict) or not verdict.accepted:
+            if fields:
+                await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
+            await stopped.wait(INVALID_RECHECK_S)
+            continue
+
+        spec = parsed
+        if spec.mode is ManagerMode.IN_CLUSTER and deployed_generation != generation:
+            await asyncio.to_thread(_deploy, name, ns, body.metadata.uid or "", spec, kube)
+            deployed_generation = generation
+            logger.info("applied the manager's Deployment and Service", extra={"gen": generation})
+
+        poll = await poll_manager(manager_connection(name, ns, spec), ns, kube)
+        poll_fields, reachability_changed = poll_status(status, poll, generation)
+        if reachability_changed:
+            post: Any = kopf.info if poll.reachable else kopf.warn
+            post(body, reason=poll.reason, message=poll.describe())
+        await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields | poll_fields)
+        await stopped.wait(spec.poll_interval_seconds)

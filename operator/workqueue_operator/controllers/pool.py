@@ -1,50 +1,267 @@
-"""WorkerPool handlers: glue between kopf and the pure checks."""
+"""WorkerPool: one daemon per object that checks it, reads the manager's backlog and workers,
+decides, creates and deletes worker pods, and writes what it did. Glue only: the decision is
+``scaling.decide_scaling``; pods come from ``k8s.pods.build_worker_pod``."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from workqueue_operator.acceptance import Verdict, judge_pool, parse_spec
+from workqueue_operator.api.common import now
+from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.controllers.conditions import record_verdict
-from workqueue_operator.controllers.kinds import POOLS, RECHECK_SECONDS
+from workqueue_operator.connection import ManagerConnection, manager_connection, pool_connection
+from workqueue_operator.controllers.conditions import post_verdict, verdict_status
+from workqueue_operator.controllers.kinds import MANAGERS, POOLS
+from workqueue_operator.controllers.manager import status_client
+from workqueue_operator.k8s.client import KubeApi
 from workqueue_operator.k8s.labels import pool_selector
+from workqueue_operator.k8s.pods import PasswordSecret, build_worker_pod, worker_pod_name
+from workqueue_operator.manager_status import ManagerPoll
+from workqueue_operator.observations import category_demands, pod_views, worker_views
+from workqueue_operator.scaling import (
+    PodPhase,
+    PoolPolicy,
+    ScalingDecision,
+    ScalingInputs,
+    WorkerView,
+    decide_scaling,
+    track_idle_since,
+    worker_host_key,
+)
+from workqueue_operator.wq.status import StatusError
+from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
+
+PLURAL = POOLS[2]
+INVALID_RECHECK_S = 10.0
+COUNTED_PHASES = frozenset({PodPhase.PENDING, PodPhase.RUNNING, PodPhase.UNKNOWN})
 
 
-@kopf.on.resume(*POOLS)
-@kopf.on.create(*POOLS)
-@kopf.on.update(*POOLS, field="spec")
-@kopf.timer(*POOLS, interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
-def accept_pool(
+def _names(index: kopf.Index[str, str] | None, namespace: str) -> set[str]:
+    """Names an index holds for one namespace (none before the index is filled)."""
+    return set(index.get(namespace, [])) if index is not None else set()
+
+
+@dataclass
+class PoolMemory:
+    """What a pool's daemon carries from one decision to the next (lost on restart, which
+    only makes the scaler more patient: idle clocks start again)."""
+
+    idle_since: dict[str, float]
+    last_scale_up: float | None
+
+
+@dataclass(frozen=True)
+class ManagerView:
+    """The manager as one poll saw it: reachable or not, its backlog and workers."""
+
+    connection: ManagerConnection | None
+    reachable: bool
+    why: str
+    categories: list[CategoryStatus]
+    workers: list[WorkerStatus]
+
+
+async def observe_manager(spec: WorkerPoolSpec, namespace: str, kube: KubeApi) -> ManagerView:
+    """The pool's manager: its connection, backlog per category and connected workers."""
+    manager_conn: ManagerConnection | None = None
+    if spec.manager_ref is not None:
+        obj = await asyncio.to_thread(
+            kube.get_custom, MANAGERS[2], namespace, spec.manager_ref.name
+        )
+        if obj is not None:
+            manager_spec = WorkQueueManagerSpec.model_validate(obj.get("spec", {}))
+            manager_conn = manager_connection(spec.manager_ref.name, namespace, manager_spec)
+    connection = pool_connection(spec, manager_conn)
+    if connection is None:
+        return ManagerView(None, False, "the WorkQueueManager is gone", [], [])
+    client = await status_client(connection, namespace, kube)
+    if isinstance(client, ManagerPoll):
+        return ManagerView(connection, False, client.describe(), [], [])
+    try:
+        categories = await client.wable_status()
+        workers = await client.worker_status()
+    except StatusError as error:
+        return ManagerView(connection, False, f"{client.address}: {error}", [], [])
+    return ManagerView(connection, True, "", categories, workers)
+
+
+def _password(connection: ManagerConnection | None) -> PasswordSecret | None:
+    if connection is None or connection.password is None:
+        return None
+    return PasswordSecret(connection.password.name, connection.password.key)
+
+
+def _pool_workers(workers: list[WorkerView], pod_names: set[str]) -> list[WorkerView]:
+    return [w for w in workers if worker_host_key(w.hostname) in pod_names]
+
+
+async def apply_decision(
+    decision: ScalingDecision,
     *,
-    spec: kopf.Spec,
+    name: str,
+    namespace: str,
+    uid: str,
+    generation: int,
+    spec: WorkerPoolSpec,
+    policy: PoolPolicy,
+    connection: ManagerConnection,
+    kube: KubeApi,
+) -> int:
+    """Create and delete the decided pods; returns how many were created."""
+    created = 0
+    for shape_id, count in decision.create.items():
+        shape = policy.shape(shape_id)
+        if shape is None:
+            continue
+        for _ in range(count):
+            pod_name = worker_pod_name(name, shape_id, secrets.token_hex(3))
+            pod = build_worker_pod(
+                pool=name,
+                namespace=namespace,
+                pool_uid=uid,
+                pod_name=pod_name,
+                shape=shape,
+                spec=spec,
+                manager=connection.workers,
+                generation=generation,
+                password_secret=_password(connection),
+            )
+            if await asyncio.to_thread(kube.create_pod, namespace, pod):
+                created += 1
+    for pod_name in (*decision.delete, *decision.delete_finished):
+        await asyncio.to_thread(kube.delete_pod, namespace, pod_name)
+    return created
+
+
+def pool_status_fields(
+    *,
+    name: str,
+    generation: int,
+    decision: ScalingDecision,
+    live_pods: int,
+    created: int,
+    workers: list[WorkerView],
+    last_scale_time: str | None,
+) -> dict[str, Any]:
+    """The status a decision leaves: counts after the actions it took."""
+    busy = sum(1 for w in workers if w.busy)
+    return {
+        "observedGeneration": generation,
+        "selector": pool_selector(name),
+        "replicas": max(0, live_pods + created - len(decision.delete)),
+        "workersConnected": len(workers),
+        "workersBusy": busy,
+        "workersIdle": len(workers) - busy,
+        "desiredReplicas": decision.desired_replicas,
+        "desiredReason": decision.reason,
+        "lastScaleTime": last_scale_time,
+    }
+
+
+@kopf.daemon(*POOLS, cancellation_timeout=10)
+async def manage(
+    *,
+    stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
     body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
+    memo: Any,
+    logger: kopf.Logger,
     manager_names: kopf.Index[str, str] | None = None,
     env_names: kopf.Index[str, str] | None = None,
     **_: Any,
 ) -> None:
-    parsed = parse_spec(WorkerPoolSpec, spec)
-    verdict = (
-        parsed
-        if isinstance(parsed, Verdict)
-        else judge_pool(
-            parsed,
-            managers=_names(manager_names, namespace),
-            environments=_names(env_names, namespace),
+    kube: KubeApi = memo.kube
+    ns = namespace or ""
+    state = PoolMemory(idle_since={}, last_scale_up=None)
+    while not stopped:
+        generation = int(body.metadata.get("generation") or 0)
+        status = dict(body.status)
+        parsed = parse_spec(WorkerPoolSpec, dict(body.spec))
+        verdict = (
+            parsed
+            if isinstance(parsed, Verdict)
+            else judge_pool(
+                parsed,
+                managers=_names(manager_names, ns),
+                environments=_names(env_names, ns),
+            )
         )
-    )
-    record_verdict(verdict, body=body, status=status, patch=patch, accepted_phase="Accepted")
-    selector = pool_selector(name)
-    if status.get("selector") != selector:
-        patch.status["selector"] = selector
+        fields, transition = verdict_status(
+            verdict, status=status, generation=generation, accepted_phase="Running"
+        )
+        if transition:
+            post_verdict(body, verdict)
+        if isinstance(parsed, Verdict) or not verdict.accepted:
+            fields["selector"] = pool_selector(name)
+            await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
+            await stopped.wait(INVALID_RECHECK_S)
+            continue
 
-
-def _names(index: kopf.Index[str, str] | None, namespace: str | None) -> set[str]:
-    """Names an index holds for one namespace (none before the index is filled)."""
-    return set(index.get(namespace or "", [])) if index is not None else set()
+        spec = parsed
+        policy = PoolPolicy.from_spec(spec)
+        manager = await observe_manager(spec, ns, kube)
+        pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(name)))
+        pod_names = {p.name for p in pods}
+        workers = _pool_workers(worker_views(manager.workers), pod_names)
+        at = time.time()
+        state.idle_since = track_idle_since(state.idle_since, workers, at)
+        decision = decide_scaling(
+            ScalingInputs(
+                policy=policy,
+                queue=category_demands(manager.categories),
+                pods=pods,
+                workers=workers,
+                idle_since=state.idle_since,
+                now=at,
+                last_scale_up=state.last_scale_up,
+                manager_reachable=manager.reachable,
+            )
+        )
+        created = 0
+        if decision.changes_pods and manager.connection is not None:
+            created = await apply_decision(
+                decision,
+                name=name,
+                namespace=ns,
+                uid=body.metadata.uid or "",
+                generation=generation,
+                spec=spec,
+                policy=policy,
+                connection=manager.connection,
+                kube=kube,
+            )
+        scaled = bool(created or decision.delete)
+        if created:
+            state.last_scale_up = at
+        if scaled:
+            kopf.info(body, reason=str(decision.kind), message=decision.reason)
+            logger.info(
+                "scaled",
+                extra={
+                    "created": created,
+                    "deleted": list(decision.delete),
+                    "why": decision.reason,
+                },
+            )
+        last_scale_time = (
+            now().isoformat().replace("+00:00", "Z") if scaled else status.get("lastScaleTime")
+        )
+        fields |= pool_status_fields(
+            name=name,
+            generation=generation,
+            decision=decision,
+            live_pods=sum(1 for p in pods if p.phase in COUNTED_PHASES),
+            created=created,
+            workers=workers,
+            last_scale_time=last_scale_time,
+        )
+        await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
+        await stopped.wait(spec.autoscale.poll_interval_seconds)

@@ -1,16 +1,24 @@
 """The one thin wrapper over the Kubernetes API that the controllers use.
 
-Everything that decides lives elsewhere; this only reads and writes objects.
+Everything that decides lives elsewhere; this only reads and writes objects, as plain dicts
+(the JSON the apiserver speaks), with 404 and 409 turned into results instead of errors.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
+from typing import Any, cast
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from workqueue_operator import GROUP, VERSION
+
 NOT_FOUND = 404
+CONFLICT = 409
+FIELD_MANAGER = "workqueue-operator"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 def load_config() -> None:
@@ -22,11 +30,20 @@ def load_config() -> None:
 
 
 class KubeApi:
-    """Reads and writes of core objects, with 404 turned into ``False``/``None``."""
+    """Reads and writes of the objects the operator touches. Blocking: call it from a thread
+    (``asyncio.to_thread``) in async handlers."""
 
     def __init__(self) -> None:
-        self.core = kubernetes.client.CoreV1Api()
+        self.client = kubernetes.client.ApiClient()
+        self.core = kubernetes.client.CoreV1Api(self.client)
+        self.custom = kubernetes.client.CustomObjectsApi(self.client)
+        self.apps = kubernetes.client.AppsV1Api(self.client)
 
+    def _plain(self, obj: object) -> dict[str, Any]:
+        plain: dict[str, Any] = self.client.sanitize_for_serialization(obj)
+        return plain
+
+    # --- existence checks ------------------------------------------------------------------
     def secret_exists(self, namespace: str, name: str) -> bool:
         return self._exists(lambda: self.core.read_namespaced_secret(name, namespace))
 
@@ -44,3 +61,86 @@ class KubeApi:
                 return False
             raise
         return True
+
+    # --- secrets ---------------------------------------------------------------------------
+    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return None
+            raise
+        encoded = (secret.data or {}).get(key)
+        return None if encoded is None else base64.b64decode(encoded)
+
+    # --- custom objects --------------------------------------------------------------------
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
+            )
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return None
+            raise
+        return obj
+
+    def patch_custom_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch ``status`` into the object's status subresource (gone objects ignored)."""
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": status}
+            )
+        except ApiException as error:
+            if error.status != NOT_FOUND:
+                raise
+
+    # --- pods ------------------------------------------------------------------------------
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Pods matching a label selector, read from the apiserver (not a cache), so that pods
+        created a moment ago are counted."""
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
+        return [self._plain(pod) for pod in pods.items]
+
+    def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool:
+        """Create a pod; False when one of that name exists already."""
+        try:
+            # The client takes the JSON dict as it is (its V1Pod hint is narrower).
+            self.core.create_namespaced_pod(namespace, cast(Any, pod))
+        except ApiException as error:
+            if error.status == CONFLICT:
+                return False
+            raise
+        return True
+
+    def delete_pod(self, namespace: str, name: str) -> bool:
+        """Delete a pod; False when it is gone already."""
+        try:
+            self.core.delete_namespaced_pod(name, namespace)
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return False
+            raise
+        return True
+
+    # --- server-side apply -----------------------------------------------------------------
+    def apply(self, obj: dict[str, Any]) -> None:
+        """Server-side apply of a Deployment or Service the operator owns: the apiserver merges
+        it, so re-applying the same object is a no-op and a changed spec rolls out."""
+        name = obj["metadata"]["name"]
+        namespace = obj["metadata"]["namespace"]
+        options: dict[str, Any] = {
+            "field_manager": FIELD_MANAGER,
+            "force": True,
+            "_content_type": APPLY_PATCH,
+        }
+        if obj["kind"] == "Deployment":
+            self.apps.patch_namespaced_deployment(name, namespace, obj, **options)
+        elif obj["kind"] == "Service":
+            self.core.patch_namespaced_service(name, namespace, obj, **options)
+        else:
+            raise ValueError(f"apply does not handle kind {obj['kind']!r}")

@@ -7,6 +7,7 @@ from workqueue_operator import GROUP
 POOL_LABEL = f"{GROUP}/pool"
 SHAPE_LABEL = f"{GROUP}/shape"
 GENERATION_LABEL = f"{GROUP}/pool-generation"
+MANAGER_LABEL = f"{GROUP}/manager"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workqueue-operator"
 

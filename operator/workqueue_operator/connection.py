@@ -1,0 +1,78 @@
+"""How workers and the operator reach a manager. Pure: from specs to addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workqueue_operator.api.common import SecretKeyReference
+from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
+from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.k8s.pods import ManagerEndpoint, ManagerProject, ManagerTarget
+
+
+@dataclass(frozen=True)
+class ManagerConnection:
+    """Where a manager is, for the workers and for the operator's status polls."""
+
+    workers: ManagerTarget
+    """What worker pods are told: host and port, or a project name and catalog."""
+    status_address: str | None
+    """host:port the operator polls; None while only a project name is known (the catalog
+    resolves it)."""
+    project_name: str | None = None
+    catalog: str | None = None
+    password: SecretKeyReference | None = None
+
+
+def service_host(manager: str, namespace: str) -> str:
+    """The DNS name of an InCluster manager's Service."""
+    return f"{manager}.{namespace}.svc"
+
+
+def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) -> ManagerConnection:
+    """How a WorkQueueManager is reached."""
+    if spec.mode is ManagerMode.IN_CLUSTER:
+        host = service_host(name, namespace)
+        return ManagerConnection(
+            workers=ManagerEndpoint(host, spec.port),
+            status_address=f"{host}:{spec.port}",
+            project_name=spec.project_name,
+            password=spec.password_secret_ref,
+        )
+    if spec.address is not None:
+        return ManagerConnection(
+            workers=ManagerEndpoint.parse(spec.address),
+            status_address=spec.address,
+            project_name=spec.project_name,
+            password=spec.password_secret_ref,
+        )
+    assert spec.project_name is not None  # the CRD's CEL rule guarantees one of the two
+    return ManagerConnection(
+        workers=ManagerProject(spec.project_name, spec.catalog),
+        status_address=None,
+        project_name=spec.project_name,
+        catalog=spec.catalog,
+        password=spec.password_secret_ref,
+    )
+
+
+def pool_connection(
+    spec: WorkerPoolSpec, manager: ManagerConnection | None
+) -> ManagerConnection | None:
+    """How a WorkerPool's workers reach their manager: through the WorkQueueManager it names
+    (``manager``, None when that object is missing) or its own ``spec.manager``."""
+    if spec.manager_ref is not None:
+        return manager
+    assert spec.manager is not None  # the CRD's CEL rule: exactly one of the two
+    if spec.manager.address is not None:
+        return ManagerConnection(
+            workers=ManagerEndpoint.parse(spec.manager.address),
+            status_address=spec.manager.address,
+        )
+    assert spec.manager.project_name is not None
+    return ManagerConnection(
+        workers=ManagerProject(spec.manager.project_name, spec.manager.catalog),
+        status_address=None,
+        project_name=spec.manager.project_name,
+        catalog=spec.manager.catalog,
+    )

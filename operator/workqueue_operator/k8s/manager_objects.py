@@ -1,0 +1,158 @@
+"""Pure builders of an InCluster manager's Deployment and Service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workqueue_operator import API_VERSION
+from workqueue_operator.api.manager import WorkQueueManagerSpec
+from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGER_LABEL
+
+TELEMETRY_DIR = "/var/run/workqueue"
+TRANSACTIONS_LOG = f"{TELEMETRY_DIR}/transactions.log"
+PASSWORD_DIR = "/etc/workqueue/password"
+AGENT_PORT = 9090
+OPERATOR_IMAGE = "workqueue-operator/operator:0.1.0"
+
+
+def manager_labels(manager: str) -> dict[str, str]:
+    return {MANAGER_LABEL: manager, MANAGED_BY_LABEL: MANAGED_BY}
+
+
+def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def manager_env(spec: WorkQueueManagerSpec) -> list[dict[str, str]]:
+    """What the manager program is told. It should pass these to its Work Queue: the port,
+    the password file, and the transactions log the telemetry agent reads."""
+    env = [
+        {"name": "WORKQUEUE_PORT", "value": str(spec.port)},
+        {"name": "WORKQUEUE_TRANSACTIONS_LOG", "value": TRANSACTIONS_LOG},
+        {"name": "WORKQUEUE_MONITORING", "value": "1" if spec.monitoring else "0"},
+    ]
+    if spec.project_name:
+        env.append({"name": "WORKQUEUE_PROJECT_NAME", "value": spec.project_name})
+    if spec.password_secret_ref is not None:
+        env.append(
+            {
+                "name": "WORKQUEUE_PASSWORD_FILE",
+                "value": f"{PASSWORD_DIR}/{spec.password_secret_ref.key}",
+            }
+        )
+    env += [{"name": e.name, "value": e.value} for e in spec.env]
+    return env
+
+
+def manager_deployment(
+    name: str, namespace: str, uid: str, spec: WorkQueueManagerSpec, agent_image: str
+) -> dict[str, Any]:
+    """One replica of the user's manager program, with the telemetry agent beside it sharing
+    the transactions log through an emptyDir. Recreate: two managers on one port never run."""
+    assert spec.image is not None  # the CRD's CEL rule: InCluster needs image
+    labels = manager_labels(name)
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    mounts: list[dict[str, Any]] = [{"name": "telemetry", "mountPath": TELEMETRY_DIR}]
+    volumes: list[dict[str, Any]] = [{"name": "telemetry", "emptyDir": {}}]
+    agent_args = [
+        "agent",
+        "--transactions-log",
+        TRANSACTIONS_LOG,
+        "--manager",
+        f"127.0.0.1:{spec.port}",
+        "--listen",
+        f":{AGENT_PORT}",
+    ]
+    if spec.password_secret_ref is not None:
+        mounts.append({"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "password",
+                "secret": {"secretName": spec.password_secret_ref.name, "defaultMode": 0o440},
+            }
+        )
+        agent_args += ["--password-file", f"{PASSWORD_DIR}/{spec.password_secret_ref.key}"]
+    manager: dict[str, Any] = {
+        "name": "manager",
+        "image": spec.image,
+        "env": manager_env(spec),
+        "ports": [{"name": "workqueue", "containerPort": spec.port}],
+        "resources": {
+            "requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory},
+            "limits": {"memory": spec.resources.memory},
+        },
+        "volumeMounts": mounts,
+        "securityContext": security,
+    }
+    if spec.command:
+        manager["command"] = spec.command
+    if spec.args:
+        manager["args"] = spec.args
+    agent = {
+        "name": "telemetry-agent",
+        "image": agent_image,
+        "args": agent_args,
+        "ports": [{"name": "metrics", "containerPort": AGENT_PORT}],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "volumeMounts": mounts,
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": AGENT_PORT}},
+        "securityContext": security | {"readOnlyRootFilesystem": True},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference("WorkQueueManager", name, uid)],
+        },
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [manager, agent],
+                    "volumes": volumes,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                },
+            },
+        },
+    }
+
+
+def manager_service(name: str, namespace: str, uid: str, port: int) -> dict[str, Any]:
+    """The manager's port for workers and status queries, and the agent's metrics port."""
+    labels = manager_labels(name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference("WorkQueueManager", name, uid)],
+        },
+        "spec": {
+            "selector": labels,
+            "ports": [
+                {"name": "workqueue", "port": port, "targetPort": port},
+                {"name": "metrics", "port": AGENT_PORT, "targetPort": AGENT_PORT},
+            ],
+        },
+    }

@@ -1,0 +1,94 @@
+"""A WorkQueueManager's status from one poll of its status port. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workqueue_operator.api.common import merge_condition
+from workqueue_operator.api.manager import CategoryFigures, QueueFigures
+from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
+
+REACHABLE = "Reachable"
+RUNNING_PHASE = "Running"
+UNREACHABLE_PHASE = "Unreachable"
+
+
+@dataclass(frozen=True)
+class ManagerPoll:
+    """What one poll found: the queue (None when the manager did not answer) and why not."""
+
+    at: datetime
+    address: str | None
+    queue: QueueStatus | None = None
+    categories: Sequence[CategoryStatus] = field(default_factory=tuple)
+    reason: str = "StatusAnswered"
+    message: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return self.queue is not None
+
+    def describe(self) -> str:
+        """The Reachable condition's message."""
+        if self.message:
+            return self.message
+        if self.reachable:
+            return f"the manager at {self.address} answers status queries"
+        return f"the manager at {self.address} does not answer"
+
+
+def queue_figures(queue: QueueStatus) -> QueueFigures:
+    return QueueFigures(
+        tasks_waiting=queue.tasks_waiting,
+        tasks_running=queue.tasks_running,
+        tasks_done=queue.tasks_done,
+        tasks_failed=queue.tasks_failed,
+        workers_connected=queue.workers_connected,
+        workers_busy=queue.workers_busy,
+        workers_idle=queue.workers_idle,
+    )
+
+
+def category_figures(categories: Sequence[CategoryStatus]) -> list[CategoryFigures]:
+    return [
+        CategoryFigures(
+            category=row.category,
+            tasks_waiting=row.tasks_waiting,
+            tasks_running=row.tasks_running,
+            tasks_done=row.tasks_done,
+        )
+        for row in categories
+        if not row.is_whole_queue
+    ]
+
+
+def poll_status(
+    current: Mapping[str, Any], poll: ManagerPoll, generation: int | None
+) -> tuple[dict[str, Any], bool]:
+    """The status fields a poll sets, and whether reachability changed (worth an Event).
+
+    An unreachable manager keeps its last queue figures (they say what was last known) and
+    gets phase Unreachable; ``lastPollTime`` always moves.
+    """
+    conditions, transition = merge_condition(
+        current,
+        type_=REACHABLE,
+        ok=poll.reachable,
+        reason=poll.reason,
+        message=poll.describe(),
+        generation=generation,
+    )
+    fields: dict[str, Any] = {
+        "conditions": conditions,
+        "lastPollTime": poll.at.isoformat().replace("+00:00", "Z"),
+        "phase": RUNNING_PHASE if poll.reachable else UNREACHABLE_PHASE,
+    }
+    if poll.address is not None:
+        fields["address"] = poll.address
+    if poll.queue is not None:
+        fields["queue"] = queue_figures(poll.queue).to_api()
+        fields["categories"] = [c.to_api() for c in category_figures(poll.categories)]
+    return fields, transition
