@@ -4,6 +4,7 @@ a fresh namespace per test, the operator running in-process under kopf's KopfRun
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -36,12 +37,23 @@ def crds(cluster: Cluster) -> Cluster:
     return cluster
 
 
+# The session's operator watches the namespaces the `namespace` fixture makes; tests that run
+# an operator of their own (restarts) use namespaces outside this pattern.
+TEST_NAMESPACE_PREFIX = "wq-"
+
+
 @pytest.fixture(scope="session")
 def operator(crds: Cluster) -> Iterator[Cluster]:
-    """The operator, watching every namespace, for the whole session."""
+    """The operator, watching the tests' namespaces, for the whole session."""
     from kopf.testing import KopfRunner  # noqa: PLC0415
 
-    args = ["run", "--standalone", "--all-namespaces", "-m", "workqueue_operator.controllers"]
+    args = [
+        "run",
+        "--standalone",
+        f"--namespace={TEST_NAMESPACE_PREFIX}*",
+        "-m",
+        "workqueue_operator.controllers",
+    ]
     with KopfRunner(args, timeout=60) as runner:
         yield crds
     assert runner.exception is None, runner.output
@@ -50,8 +62,8 @@ def operator(crds: Cluster) -> Iterator[Cluster]:
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace, deleted (without waiting) after the test."""
-    base = request.node.name.lower().replace("_", "-")[:40].strip("-")
-    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{TEST_NAMESPACE_PREFIX}{base}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name)
     wait_for(
         lambda: cluster.get("serviceaccount", "default", name),
