@@ -1,0 +1,82 @@
+"""What strategies remember: finished tasks' usage in arrival order, and weighted histograms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from operator import attrgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
+from workqueue_operator.sizing.samples import Sample, TaskResult
+
+FloatArray = npt.NDArray[np.float64]
+
+_FIELDS = ("cores", "memory_mb", "disk_mb", "wall_time_s")  # the resources, then wall time
+_COLUMNS = len(_FIELDS)
+
+
+class History:
+    """Usage (capped at the machine) and wall time of successful tasks, oldest first."""
+
+    def __init__(self, machine: Allocation, samples: Iterable[Sample] = ()) -> None:
+        self.machine = machine
+        done = [s for s in samples if s.result is TaskResult.SUCCESS]
+        self._size = len(done)
+        self._rows = np.zeros((max(16, self._size), _COLUMNS), dtype=np.float64)
+        for column, field in enumerate(_FIELDS):
+            self._rows[: self._size, column] = np.fromiter(
+                map(attrgetter(field), done), np.float64, self._size
+            )
+        limits = self._rows[:, : len(RESOURCES)]
+        np.minimum(limits, machine.values(), out=limits)
+
+    def add(self, sample: Sample) -> None:
+        """Remember a task that finished successfully (failed attempts are ignored)."""
+        if sample.result is not TaskResult.SUCCESS:
+            return
+        if self._size == len(self._rows):
+            self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
+        usage = Allocation.used_by(sample).capped(self.machine)
+        self._rows[self._size] = (*usage.values(), sample.wall_time_s)
+        self._size += 1
+
+    def __len__(self) -> int:
+        return self._size
+
+    def values(self, resource: Resource) -> FloatArray:
+        """Usage of one resource, oldest first (a read-only view)."""
+        view = self._rows[: self._size, RESOURCES.index(resource)]
+        view.flags.writeable = False
+        return view
+
+    def times(self) -> FloatArray:
+        """Wall times, oldest first (a read-only view)."""
+        view = self._rows[: self._size, len(RESOURCES)]
+        view.flags.writeable = False
+        return view
+
+    def usage(self) -> FloatArray:
+        """Usage as rows of (cores, memory, disk), oldest first (a read-only view)."""
+        view = self._rows[: self._size, : len(RESOURCES)]
+        view.flags.writeable = False
+        return view
+
+    def maximum(self) -> Allocation:
+        """Per-resource maximum seen (zero when empty)."""
+        if self._size == 0:
+            return Allocation(0.0, 0.0, 0.0)
+        return Allocation.of(float(v) for v in self._rows[: self._size, : len(RESOURCES)].max(0))
+
+
+def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Distinct values, ascending, with the summed weight of each."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(distinct))
+    return distinct, summed.astype(np.float64)
+
+
+def arrival_significance(count: int) -> FloatArray:
+    """The bucketing papers' significance: the i-th task (from 1) weighs i, so recent count more."""
+    return np.arange(1, count + 1, dtype=np.float64)

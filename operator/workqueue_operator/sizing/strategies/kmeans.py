@@ -1,0 +1,71 @@
+"""K-means bucketing (Phung et al.'s simulator): 1-D k-means per resource, seeded.
+
+Each resource's distinct values are clustered with scikit-learn's ``KMeans`` (weighted by how
+many tasks had each value, ``random_state`` = the strategy seed); a bucket is a cluster, its
+value the cluster's largest member and its share the cluster's weight. The cluster count is
+``DEFAULT_CLUSTERS`` (the published simulator's configuration), at most the number of distinct
+values. Allocation draws and retries are the published per-resource scheme.
+
+Fitting is the costly part, so the replay refits after every task for the first
+``EXACT_REFITS`` tasks and then whenever the history has grown by 1 %.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from workqueue_operator.sizing.buckets import Ladder, Ladders, Rung
+from workqueue_operator.sizing.strategies.base import StrategyConfig
+from workqueue_operator.sizing.strategies.history import FloatArray, History
+from workqueue_operator.sizing.strategies.per_resource import (
+    PerResourceBucketing,
+    compute_ladders,
+)
+
+DEFAULT_CLUSTERS = 2
+EXACT_REFITS = 100
+
+
+def kmeans_ladder(
+    values: FloatArray, weights: FloatArray, clusters: int = DEFAULT_CLUSTERS, seed: int = 0
+) -> Ladder:
+    """Buckets of sorted distinct values by weighted 1-D k-means."""
+    count = min(max(1, clusters), len(values))
+    if count == 1:
+        return (Rung(float(values[-1]), 1.0),)
+    with threadpool_limits(limits=1):
+        model = KMeans(n_clusters=count, n_init=1, random_state=seed, algorithm="lloyd")
+        labels = model.fit_predict(values.reshape(-1, 1), sample_weight=weights)
+    total = float(weights.sum())
+    rungs = []
+    for label in np.unique(labels):
+        members = labels == label
+        rungs.append(Rung(float(values[members].max()), float(weights[members].sum()) / total))
+    return tuple(sorted(rungs, key=lambda rung: rung.value))
+
+
+def counts(size: int) -> FloatArray:
+    """Every task weighs 1 (k-means bucketing has no significance)."""
+    return np.ones(size, dtype=np.float64)
+
+
+def grown_by_one_percent(seen: int, last: int) -> bool:
+    """Refit after every task at first, then when the history has grown by 1 %."""
+    return seen != last and (seen <= EXACT_REFITS or (seen - last) * 100 >= last)
+
+
+def kmeans_ladders(history: History, config: StrategyConfig) -> Ladders:
+    """K-means ladders of a non-empty history (at most ``config.max_buckets`` clusters)."""
+    clusters = min(DEFAULT_CLUSTERS, config.max_buckets)
+    ladder = partial(kmeans_ladder, clusters=clusters, seed=config.seed)
+    return compute_ladders(history, ladder, counts)
+
+
+def kmeans_bucketing(config: StrategyConfig) -> PerResourceBucketing:
+    """The k-means bucketing strategy (pooled, random draws, cold start on the machine)."""
+    ladder = partial(kmeans_ladder, clusters=DEFAULT_CLUSTERS, seed=config.seed)
+    return PerResourceBucketing(config, ladder, counts, refresh=grown_by_one_percent)
