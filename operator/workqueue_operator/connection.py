@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from workqueue_operator.api.common import SecretKeyReference
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.k8s.manager_objects import AGENT_PORT
 from workqueue_operator.k8s.pods import ManagerEndpoint, ManagerProject, ManagerTarget
 
 
@@ -76,3 +77,13 @@ def pool_connection(
         project_name=spec.manager.project_name,
         catalog=spec.manager.catalog,
     )
+
+
+def telemetry_url(name: str, namespace: str, spec: WorkQueueManagerSpec) -> str | None:
+    """Where a WorkQueueManager's telemetry agent answers: its spec's telemetryUrl, or the
+    sidecar of an InCluster manager behind its Service."""
+    if spec.telemetry_url:
+        return spec.telemetry_url
+    if spec.mode is ManagerMode.IN_CLUSTER:
+        return f"http://{service_host(name, namespace)}:{AGENT_PORT}"
+    return None

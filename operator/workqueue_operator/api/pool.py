@@ -65,6 +65,7 @@ class SizingMode(StrEnum):
 
 
 class SizingStrategy(StrEnum):
+    ADAPTIVE = "adaptive"
     GREEDY = "greedy"
     EXHAUSTIVE = "exhaustive"
     KMEANS = "kmeans"
@@ -82,8 +83,9 @@ class SizingSpec(CamelModel):
     mode: SizingMode = SizingMode.FIXED
     """Fixed: every pod has the declared worker resources. Buckets: pod shapes come from the
     buckets of what tasks really used, per category."""
-    strategy: SizingStrategy = SizingStrategy.GREEDY
-    """Bucketing strategy (Phung, Thain et al.)."""
+    strategy: SizingStrategy = SizingStrategy.ADAPTIVE
+    """Bucketing strategy: adaptive (this project's, see docs/sizing.md), or the published
+    greedy, exhaustive and kmeans bucketing (Phung, Thain et al.)."""
     max_buckets: Annotated[int, Field(ge=1, le=16)] = 4
     """Most buckets (pod shapes) per category."""
     margin_percent: Annotated[int, Field(ge=0, le=200)] = 10
@@ -94,6 +96,9 @@ class SizingSpec(CamelModel):
     min_samples: Annotated[int, Field(ge=1, le=100000)] = 20
     """Samples a category needs before its buckets are trusted; until then the declared worker
     resources are used."""
+    telemetry_url: str | None = None
+    """URL of the telemetry agent that measures this pool's tasks (http://host:9090). Default:
+    the WorkQueueManager's (its sidecar, or its spec.telemetryUrl)."""
 
 
 class AutoscaleSpec(CamelModel):

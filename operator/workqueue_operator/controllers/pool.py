@@ -13,10 +13,16 @@ from typing import Any
 import kopf
 
 from workqueue_operator.acceptance import Verdict, judge_pool, parse_spec
+from workqueue_operator.agent.client import AgentUnavailableError, fetch_samples
 from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import WorkQueueManagerSpec
-from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.connection import ManagerConnection, manager_connection, pool_connection
+from workqueue_operator.api.pool import CategoryRecommendation, SizingMode, WorkerPoolSpec
+from workqueue_operator.connection import (
+    ManagerConnection,
+    manager_connection,
+    pool_connection,
+    telemetry_url,
+)
 from workqueue_operator.controllers.conditions import post_verdict, verdict_status
 from workqueue_operator.controllers.kinds import MANAGERS, POOLS
 from workqueue_operator.controllers.manager import status_client
@@ -25,6 +31,7 @@ from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.k8s.pods import PasswordSecret, build_worker_pod, worker_pod_name
 from workqueue_operator.manager_status import ManagerPoll
 from workqueue_operator.observations import category_demands, pod_views, worker_views
+from workqueue_operator.pool_sizing import shapes_and_demands
 from workqueue_operator.scaling import (
     PodPhase,
     PoolPolicy,
@@ -35,6 +42,8 @@ from workqueue_operator.scaling import (
     track_idle_since,
     worker_host_key,
 )
+from workqueue_operator.sizing.recommend import recommend
+from workqueue_operator.sizing.resources import DEFAULT_MACHINE
 from workqueue_operator.wq.status import StatusError
 from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
 
@@ -66,11 +75,13 @@ class ManagerView:
     why: str
     categories: list[CategoryStatus]
     workers: list[WorkerStatus]
+    telemetry_url: str | None = None
 
 
 async def observe_manager(spec: WorkerPoolSpec, namespace: str, kube: KubeApi) -> ManagerView:
     """The pool's manager: its connection, backlog per category and connected workers."""
     manager_conn: ManagerConnection | None = None
+    telemetry = spec.sizing.telemetry_url
     if spec.manager_ref is not None:
         obj = await asyncio.to_thread(
             kube.get_custom, MANAGERS[2], namespace, spec.manager_ref.name
@@ -78,18 +89,40 @@ async def observe_manager(spec: WorkerPoolSpec, namespace: str, kube: KubeApi) -
         if obj is not None:
             manager_spec = WorkQueueManagerSpec.model_validate(obj.get("spec", {}))
             manager_conn = manager_connection(spec.manager_ref.name, namespace, manager_spec)
+            telemetry = telemetry or telemetry_url(spec.manager_ref.name, namespace, manager_spec)
     connection = pool_connection(spec, manager_conn)
     if connection is None:
         return ManagerView(None, False, "the WorkQueueManager is gone", [], [])
     client = await status_client(connection, namespace, kube)
     if isinstance(client, ManagerPoll):
-        return ManagerView(connection, False, client.describe(), [], [])
+        return ManagerView(connection, False, client.describe(), [], [], telemetry)
     try:
         categories = await client.wable_status()
         workers = await client.worker_status()
     except StatusError as error:
-        return ManagerView(connection, False, f"{client.address}: {error}", [], [])
-    return ManagerView(connection, True, "", categories, workers)
+        return ManagerView(connection, False, f"{client.address}: {error}", [], [], telemetry)
+    return ManagerView(connection, True, "", categories, workers, telemetry)
+
+
+async def recommendations(
+    spec: WorkerPoolSpec,
+    telemetry: str | None,
+    previous: list[CategoryRecommendation],
+    logger: kopf.Logger,
+) -> list[CategoryRecommendation]:
+    """Bucket recommendations from the telemetry agent's samples (the previous ones when the
+    agent cannot be read: sizes never change on missing data)."""
+    if spec.sizing.mode is not SizingMode.BUCKETS:
+        return []
+    if telemetry is None:
+        logger.warning("sizing mode Buckets but no telemetry agent is known for this pool")
+        return previous
+    try:
+        samples = await fetch_samples(telemetry)
+    except AgentUnavailableError as error:
+        logger.warning("telemetry agent unavailable", extra={"error": str(error)})
+        return previous
+    return await asyncio.to_thread(recommend, samples, spec.sizing, DEFAULT_MACHINE, previous)
 
 
 def _password(connection: ManagerConnection | None) -> PasswordSecret | None:
@@ -206,8 +239,13 @@ async def manage(
             continue
 
         spec = parsed
-        policy = PoolPolicy.from_spec(spec)
         manager = await observe_manager(spec, ns, kube)
+        previous = [
+            CategoryRecommendation.model_validate(r) for r in status.get("recommendations") or []
+        ]
+        recs = await recommendations(spec, manager.telemetry_url, previous, logger)
+        shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
+        policy = PoolPolicy.from_spec(spec, shapes=shapes)
         pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(name)))
         pod_names = {p.name for p in pods}
         workers = _pool_workers(worker_views(manager.workers), pod_names)
@@ -216,7 +254,7 @@ async def manage(
         decision = decide_scaling(
             ScalingInputs(
                 policy=policy,
-                queue=category_demands(manager.categories),
+                queue=demands,
                 pods=pods,
                 workers=workers,
                 idle_since=state.idle_since,
@@ -254,6 +292,7 @@ async def manage(
         last_scale_time = (
             now().isoformat().replace("+00:00", "Z") if scaled else status.get("lastScaleTime")
         )
+        fields["recommendations"] = [r.to_api() for r in recs]
         fields |= pool_status_fields(
             name=name,
             generation=generation,
