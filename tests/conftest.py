@@ -10,7 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import REPO, Cluster, start_cluster, wait_for
+from tests.harness import REPO, Cluster, local_kubeconfig, start_cluster, wait_for
+
+# Every test talks to the local control plane, never to whatever $KUBECONFIG named before.
+# Set it before anything imports the kubernetes client, which reads it once at import.
+os.environ["KUBECONFIG"] = str(local_kubeconfig())
 
 CRD_NAMES = (
     "workqueuemanagers.workqueue.dev",
@@ -23,7 +27,7 @@ CRD_NAMES = (
 def cluster() -> Cluster:
     """The local control plane (started if it is not running; reused if it is)."""
     started = start_cluster()
-    os.environ["KUBECONFIG"] = str(started.kubeconfig)  # for the in-process operator
+    assert started.kubeconfig == local_kubeconfig()
     return started
 
 
@@ -37,9 +41,10 @@ def crds(cluster: Cluster) -> Cluster:
     return cluster
 
 
-# The session's operator watches the namespaces the `namespace` fixture makes; tests that run
-# an operator of their own (restarts) use namespaces outside this pattern.
-TEST_NAMESPACE_PREFIX = "wq-"
+# The session's operator watches only the namespaces this session's `namespace` fixture makes
+# (another pytest run on the same cluster has its own prefix); tests that run an operator of
+# their own (restarts) use namespaces outside this pattern.
+TEST_NAMESPACE_PREFIX = f"wq{uuid.uuid4().hex[:4]}-"
 
 
 @pytest.fixture(scope="session")
@@ -71,4 +76,9 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
         what=f"the default ServiceAccount in {name}",
     )
     yield name
+    # The project's objects first, while the operator that holds their finalizers still runs;
+    # then the namespace, without waiting for it.
+    cluster.kubectl(
+        "delete", "wqpool,wqm,penv", "--all", "--timeout=60s", namespace=name, check=False
+    )
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -113,6 +113,11 @@ def start_cluster(extra_env: dict[str, str] | None = None) -> Cluster:
     return Cluster(kubeconfig=Path(settings["KUBECONFIG"]), bin_dir=Path(settings["WQ_BIN_DIR"]))
 
 
+def local_kubeconfig() -> Path:
+    """The local control plane's kubeconfig (whether or not it is running yet)."""
+    return Path(_cluster_settings(dict(os.environ))["KUBECONFIG"])
+
+
 def _cluster_settings(env: dict[str, str]) -> dict[str, str]:
     """KUBECONFIG and the folder of the matching kubectl, as e2e/cluster/env.sh sets them."""
     script = (

@@ -13,6 +13,8 @@ nodes=${WQ_KWOK_NODES:-4}
 node_cpu=${WQ_KWOK_NODE_CPU:-16}
 node_memory=${WQ_KWOK_NODE_MEMORY:-64Gi}
 node_pods=${WQ_KWOK_NODE_PODS:-110}
+# Real nodes always report ephemeral-storage; pods that request it (worker pods do) need it.
+node_disk=${WQ_KWOK_NODE_DISK:-1Ti}
 timeout=${WQ_UP_TIMEOUT:-180}
 [[ $nodes =~ ^[0-9]+$ ]] || wq_die "WQ_KWOK_NODES must be a number, not '$nodes'"
 [[ $timeout =~ ^[0-9]+$ ]] || wq_die "WQ_UP_TIMEOUT must be a number of seconds, not '$timeout'"
@@ -60,13 +62,13 @@ nodes_ready() {
 
 # Succeeds when the wanted fake nodes have the wanted capacity (else up.sh applies them again).
 nodes_as_wanted() {
-  local out name cpu mem pods n=0
+  local out name cpu mem pods disk n=0
   out=$(wq_kubectl get nodes -l type=kwok -o \
-    jsonpath='{range .items[*]}{.metadata.name} {.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods}{"\n"}{end}' \
+    jsonpath='{range .items[*]}{.metadata.name} {.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods} {.status.capacity.ephemeral-storage}{"\n"}{end}' \
     2>/dev/null) || return 1
-  while read -r name cpu mem pods; do
+  while read -r name cpu mem pods disk; do
     if [[ ! $name =~ ^kwok-node-([0-9]+)$ ]] || (( BASH_REMATCH[1] > nodes )); then continue; fi
-    [[ "$cpu $mem $pods" == "$node_cpu $node_memory $node_pods" ]] || return 1
+    [[ "$cpu $mem $pods $disk" == "$node_cpu $node_memory $node_pods $node_disk" ]] || return 1
     n=$((n + 1))
   done <<<"$out"
   (( n == nodes ))
@@ -352,8 +354,8 @@ spec:
   podCIDR: $cidr
   podCIDRs: [$cidr]
 status:
-  capacity: {cpu: "$node_cpu", memory: "$node_memory", pods: "$node_pods"}
-  allocatable: {cpu: "$node_cpu", memory: "$node_memory", pods: "$node_pods"}
+  capacity: {cpu: "$node_cpu", memory: "$node_memory", pods: "$node_pods", ephemeral-storage: "$node_disk"}
+  allocatable: {cpu: "$node_cpu", memory: "$node_memory", pods: "$node_pods", ephemeral-storage: "$node_disk"}
 EOF
   done
 }
@@ -362,17 +364,17 @@ if (( nodes > 0 )); then
   # Status is taken from the body only on create; a node that exists already gets its
   # capacity patched through the status subresource when the settings changed.
   node_manifest | wq_kubectl apply -f - >/dev/null
-  want="$node_cpu $node_memory $node_pods"
-  while read -r name cpu mem pods; do
+  want="$node_cpu $node_memory $node_pods $node_disk"
+  while read -r name cpu mem pods disk; do
     if [[ ! $name =~ ^kwok-node-([0-9]+)$ ]] || (( BASH_REMATCH[1] > nodes )); then continue; fi
-    if [[ "$cpu $mem $pods" != "$want" ]]; then
-      res="{\"cpu\":\"$node_cpu\",\"memory\":\"$node_memory\",\"pods\":\"$node_pods\"}"
+    if [[ "$cpu $mem $pods $disk" != "$want" ]]; then
+      res="{\"cpu\":\"$node_cpu\",\"memory\":\"$node_memory\",\"pods\":\"$node_pods\",\"ephemeral-storage\":\"$node_disk\"}"
       wq_kubectl patch node "$name" --subresource=status --type=merge \
         -p "{\"status\":{\"capacity\":$res,\"allocatable\":$res}}" >/dev/null
     fi
   done < <(wq_kubectl get nodes -l type=kwok -o \
-    jsonpath='{range .items[*]}{.metadata.name} {.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods}{"\n"}{end}')
-  step "applied $nodes fake node(s) (cpu $node_cpu, memory $node_memory, pods $node_pods)"
+    jsonpath='{range .items[*]}{.metadata.name} {.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods} {.status.capacity.ephemeral-storage}{"\n"}{end}')
+  step "applied $nodes fake node(s) (cpu $node_cpu, memory $node_memory, pods $node_pods, disk $node_disk)"
 fi
 
 deadline=$(( $(wq_now_ms) + timeout * 1000 ))

@@ -284,8 +284,8 @@ async def manage(
             logger.info(
                 "scaled",
                 extra={
-                    "created": created,
-                    "deleted": list(decision.delete),
+                    "pods_created": created,
+                    "pods_deleted": list(decision.delete),
                     "why": decision.reason,
                 },
             )

@@ -7,6 +7,7 @@ Everything that decides lives elsewhere; this only reads and writes objects, as 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -26,7 +27,8 @@ def load_config() -> None:
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
+        # Read $KUBECONFIG now: the client's own default is taken when it is first imported.
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
 
 
 class KubeApi:
@@ -144,3 +146,76 @@ class KubeApi:
             self.core.patch_namespaced_service(name, namespace, obj, **options)
         else:
             raise ValueError(f"apply does not handle kind {obj['kind']!r}")
+
+    # --- jobs (PonchoEnv builds) -------------------------------------------------------------
+    @property
+    def batch(self) -> Any:
+        """The batch/v1 API (made on first use)."""
+        api = self.__dict__.get("_batch")
+        if api is None:
+            api = self.__dict__["_batch"] = kubernetes.client.BatchV1Api(self.client)
+        return api
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job = self.batch.read_namespaced_job(name, namespace)
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return None
+            raise
+        return self._plain(job)
+
+    def create_job(self, namespace: str, job: dict[str, Any]) -> bool:
+        """Create a Job; False when one of that name exists already."""
+        try:
+            self.batch.create_namespaced_job(namespace, job)
+        except ApiException as error:
+            if error.status == CONFLICT:
+                return False
+            raise
+        return True
+
+    def delete_job(self, namespace: str, name: str) -> bool:
+        """Delete a Job and, in the background, its pods; False when it is gone already."""
+        try:
+            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def annotate_job(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        """Merge annotations into a Job (a gone Job is ignored)."""
+        try:
+            self.batch.patch_namespaced_job(
+                name, namespace, {"metadata": {"annotations": annotations}}
+            )
+        except ApiException as error:
+            if error.status != NOT_FOUND:
+                raise
+
+    def pod_log(
+        self, namespace: str, name: str, container: str, tail_lines: int = 50
+    ) -> str | None:
+        """The tail of a container's log; None when it cannot be read (no kubelet, gone)."""
+        try:
+            text = self.core.read_namespaced_pod_log(
+                name, namespace, container=container, tail_lines=tail_lines
+            )
+        except ApiException:
+            return None
+        return str(text)
+
+    # --- listing custom objects --------------------------------------------------------------
+    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of a kind in a namespace, or in all namespaces (``namespace=None``)."""
+        found: dict[str, Any]
+        if namespace is None:
+            found = cast(Any, self.custom.list_cluster_custom_object(GROUP, VERSION, plural))
+        else:
+            found = cast(
+                Any, self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+            )
+        items: list[dict[str, Any]] = found.get("items", [])
+        return items

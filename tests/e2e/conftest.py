@@ -1,0 +1,27 @@
+"""Fixtures of the end-to-end scenarios: the host runner (test harness) that runs worker pods
+bound to KWOK nodes as local processes, so that real work_queue_workers serve real managers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from e2e.hostrunner import HostRunner
+
+from tests.cctools.fixtures import manager, manager_factory, start_worker
+from tests.harness import Cluster
+
+# Real CCTools fixtures for every scenario here (imported into this conftest so pytest finds
+# them; `pytest_plugins` is only allowed in the top-level conftest).
+__all__ = ["manager", "manager_factory", "start_worker"]
+
+HOST_RUNNER_LABEL = "workqueue.dev/host-runner"
+
+
+@pytest.fixture
+def host_runner(operator: Cluster, namespace: str) -> Iterator[HostRunner]:
+    """Runs this test's pods that carry the host-runner label, until they are deleted."""
+    with HostRunner(
+        operator.kubeconfig, label_selector=f"{HOST_RUNNER_LABEL}=true", namespace=namespace
+    ) as runner:
+        yield runner

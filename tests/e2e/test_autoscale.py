@@ -1,0 +1,163 @@
+"""WorkerPools scale real work_queue_workers from a real manager's backlog, and back."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e.hostrunner import HostRunner
+
+from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
+from tests.harness import Cluster, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def external_manager(port: int) -> str:
+    return textwrap.dedent(
+        f"""
+        apiVersion: workqueue.dev/v1alpha1
+        kind: WorkQueueManager
+        metadata:
+          name: mgr
+        spec:
+          mode: External
+          address: 127.0.0.1:{port}
+          pollIntervalSeconds: 1
+        """
+    )
+
+
+def pool(
+    *, min_workers: int = 0, max_workers: int = 20, autoscale: bool = True, idle_delay: int = 2
+) -> str:
+    return textwrap.dedent(
+        f"""
+        apiVersion: workqueue.dev/v1alpha1
+        kind: WorkerPool
+        metadata:
+          name: workers
+        spec:
+          managerRef:
+            name: mgr
+          minWorkers: {min_workers}
+          maxWorkers: {max_workers}
+          worker:
+            cores: 1
+            memory: 512Mi
+            disk: 1Gi
+          autoscale:
+            enabled: {str(autoscale).lower()}
+            pollIntervalSeconds: 1
+            scaleUpStep: 20
+            idleDelaySeconds: {idle_delay}
+            cooldownSeconds: 2
+          template:
+            labels:
+              workqueue.dev/host-runner: "true"
+        """
+    )
+
+
+def pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+    import json  # noqa: PLC0415
+
+    out = cluster.kubectl(
+        "get", "pods", "-l", "workqueue.dev/pool=workers", "-o", "json", namespace=namespace
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def tasks_lost_to_vanished_workers(log: Path) -> list[int]:
+    """Tasks the manager put back to WAITING straight from RUNNING: their worker went away."""
+    last: dict[int, str] = {}
+    lost: list[int] = []
+    pattern = re.compile(r"^\d+ \d+ TASK (\d+) (\w+)")
+    for line in log.read_text().splitlines():
+        match = pattern.match(line)
+        if not match:
+            continue
+        task, state = int(match.group(1)), match.group(2)
+        if state == "WAITING" and last.get(task) == "RUNNING":
+            lost.append(task)
+        last[task] = state
+    return lost
+
+
+def submit_two_categories(manager: TestManager) -> int:
+    manager.declare_category("short", CategorySpec(cores=1, memory_mb=50, disk_mb=50))
+    manager.declare_category("long", CategorySpec(cores=1, memory_mb=100, disk_mb=50))
+    for _ in range(150):
+        manager.submit("sleep 1", category="short")
+    for _ in range(50):
+        manager.submit("sleep 2", category="long")
+    return 200
+
+
+def test_pool_scales_out_with_the_backlog_and_back_to_min_losing_no_task(
+    operator: Cluster,
+    namespace: str,
+    host_runner: HostRunner,
+    manager_factory: ManagerFactory,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "transactions.log"
+    manager = manager_factory(transactions_log=log)
+    total = submit_two_categories(manager)
+    operator.apply(external_manager(manager.port), namespace)
+    operator.apply(pool(), namespace)
+
+    most_pods = 0
+    finished: list[Any] = []
+    deadline = time.monotonic() + 300
+    while len(finished) < total and time.monotonic() < deadline:
+        while (task := manager.wait(0.5)) is not None:
+            finished.append(task)
+        most_pods = max(most_pods, len(pods(operator, namespace)))
+    assert len(finished) == total, f"{len(finished)} of {total} tasks finished"
+    assert all(t.ok for t in finished), [t for t in finished if not t.ok][:3]
+    assert most_pods == 20, f"the pool never reached maxWorkers: at most {most_pods} pods"
+
+    wait_for(lambda: not pods(operator, namespace), timeout=120, what="the pool back at 0 pods")
+
+    def settled() -> dict[str, Any] | None:
+        status: dict[str, Any] = operator.get("wqpool", "workers", namespace)["status"]  # type: ignore[index]
+        return status if (status["replicas"], status["desiredReplicas"]) == (0, 0) else None
+
+    wait_for(settled, timeout=30, what="status.replicas and desiredReplicas back at 0")
+    assert tasks_lost_to_vanished_workers(log) == []
+    reasons = defaultdict(int)
+    for event in operator.events_for("workers", namespace):
+        reasons[event["reason"]] += event.get("count", 1)
+    assert reasons["ScaleUp"] >= 1 and reasons["ScaleDown"] >= 1, dict(reasons)
+
+
+def test_pool_without_autoscale_follows_kubectl_scale(
+    operator: Cluster, namespace: str, host_runner: HostRunner, manager_factory: ManagerFactory
+) -> None:
+    manager = manager_factory()
+    operator.apply(external_manager(manager.port), namespace)
+    operator.apply(pool(max_workers=5, autoscale=False), namespace)
+
+    def live(n: int) -> bool:
+        return (
+            len(
+                [p for p in pods(operator, namespace) if not p["metadata"].get("deletionTimestamp")]
+            )
+            == n
+        )
+
+    wait_for(lambda: live(0), timeout=30, what="no pods at replicas unset (= minWorkers 0)")
+    operator.kubectl("scale", "wqpool", "workers", "--replicas=3", namespace=namespace)
+    wait_for(lambda: live(3), timeout=60, what="3 pods after kubectl scale --replicas=3")
+    wait_for(lambda: manager.stats()["workers_connected"] == 3, timeout=60, what="3 workers")
+    operator.kubectl("scale", "wqpool", "workers", "--replicas=1", namespace=namespace)
+    wait_for(lambda: live(1), timeout=60, what="1 pod after kubectl scale --replicas=1")
+    status = operator.get("wqpool", "workers", namespace)["status"]  # type: ignore[index]
+    assert status["desiredReplicas"] == 1
