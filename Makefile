@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help setup cluster-up cluster-down cluster-status crds lint test test-unit demo demo-down clean
+.PHONY: help setup cluster-up cluster-down cluster-status crds lint test test-unit demo demo-down clean images test-images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -20,8 +20,9 @@ cluster-down: ## stop the local control plane (keeps binaries and state)
 cluster-status: ## show the local control plane's components and nodes
 	bash e2e/cluster/status.sh
 
-crds: ## regenerate crds/ from the pydantic models
+crds: ## regenerate crds/ from the pydantic models (and the Helm chart's copies)
 	$(VENV)/workqueue-operator crds --write crds
+	cp crds/*.yaml helm/workqueue-operator/crds/
 
 lint: ## ruff and mypy --strict
 	$(VENV)/ruff check operator tests e2e bench
@@ -35,6 +36,12 @@ test: setup ## set up, lint, and run every test against the local control plane 
 	$(MAKE) lint
 	bash e2e/cluster/up.sh
 	$(VENV)/pytest tests $(PYTEST_ARGS)
+
+images: ## build the container images on a local mmdebstrap base (cached by content; docs/images.md)
+	bash images/build.sh
+
+test-images: ## build the images (cached) and run each one once
+	$(VENV)/pytest tests/integration/test_images.py $(PYTEST_ARGS)
 
 demo: setup ## set up, start the control plane and the operator, apply examples/, show them
 	bash scripts/demo.sh

@@ -1,13 +1,14 @@
-"""Operator start-up: kopf settings and the shared Kubernetes client."""
+"""Operator start-up: kopf settings, the shared Kubernetes client, the metrics endpoint."""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
 
-from workqueue_operator import GROUP
+from workqueue_operator import GROUP, metrics
 from workqueue_operator.k8s.client import KubeApi, load_config
 
 
@@ -25,3 +26,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.networking.request_timeout = 60
     load_config()
     memo.kube = KubeApi()
+    try:
+        port = metrics.port_from_env(os.environ)
+    except ValueError as error:
+        raise kopf.PermanentError(str(error)) from error
+    metrics.serve(port)  # once per process; port 0: off
