@@ -89,6 +89,4 @@ def judge_env(spec: PonchoEnvSpec, claim_exists: Callable[[str], bool]) -> Verdi
             f"output.tarball.pvc names PersistentVolumeClaim {tarball.pvc.claim_name!r}, which "
             "does not exist in this namespace",
         )
-    return Verdict(
-        True, "Valid", "spec is valid; this operator version does not yet build environments"
-    )
+    return Verdict(True, "Valid", "spec is valid: the environment is built once per hash")

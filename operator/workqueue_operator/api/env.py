@@ -93,6 +93,8 @@ class HttpSource(CamelModel):
     """URL of the file."""
     type: str | None = None
     """"tar" to unpack it; a plain file otherwise."""
+    compression: str | None = None
+    """"gzip" to decompress a plain file (a tar is decompressed whatever this says)."""
 
 
 class PonchoSpec(CamelModel):
@@ -135,6 +137,7 @@ class EnvPhase(StrEnum):
     BUILDING = "Building"
     READY = "Ready"
     FAILED = "Failed"
+    INVALID = "Invalid"
 
 
 class PonchoEnvStatus(CamelModel):
@@ -143,7 +146,7 @@ class PonchoEnvStatus(CamelModel):
     observed_generation: int | None = None
     """The metadata.generation last acted on."""
     phase: EnvPhase | None = None
-    """Pending, Building, Ready or Failed."""
+    """Pending, Building, Ready, Failed, or Invalid (the spec was not accepted)."""
     conditions: list[Condition] = Field(default_factory=list)
     """Accepted, Built and other conditions."""
     hash: str | None = None
@@ -158,6 +161,12 @@ class PonchoEnvStatus(CamelModel):
     """Name of the builder Job."""
     last_build_time: datetime | None = None
     """When the last build finished."""
+    reused_from: str | None = None
+    """namespace/name of the PonchoEnv whose build of the same hash this one reuses."""
+    failed_builds: int | None = None
+    """Failed builds of this hash in a row."""
+    next_retry_time: datetime | None = None
+    """When a failed build is tried again (the delay doubles with each failure)."""
 
 
 class PonchoEnv(CamelModel):

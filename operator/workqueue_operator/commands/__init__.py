@@ -5,4 +5,4 @@ Each module defines ``register(subparsers) -> None``, which adds its parser and 
 """
 
 # Modules listed here become subcommands, in this order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("run", "crds", "agent", "simulate")
+COMMAND_MODULES: tuple[str, ...] = ("run", "crds", "agent", "simulate", "build_env")

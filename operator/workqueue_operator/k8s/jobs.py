@@ -1,0 +1,190 @@
+"""The PonchoEnv build Job: a pure builder of its manifest.
+
+One Job per environment hash and namespace, named from the hash, so that every PonchoEnv of
+that hash finds the same Job and a restarted operator never makes a second one. Choices:
+
+* **The builder is this package** (``workqueue-operator build-env`` in the builder image). It
+  gets the spec's normal form and the hash the operator computed (``--expect-hash``: a builder
+  of another version that would hash differently fails instead of writing a wrong tarball).
+* **Where it builds is where workers unpack**: ``/opt/poncho/<hash>`` (an emptyDir), because
+  conda prefixes are not relocatable; see :mod:`workqueue_operator.k8s.env_mount`.
+* **Failures**: the builder's exit code says whether retrying can help. ``podFailurePolicy``
+  fails the Job at once on 2 (bad spec) and 3 (an installer refused the spec), and ignores
+  pods evicted by a disruption; other failures (network) are retried by ``backoffLimit`` with
+  the Job controller's exponential delay. The operator retries a failed Job later, with its
+  own backoff. ``activeDeadlineSeconds`` bounds a hung build.
+* **Report**: the builder writes its JSON report to ``/dev/termination-log``;
+  ``FallbackToLogsOnError`` puts the log's tail there when it died before writing.
+* **No TTL**: a finished Job is the namespace's record that the hash was built (the operator
+  annotates it with the report). It is owned by the PonchoEnv that made it.
+* **Restricted pod**: non-root, no privilege escalation, no capabilities, no API token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workqueue_operator import API_VERSION, GROUP
+from workqueue_operator.api.env import PonchoEnvSpec
+from workqueue_operator.envs.artifact import (
+    UPLOAD_SCHEMES,
+    pvc_artifact,
+    tarball_name,
+    url_artifact,
+)
+from workqueue_operator.envs.normalize import canonical_json
+from workqueue_operator.envs.result import PERMANENT_EXIT_CODES
+from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL
+
+ENV_ROOT = "/opt/poncho"
+"""Where environments are built (in the Job) and unpacked (in worker pods)."""
+OUTPUT_MOUNT = "/poncho-output"
+BUILDER_CONTAINER = "builder"
+JOB_PREFIX = "penv-build-"
+HASH_LABEL = f"{GROUP}/env-hash"
+ENV_LABEL = f"{GROUP}/ponchoenv"
+HASH_ANNOTATION = f"{GROUP}/env-hash"
+RESULT_ANNOTATION = f"{GROUP}/build-result"
+"""The builder's report, copied onto the Job by the operator once the build succeeded."""
+BACKOFF_LIMIT = 2
+DEADLINE_SECONDS = 2 * 3600
+RUN_AS = 1000
+
+
+def job_name(env_hash: str) -> str:
+    return f"{JOB_PREFIX}{env_hash[:20]}"
+
+
+def hash_label(env_hash: str) -> str:
+    """The hash as a label value (at most 63 characters)."""
+    return env_hash[:63]
+
+
+def output_problem(spec: PonchoEnvSpec) -> str | None:
+    """Why this operator cannot write the spec's output, or None when it can."""
+    tarball = spec.output.tarball
+    if tarball is None:
+        return "output.image is not supported yet: use output.tarball (pvc or http(s) url)"
+    if tarball.url is not None and not tarball.url.startswith(UPLOAD_SCHEMES):
+        return (
+            f"output.tarball.url {tarball.url!r}: only http(s) URLs (HTTP PUT) are supported; "
+            "use a pvc, or an http(s) endpoint of the object store"
+        )
+    return None
+
+
+def artifact_location(spec: PonchoEnvSpec, env_hash: str) -> str:
+    """Where the build of ``env_hash`` puts its tarball (``status.artifact``)."""
+    tarball = spec.output.tarball
+    assert tarball is not None
+    if tarball.pvc is not None:
+        return str(pvc_artifact(tarball.pvc.claim_name, tarball.pvc.directory, env_hash))
+    assert tarball.url is not None
+    return str(url_artifact(tarball.url, env_hash))
+
+
+def builder_args(spec: PonchoEnvSpec, env_hash: str, normal: Mapping[str, Any]) -> list[str]:
+    """The ``build-env`` arguments of the Job's container."""
+    args = ["--spec-json", canonical_json(normal), "--expect-hash", env_hash]
+    artifact = artifact_location(spec, env_hash)
+    tarball = spec.output.tarball
+    assert tarball is not None
+    if tarball.pvc is not None:
+        directory = tarball.pvc.directory.strip("/")
+        path = f"{OUTPUT_MOUNT}/{directory}/{tarball_name(env_hash)}".replace("//", "/")
+        args += ["--output", path, "--artifact", artifact]
+    else:
+        args += ["--upload", artifact]
+    args += ["--work-dir", ENV_ROOT, "--cache-dir", f"{ENV_ROOT}/.cache"]
+    return args
+
+
+def _owner(name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "PonchoEnv",
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def build_job(
+    name: str,
+    namespace: str,
+    uid: str,
+    *,
+    spec: PonchoEnvSpec,
+    env_hash: str,
+    normal: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The Job that builds ``env_hash`` for the PonchoEnv ``name`` (uid ``uid``)."""
+    labels = {HASH_LABEL: hash_label(env_hash), ENV_LABEL: name, MANAGED_BY_LABEL: MANAGED_BY}
+    mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": ENV_ROOT}]
+    volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": {}}]
+    tarball = spec.output.tarball
+    if tarball is not None and tarball.pvc is not None:
+        mounts.append({"name": "output", "mountPath": OUTPUT_MOUNT})
+        volumes.append(
+            {"name": "output", "persistentVolumeClaim": {"claimName": tarball.pvc.claim_name}}
+        )
+    container = {
+        "name": BUILDER_CONTAINER,
+        "image": spec.builder_image,
+        "command": ["workqueue-operator", "build-env"],
+        "args": builder_args(spec, env_hash, normal),
+        "env": [{"name": "HOME", "value": ENV_ROOT}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    pod_security = {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    failure_rules = [
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": BUILDER_CONTAINER,
+                "operator": "In",
+                "values": [int(code) for code in PERMANENT_EXIT_CODES],
+            },
+        },
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+    ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(env_hash),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {HASH_ANNOTATION: env_hash},
+            "ownerReferences": [_owner(name, uid)],
+        },
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": DEADLINE_SECONDS,
+            "podFailurePolicy": {"rules": failure_rules},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }

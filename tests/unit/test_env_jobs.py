@@ -1,0 +1,144 @@
+"""The build Job manifest and the worker-pod parts (pure builders)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from workqueue_operator.api.env import EnvPhase, PonchoEnvSpec, PonchoEnvStatus
+from workqueue_operator.envs.normalize import normalize_spec, spec_hash
+from workqueue_operator.k8s.env_mount import env_mount
+from workqueue_operator.k8s.jobs import (
+    HASH_ANNOTATION,
+    HASH_LABEL,
+    build_job,
+    job_name,
+    output_problem,
+)
+
+POD_SPEC = {"pip": ["six==1.16.0"]}
+HASH = spec_hash(POD_SPEC)
+
+
+def env_spec(output: dict[str, Any], **extra: Any) -> PonchoEnvSpec:
+    return PonchoEnvSpec.model_validate({"spec": POD_SPEC, "output": output, **extra})
+
+
+PVC = {"tarball": {"pvc": {"claimName": "envs", "directory": "/team/envs/"}}}
+
+
+def job(output: dict[str, Any] = PVC) -> dict[str, Any]:
+    return build_job(
+        "tools",
+        "ns",
+        "uid-1",
+        spec=env_spec(output),
+        env_hash=HASH,
+        normal=normalize_spec(POD_SPEC),
+    )
+
+
+def test_job_is_named_and_labelled_by_hash_and_owned_by_the_env() -> None:
+    manifest = job()
+    meta = manifest["metadata"]
+    assert meta["name"] == job_name(HASH) == f"penv-build-{HASH[:20]}"
+    assert len(meta["name"]) <= 63
+    assert meta["labels"][HASH_LABEL] == HASH[:63]
+    assert meta["annotations"][HASH_ANNOTATION] == HASH
+    owner = meta["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "PonchoEnv",
+        "tools",
+        "uid-1",
+        True,
+    )
+
+
+def test_builder_gets_the_normal_spec_the_hash_and_the_pvc_path() -> None:
+    pod = job()["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "workqueue-operator/builder:0.1.0"
+    assert container["command"] == ["workqueue-operator", "build-env"]
+    args = container["args"]
+    assert json.loads(args[args.index("--spec-json") + 1]) == normalize_spec(POD_SPEC)
+    assert args[args.index("--expect-hash") + 1] == HASH
+    assert args[args.index("--output") + 1] == f"/poncho-output/team/envs/{HASH}.tar.gz"
+    assert args[args.index("--artifact") + 1] == f"pvc://envs/team/envs/{HASH}.tar.gz"
+    assert args[args.index("--work-dir") + 1] == "/opt/poncho"
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"work": "/opt/poncho", "output": "/poncho-output"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["output"]["persistentVolumeClaim"] == {"claimName": "envs"}
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_permanent_failures_fail_the_job_at_once_and_others_are_retried() -> None:
+    spec = job()["spec"]
+    assert spec["backoffLimit"] == 2
+    assert spec["activeDeadlineSeconds"] > 0
+    fail, ignore = spec["podFailurePolicy"]["rules"]
+    assert fail["action"] == "FailJob"
+    assert fail["onExitCodes"] == {"containerName": "builder", "operator": "In", "values": [2, 3]}
+    assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    assert "ttlSecondsAfterFinished" not in spec  # the finished Job is the build's record
+
+
+def test_url_output_uploads_and_needs_no_claim() -> None:
+    manifest = job({"tarball": {"url": "https://store.example.org/envs/"}})
+    pod = manifest["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--upload") + 1] == f"https://store.example.org/envs/{HASH}.tar.gz"
+    assert "--output" not in args
+    assert [v["name"] for v in pod["volumes"]] == ["work"]
+
+
+@pytest.mark.parametrize(
+    ("output", "supported"),
+    [
+        (PVC, True),
+        ({"tarball": {"url": "https://x/y"}}, True),
+        ({"tarball": {"url": "s3://bucket/envs"}}, False),
+        ({"image": {"repository": "registry.example.org/envs"}}, False),
+    ],
+)
+def test_outputs_this_operator_can_write(output: dict[str, Any], supported: bool) -> None:
+    assert (output_problem(env_spec(output)) is None) is supported
+
+
+def ready(artifact: str) -> PonchoEnvStatus:
+    return PonchoEnvStatus(phase=EnvPhase.READY, hash=HASH, artifact=artifact)
+
+
+def test_env_mount_unpacks_a_pvc_artifact_where_it_was_built() -> None:
+    mount = env_mount(env_spec(PVC), ready(f"pvc://envs/team/{HASH}.tar.gz"), run_as_user=1234)
+    assert mount is not None
+    (init,) = mount.init_containers
+    assert init["image"] == "workqueue-operator/builder:0.1.0"
+    script = init["command"][2]
+    assert f"tar -xzf /poncho-artifacts/team/{HASH}.tar.gz -C /opt/poncho/{HASH}" in script
+    assert init["securityContext"]["runAsUser"] == 1234
+    volumes = {v["name"]: v for v in mount.volumes}
+    assert volumes["poncho-artifacts"]["persistentVolumeClaim"] == {
+        "claimName": "envs",
+        "readOnly": True,
+    }
+    assert volumes["poncho-env"] == {"name": "poncho-env", "emptyDir": {}}
+    assert mount.volume_mounts == [{"name": "poncho-env", "mountPath": "/opt/poncho"}]
+    assert mount.command_prefix == [f"/opt/poncho/{HASH}/bin/run-in-env"]
+    assert mount.env == [{"name": "PONCHO_ENV", "value": f"/opt/poncho/{HASH}"}]
+
+
+def test_env_mount_fetches_a_url_artifact_and_needs_a_ready_env() -> None:
+    url = f"https://store.example.org/envs/{HASH}.tar.gz"
+    mount = env_mount(env_spec({"tarball": {"url": "https://store.example.org/envs"}}), ready(url))
+    assert mount is not None
+    assert url in mount.init_containers[0]["command"][2]
+    assert [v["name"] for v in mount.volumes] == ["poncho-env"]
+    building = PonchoEnvStatus(phase=EnvPhase.BUILDING, hash=HASH)
+    assert env_mount(env_spec(PVC), building) is None
+    with pytest.raises(ValueError, match="unknown artifact"):
+        env_mount(env_spec(PVC), ready("ftp://x/y.tar.gz"))
