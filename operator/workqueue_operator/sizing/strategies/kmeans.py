@@ -15,8 +15,6 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from workqueue_operator.sizing.buckets import Ladder, Ladders, Rung
 from workqueue_operator.sizing.strategies.base import StrategyConfig
@@ -37,6 +35,10 @@ def kmeans_ladder(
     count = min(max(1, clusters), len(values))
     if count == 1:
         return (Rung(float(values[-1]), 1.0),)
+    # Imported here: scikit-learn takes over a second to import, and only k-means needs it.
+    from sklearn.cluster import KMeans  # noqa: PLC0415
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # noqa: PLC0415
+
     with threadpool_limits(limits=1):
         model = KMeans(n_clusters=count, n_init=1, random_state=seed, algorithm="lloyd")
         labels = model.fit_predict(values.reshape(-1, 1), sample_weight=weights)
