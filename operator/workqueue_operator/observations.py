@@ -15,8 +15,10 @@ from workqueue_operator.scaling import (
     CategoryDemand,
     PodPhase,
     PodView,
+    PoolPolicy,
     TaskResources,
     WorkerView,
+    worker_host_key,
 )
 from workqueue_operator.wq.status_models import (
     BoundKind,
@@ -104,3 +106,19 @@ def category_demands(categories: Sequence[CategoryStatus]) -> list[CategoryDeman
         for row in categories
         if not row.is_whole_queue and (row.tasks_waiting or row.tasks_running)
     ]
+
+
+def estimate_waste(
+    pods: Sequence[PodView], workers: Sequence[WorkerView], policy: PoolPolicy
+) -> tuple[float, float]:
+    """What a pool's connected workers were given but do not use now: (memory MB, cores),
+    summed over workers whose pod has a known shape."""
+    shapes = {pod.name: policy.shape(pod.shape_id) for pod in pods}
+    memory = cores = 0.0
+    for worker in workers:
+        shape = shapes.get(worker_host_key(worker.hostname))
+        if shape is None:
+            continue
+        memory += max(0.0, shape.memory_mb - worker.memory_inuse_mb)
+        cores += max(0.0, shape.cores - worker.cores_inuse)
+    return memory, cores

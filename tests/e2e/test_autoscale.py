@@ -14,6 +14,7 @@ from e2e.hostrunner import HostRunner
 
 from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
 from tests.harness import Cluster, wait_for
+from workqueue_operator import metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -136,6 +137,17 @@ def test_pool_scales_out_with_the_backlog_and_back_to_min_losing_no_task(
     for event in operator.events_for("workers", namespace):
         reasons[event["reason"]] += event.get("count", 1)
     assert reasons["ScaleUp"] >= 1 and reasons["ScaleDown"] >= 1, dict(reasons)
+
+    # The operator runs in this process: its metrics counted the same pods.
+    scaled = {
+        (sample.labels["direction"], sample.labels["reason"]): sample.value
+        for family in metrics.REGISTRY.collect()
+        if family.name == "workqueue_operator_scale_actions"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("namespace") == namespace
+    }
+    assert sum(v for (direction, _), v in scaled.items() if direction == "up") >= 20, scaled
+    assert sum(v for (direction, _), v in scaled.items() if direction == "down") >= 1, scaled
 
 
 def test_pool_without_autoscale_follows_kubectl_scale(

@@ -195,3 +195,25 @@ def test_pod_names_are_hostnames_of_at_most_63_characters() -> None:
         worker_pod_name("p", SHAPE.id, "Bad_Suffix")
     with pytest.raises(ValueError, match="DNS label"):
         build(pod_name="x" * 64)
+
+
+def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
+    from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus  # noqa: PLC0415
+    from workqueue_operator.k8s.env_mount import env_mount  # noqa: PLC0415
+
+    env_spec = PonchoEnvSpec.model_validate(
+        {"spec": {"pip": ["six==1.16.0"]}, "output": {"tarball": {"pvc": {"claimName": "envs"}}}}
+    )
+    status = PonchoEnvStatus.model_validate(
+        {"phase": "Ready", "hash": "ab" * 32, "artifact": f"pvc://envs/poncho/{'ab' * 32}.tar.gz"}
+    )
+    mount = env_mount(env_spec, status)
+    assert mount is not None
+    pod = build(environment=mount)
+    worker = pod["spec"]["containers"][0]
+    assert worker["command"][: len(mount.command_prefix)] == mount.command_prefix
+    assert "work_queue_worker" in worker["command"]
+    assert pod["spec"]["initContainers"] == mount.init_containers
+    claims = [v for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert claims and claims[0]["persistentVolumeClaim"]["claimName"] == "envs"
+    assert env_mount(env_spec, status.model_copy(update={"phase": "Building"})) is None

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
+from workqueue_operator import metrics
 from workqueue_operator.acceptance import Verdict, judge_manager, parse_spec
 from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
@@ -89,6 +91,55 @@ def _deploy(name: str, namespace: str, uid: str, spec: WorkQueueManagerSpec, kub
     kube.apply(manager_service(name, namespace, uid, spec.port))
 
 
+@dataclass
+class ManagerMemory:
+    """What a manager's daemon carries between passes."""
+
+    deployed_generation: int | None = None
+
+
+async def reconcile_manager(
+    *, name: str, ns: str, body: kopf.Body, state: ManagerMemory, kube: KubeApi, logger: kopf.Logger
+) -> float:
+    """One pass over a WorkQueueManager; returns the seconds until the next one."""
+    generation = body.metadata.get("generation")
+    status = dict(body.status)
+    parsed = parse_spec(WorkQueueManagerSpec, dict(body.spec))
+    verdict = (
+        parsed
+        if isinstance(parsed, Verdict)
+        else await asyncio.to_thread(
+            judge_manager, parsed, lambda secret: kube.secret_exists(ns, secret)
+        )
+    )
+    fields, transition = verdict_status(
+        verdict, status=status, generation=generation, accepted_phase="Pending"
+    )
+    status |= fields
+    if transition:
+        post_verdict(body, verdict)
+    if isinstance(parsed, Verdict) or not verdict.accepted:
+        if fields:
+            await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
+        return INVALID_RECHECK_S
+
+    spec = parsed
+    if spec.mode is ManagerMode.IN_CLUSTER and state.deployed_generation != generation:
+        await asyncio.to_thread(_deploy, name, ns, body.metadata.uid or "", spec, kube)
+        state.deployed_generation = generation
+        logger.info("applied the manager's Deployment and Service", extra={"gen": generation})
+
+    poll = await poll_manager(manager_connection(name, ns, spec), ns, kube)
+    poll_fields, reachability_changed = poll_status(status, poll, generation)
+    if reachability_changed:
+        post = kopf.info if poll.reachable else kopf.warn
+        post(body, reason=poll.reason, message=poll.describe())
+    figures = metrics.QueueFigures.from_status(poll.queue) if poll.queue is not None else None
+    metrics.set_manager_figures(ns, name, reachable=poll.reachable, queue=figures)
+    await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields | poll_fields)
+    return float(spec.poll_interval_seconds)
+
+
 @kopf.daemon(*MANAGERS, cancellation_timeout=10)
 async def manage(
     *,
@@ -100,42 +151,13 @@ async def manage(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    kube: KubeApi = memo.kube
     ns = namespace or ""
-    deployed_generation: int | None = None
+    state = ManagerMemory()
     while not stopped:
-        generation = body.metadata.get("generation")
-        status = dict(body.status)
-        parsed = parse_spec(WorkQueueManagerSpec, dict(body.spec))
-        verdict = (
-            parsed
-            if isinstance(parsed, Verdict)
-            else await asyncio.to_thread(
-                judge_manager, parsed, lambda secret: kube.secret_exists(ns, secret)
+        with metrics.reconcile("WorkQueueManager"):
+            interval = await reconcile_manager(
+                name=name, ns=ns, body=body, state=state, kube=memo.kube, logger=logger
             )
-        )
-        fields, transition = verdict_status(
-            verdict, status=status, generation=generation, accepted_phase="Pending"
-        )
-        status |= fields
-        if transition:
-            post_verdict(body, verdict)
-        if isinstance(parsed, Verdict) or not verdict.accepted:
-            if fields:
-                await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
-            await stopped.wait(INVALID_RECHECK_S)
-            continue
-
-        spec = parsed
-        if spec.mode is ManagerMode.IN_CLUSTER and deployed_generation != generation:
-            await asyncio.to_thread(_deploy, name, ns, body.metadata.uid or "", spec, kube)
-            deployed_generation = generation
-            logger.info("applied the manager's Deployment and Service", extra={"gen": generation})
-
-        poll = await poll_manager(manager_connection(name, ns, spec), ns, kube)
-        poll_fields, reachability_changed = poll_status(status, poll, generation)
-        if reachability_changed:
-            post: Any = kopf.info if poll.reachable else kopf.warn
-            post(body, reason=poll.reason, message=poll.describe())
-        await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields | poll_fields)
-        await stopped.wait(spec.poll_interval_seconds)
+        await stopped.wait(interval)
+    if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
+        metrics.forget_manager(ns, name)

@@ -12,9 +12,11 @@ from typing import Any
 
 import kopf
 
+from workqueue_operator import metrics
 from workqueue_operator.acceptance import Verdict, judge_pool, parse_spec
 from workqueue_operator.agent.client import AgentUnavailableError, fetch_samples
-from workqueue_operator.api.common import now
+from workqueue_operator.api.common import merge_condition, now
+from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import CategoryRecommendation, SizingMode, WorkerPoolSpec
 from workqueue_operator.connection import (
@@ -24,16 +26,24 @@ from workqueue_operator.connection import (
     telemetry_url,
 )
 from workqueue_operator.controllers.conditions import post_verdict, verdict_status
-from workqueue_operator.controllers.kinds import MANAGERS, POOLS
+from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.manager import status_client
 from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.env_mount import EnvMount, env_mount
 from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.k8s.pods import PasswordSecret, build_worker_pod, worker_pod_name
+from workqueue_operator.k8s.quantities import MB_BYTES
 from workqueue_operator.manager_status import ManagerPoll
-from workqueue_operator.observations import category_demands, pod_views, worker_views
+from workqueue_operator.observations import (
+    category_demands,
+    estimate_waste,
+    pod_views,
+    worker_views,
+)
 from workqueue_operator.pool_sizing import shapes_and_demands
 from workqueue_operator.scaling import (
     PodPhase,
+    PodView,
     PoolPolicy,
     ScalingDecision,
     ScalingInputs,
@@ -48,6 +58,7 @@ from workqueue_operator.wq.status import StatusError
 from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
 
 PLURAL = POOLS[2]
+ENVIRONMENT_READY = "EnvironmentReady"
 INVALID_RECHECK_S = 10.0
 COUNTED_PHASES = frozenset({PodPhase.PENDING, PodPhase.RUNNING, PodPhase.UNKNOWN})
 
@@ -146,10 +157,13 @@ async def apply_decision(
     policy: PoolPolicy,
     connection: ManagerConnection,
     kube: KubeApi,
+    environment: EnvMount | None,
+    may_create: bool,
 ) -> int:
-    """Create and delete the decided pods; returns how many were created."""
+    """Create and delete the decided pods; returns how many were created. Nothing is created
+    when ``may_create`` is false (the pool's environment is not ready)."""
     created = 0
-    for shape_id, count in decision.create.items():
+    for shape_id, count in decision.create.items() if may_create else ():
         shape = policy.shape(shape_id)
         if shape is None:
             continue
@@ -165,6 +179,7 @@ async def apply_decision(
                 manager=connection.workers,
                 generation=generation,
                 password_secret=_password(connection),
+                environment=environment,
             )
             if await asyncio.to_thread(kube.create_pod, namespace, pod):
                 created += 1
@@ -198,6 +213,155 @@ def pool_status_fields(
     }
 
 
+async def environment_of(
+    spec: WorkerPoolSpec, namespace: str, kube: KubeApi
+) -> tuple[EnvMount | None, Verdict]:
+    """The pool's PonchoEnv as pod parts, and the EnvironmentReady verdict."""
+    if spec.env_ref is None:
+        return None, Verdict(True, "NoEnvironment", "the pool names no PonchoEnv")
+    obj = await asyncio.to_thread(kube.get_custom, ENVS[2], namespace, spec.env_ref.name)
+    if obj is None:
+        return None, Verdict(
+            False, "EnvironmentNotFound", f"PonchoEnv {spec.env_ref.name!r} does not exist"
+        )
+    env_spec = PonchoEnvSpec.model_validate(obj.get("spec", {}))
+    env_status = PonchoEnvStatus.model_validate(obj.get("status") or {})
+    try:
+        mount = env_mount(env_spec, env_status)
+    except ValueError as error:
+        return None, Verdict(False, "EnvironmentUnusable", str(error))
+    if mount is None:
+        phase = env_status.phase or "Pending"
+        return None, Verdict(
+            False,
+            "EnvironmentNotReady",
+            f"PonchoEnv {spec.env_ref.name!r} is {phase}: no worker pods until it is Ready",
+        )
+    return mount, Verdict(True, "EnvironmentReady", f"tasks run in {env_status.artifact}")
+
+
+def shape_phase_counts(pods: list[PodView]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for pod in pods:
+        key = (pod.shape_id, str(pod.phase))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+async def reconcile_pool(
+    *,
+    name: str,
+    ns: str,
+    body: kopf.Body,
+    state: PoolMemory,
+    kube: KubeApi,
+    logger: kopf.Logger,
+    managers: set[str],
+    environments: set[str],
+) -> float:
+    """One pass over a WorkerPool; returns the seconds until the next one."""
+    generation = int(body.metadata.get("generation") or 0)
+    status = dict(body.status)
+    parsed = parse_spec(WorkerPoolSpec, dict(body.spec))
+    verdict = (
+        parsed
+        if isinstance(parsed, Verdict)
+        else judge_pool(parsed, managers=managers, environments=environments)
+    )
+    fields, transition = verdict_status(
+        verdict, status=status, generation=generation, accepted_phase="Running"
+    )
+    if transition:
+        post_verdict(body, verdict)
+    if isinstance(parsed, Verdict) or not verdict.accepted:
+        fields["selector"] = pool_selector(name)
+        await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
+        return INVALID_RECHECK_S
+
+    spec = parsed
+    manager = await observe_manager(spec, ns, kube)
+    environment, env_verdict = await environment_of(spec, ns, kube)
+    conditions, env_changed = merge_condition(
+        status | fields,
+        type_=ENVIRONMENT_READY,
+        ok=env_verdict.accepted,
+        reason=env_verdict.reason,
+        message=env_verdict.message,
+        generation=generation,
+    )
+    fields["conditions"] = conditions
+    if env_changed and spec.env_ref is not None:
+        post_verdict(body, env_verdict)
+    previous = [
+        CategoryRecommendation.model_validate(r) for r in status.get("recommendations") or []
+    ]
+    recs = await recommendations(spec, manager.telemetry_url, previous, logger)
+    shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
+    policy = PoolPolicy.from_spec(spec, shapes=shapes)
+    pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(name)))
+    pod_names = {p.name for p in pods}
+    workers = _pool_workers(worker_views(manager.workers), pod_names)
+    at = time.time()
+    state.idle_since = track_idle_since(state.idle_since, workers, at)
+    decision = decide_scaling(
+        ScalingInputs(
+            policy=policy,
+            queue=demands,
+            pods=pods,
+            workers=workers,
+            idle_since=state.idle_since,
+            now=at,
+            last_scale_up=state.last_scale_up,
+            manager_reachable=manager.reachable,
+        )
+    )
+    created = 0
+    if decision.changes_pods and manager.connection is not None:
+        created = await apply_decision(
+            decision,
+            name=name,
+            namespace=ns,
+            uid=body.metadata.uid or "",
+            generation=generation,
+            spec=spec,
+            policy=policy,
+            connection=manager.connection,
+            kube=kube,
+            environment=environment,
+            may_create=env_verdict.accepted,
+        )
+    scaled = bool(created or decision.delete)
+    if created:
+        state.last_scale_up = at
+    metrics.record_scale(ns, name, "up", str(decision.kind), created)
+    metrics.record_scale(ns, name, "down", str(decision.kind), len(decision.delete))
+    metrics.set_pool_pods(ns, name, shape_phase_counts(pods))
+    metrics.set_buckets(ns, name, metrics.buckets_from_recommendations(recs))
+    waste_mb, waste_cores = estimate_waste(pods, workers, policy)
+    metrics.set_waste(ns, name, memory_bytes=waste_mb * MB_BYTES, cores=waste_cores)
+    if scaled:
+        kopf.info(body, reason=str(decision.kind), message=decision.reason)
+        logger.info(
+            "scaled",
+            extra={"pods_created": created, "pods_deleted": list(decision.delete)},
+        )
+    last_scale_time = (
+        now().isoformat().replace("+00:00", "Z") if scaled else status.get("lastScaleTime")
+    )
+    fields["recommendations"] = [r.to_api() for r in recs]
+    fields |= pool_status_fields(
+        name=name,
+        generation=generation,
+        decision=decision,
+        live_pods=sum(1 for p in pods if p.phase in COUNTED_PHASES),
+        created=created,
+        workers=workers,
+        last_scale_time=last_scale_time,
+    )
+    await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
+    return float(spec.autoscale.poll_interval_seconds)
+
+
 @kopf.daemon(*POOLS, cancellation_timeout=10)
 async def manage(
     *,
@@ -211,96 +375,20 @@ async def manage(
     env_names: kopf.Index[str, str] | None = None,
     **_: Any,
 ) -> None:
-    kube: KubeApi = memo.kube
     ns = namespace or ""
     state = PoolMemory(idle_since={}, last_scale_up=None)
     while not stopped:
-        generation = int(body.metadata.get("generation") or 0)
-        status = dict(body.status)
-        parsed = parse_spec(WorkerPoolSpec, dict(body.spec))
-        verdict = (
-            parsed
-            if isinstance(parsed, Verdict)
-            else judge_pool(
-                parsed,
+        with metrics.reconcile("WorkerPool"):
+            interval = await reconcile_pool(
+                name=name,
+                ns=ns,
+                body=body,
+                state=state,
+                kube=memo.kube,
+                logger=logger,
                 managers=_names(manager_names, ns),
                 environments=_names(env_names, ns),
             )
-        )
-        fields, transition = verdict_status(
-            verdict, status=status, generation=generation, accepted_phase="Running"
-        )
-        if transition:
-            post_verdict(body, verdict)
-        if isinstance(parsed, Verdict) or not verdict.accepted:
-            fields["selector"] = pool_selector(name)
-            await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
-            await stopped.wait(INVALID_RECHECK_S)
-            continue
-
-        spec = parsed
-        manager = await observe_manager(spec, ns, kube)
-        previous = [
-            CategoryRecommendation.model_validate(r) for r in status.get("recommendations") or []
-        ]
-        recs = await recommendations(spec, manager.telemetry_url, previous, logger)
-        shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
-        policy = PoolPolicy.from_spec(spec, shapes=shapes)
-        pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(name)))
-        pod_names = {p.name for p in pods}
-        workers = _pool_workers(worker_views(manager.workers), pod_names)
-        at = time.time()
-        state.idle_since = track_idle_since(state.idle_since, workers, at)
-        decision = decide_scaling(
-            ScalingInputs(
-                policy=policy,
-                queue=demands,
-                pods=pods,
-                workers=workers,
-                idle_since=state.idle_since,
-                now=at,
-                last_scale_up=state.last_scale_up,
-                manager_reachable=manager.reachable,
-            )
-        )
-        created = 0
-        if decision.changes_pods and manager.connection is not None:
-            created = await apply_decision(
-                decision,
-                name=name,
-                namespace=ns,
-                uid=body.metadata.uid or "",
-                generation=generation,
-                spec=spec,
-                policy=policy,
-                connection=manager.connection,
-                kube=kube,
-            )
-        scaled = bool(created or decision.delete)
-        if created:
-            state.last_scale_up = at
-        if scaled:
-            kopf.info(body, reason=str(decision.kind), message=decision.reason)
-            logger.info(
-                "scaled",
-                extra={
-                    "pods_created": created,
-                    "pods_deleted": list(decision.delete),
-                    "why": decision.reason,
-                },
-            )
-        last_scale_time = (
-            now().isoformat().replace("+00:00", "Z") if scaled else status.get("lastScaleTime")
-        )
-        fields["recommendations"] = [r.to_api() for r in recs]
-        fields |= pool_status_fields(
-            name=name,
-            generation=generation,
-            decision=decision,
-            live_pods=sum(1 for p in pods if p.phase in COUNTED_PHASES),
-            created=created,
-            workers=workers,
-            last_scale_time=last_scale_time,
-        )
-        await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
-        await stopped.wait(spec.autoscale.poll_interval_seconds)
+        await stopped.wait(interval)
+    if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
+        metrics.forget_pool(ns, name)

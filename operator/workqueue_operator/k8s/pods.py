@@ -42,6 +42,7 @@ from typing import Any
 
 from workqueue_operator import API_VERSION
 from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.k8s.env_mount import EnvMount
 from workqueue_operator.k8s.labels import GENERATION_LABEL, SHAPE_LABEL, pool_labels
 from workqueue_operator.k8s.quantities import cores_to_quantity, mb_to_quantity
 from workqueue_operator.scaling.shapes import WorkerShape
@@ -222,9 +223,13 @@ def build_worker_pod(
     generation: int,
     password_secret: PasswordSecret | None = None,
     options: WorkerPodOptions = WorkerPodOptions(),
+    environment: EnvMount | None = None,
 ) -> dict[str, Any]:
     """The Pod manifest of one worker of a WorkerPool (see the module docstring for why it is
-    built this way). Owned by the pool (controller), so deleting the pool deletes its pods."""
+    built this way). Owned by the pool (controller), so deleting the pool deletes its pods.
+
+    With ``environment`` (a Ready PonchoEnv), an init container unpacks it and the worker runs
+    under its ``run-in-env`` wrapper, so that every task runs inside the environment."""
     if len(pod_name) > MAX_POD_NAME_LENGTH or not _DNS_LABEL.match(pod_name):
         raise ValueError(
             f"worker pod name {pod_name!r} must be a DNS label of at most "
@@ -291,6 +296,12 @@ def build_worker_pod(
         "containers": [container],
         "volumes": volumes,
     }
+    if environment is not None:
+        container["command"] = [*environment.command_prefix, *container["command"]]
+        container["env"] += environment.env
+        mounts += environment.volume_mounts
+        volumes += environment.volumes
+        pod_spec["initContainers"] = list(environment.init_containers)
     if template.service_account_name is not None:
         pod_spec["serviceAccountName"] = template.service_account_name
     if template.node_selector:
