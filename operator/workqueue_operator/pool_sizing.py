@@ -7,7 +7,8 @@ on pods of its own shape; a category without trusted buckets stays on the declar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 from workqueue_operator.api.pool import (
     CategoryRecommendation,
@@ -15,7 +16,16 @@ from workqueue_operator.api.pool import (
     UpdateMode,
     WorkerPoolSpec,
 )
-from workqueue_operator.scaling import CategoryDemand, WorkerShape, apportion
+from workqueue_operator.scaling import (
+    CategoryDemand,
+    PodPhase,
+    PodView,
+    WorkerShape,
+    WorkerView,
+    apportion,
+    worker_host_key,
+)
+from workqueue_operator.scaling.workers import workers_by_host
 from workqueue_operator.sizing.recommend import bucket_shape
 
 SHARE_SCALE = 10_000
@@ -63,3 +73,58 @@ def shapes_and_demands(
                     )
                 )
     return tuple(shapes.values()), sized
+
+
+_SHAPE_ID = re.compile(r"^c(\d+)m(\d+)d(\d+)(?:g(\d+))?$")
+
+
+def shape_of(shape_id: str) -> WorkerShape | None:
+    """The shape a pod's shape label names (``c4m8192d16384``), or None for a hashed id."""
+    match = _SHAPE_ID.match(shape_id)
+    if match is None:
+        return None
+    cores, memory, disk, gpus = (int(g) if g else 0 for g in match.groups())
+    return WorkerShape.of(cores, memory, disk, gpus)
+
+
+def _off_by(have: WorkerShape, want: WorkerShape) -> float:
+    """The largest relative difference between two shapes' cores, memory and disk."""
+    pairs = (
+        (have.cores, want.cores),
+        (have.memory_mb, want.memory_mb),
+        (have.disk_mb, want.disk_mb),
+    )
+    return max(abs(h - w) / max(w, 1) for h, w in pairs)
+
+
+def recreate_victims(
+    spec: WorkerPoolSpec,
+    *,
+    shapes: Sequence[WorkerShape],
+    pods: Sequence[PodView],
+    workers: Sequence[WorkerView],
+    idle_since: Mapping[str, float],
+    now: float,
+) -> list[str]:
+    """With sizing updateMode Recreate: idle pods whose shape is off every wanted shape by more
+    than the margin, idle for at least the pool's idle delay. Never a busy worker; the next
+    decision creates their replacements in the recommended shapes."""
+    if not sizes_pods(spec) or spec.sizing.update_mode is not UpdateMode.RECREATE:
+        return []
+    threshold = spec.sizing.margin_percent / 100
+    wanted = {shape.id: shape for shape in shapes}
+    connected = workers_by_host(workers)
+    victims = []
+    for pod in pods:
+        if pod.phase is not PodPhase.RUNNING or pod.shape_id in wanted:
+            continue
+        have = shape_of(pod.shape_id)
+        state = connected.get(worker_host_key(pod.name))
+        if have is None or state is None or state.busy:
+            continue
+        since = idle_since.get(state.key)
+        if since is None or now - since < spec.autoscale.idle_delay_seconds:
+            continue
+        if min(_off_by(have, want) for want in wanted.values()) > threshold:
+            victims.append(pod.name)
+    return sorted(victims)

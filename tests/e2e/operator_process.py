@@ -21,6 +21,23 @@ def operator_program() -> Path:
     return beside if beside.exists() else REPO / ".venv" / "bin" / "workqueue-operator"
 
 
+def other_operator_processes(exclude: int | None = None) -> list[str]:
+    """Command lines of ``workqueue-operator run`` processes on this machine (but ``exclude``):
+    a cluster-wide one also reconciles a test's own namespace."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in (exclude, os.getpid()):
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv if a]
+        if any(w.endswith("workqueue-operator") for w in words) and "run" in words:
+            found.append(f"{proc.name}: {' '.join(words)}")
+    return found
+
+
 class OperatorProcess:
     """The operator watching one namespace; every start writes its own log file."""
 
@@ -34,6 +51,10 @@ class OperatorProcess:
         self.logs: list[Path] = []
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -43,7 +64,8 @@ class OperatorProcess:
         path = self._log_dir / f"operator-{self.starts}.log"
         self.logs.append(path)
         self._log = path.open("wb")
-        env = self._cluster.env | {METRICS_PORT_ENV: "0"}
+        # Unbuffered: a SIGKILLed run keeps its log up to the kill.
+        env = self._cluster.env | {METRICS_PORT_ENV: "0", "PYTHONUNBUFFERED": "1"}
         self._process = subprocess.Popen(
             [
                 str(operator_program()),

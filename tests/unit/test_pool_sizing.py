@@ -6,6 +6,7 @@ from workqueue_operator.api.pool import (
     BucketShape,
     CategoryRecommendation,
     SizingSpec,
+    UpdateMode,
     WorkerPoolSpec,
 )
 from workqueue_operator.pool_sizing import shapes_and_demands
@@ -109,3 +110,46 @@ def test_buckets_split_a_category_backlog_by_share_onto_bucket_shapes() -> None:
         ("a/c1m1650d11", 2, "c1m1650d11"),
         ("new", 2, None),
     ]
+
+
+def test_recreate_replaces_only_idle_pods_of_an_old_shape_after_the_idle_delay() -> None:
+    from workqueue_operator.pool_sizing import recreate_victims, shape_of  # noqa: PLC0415
+    from workqueue_operator.scaling import PodPhase, PodView, WorkerShape, WorkerView  # noqa: PLC0415
+
+    spec = WorkerPoolSpec.model_validate(
+        {
+            "manager": {"address": "h:1"},
+            "sizing": {"mode": "Buckets", "updateMode": "Recreate", "marginPercent": 10},
+            "autoscale": {"idleDelaySeconds": 30},
+        }
+    )
+    wanted = (WorkerShape.of(1, 1000, 100),)
+    assert shape_of("c1m1000d100") == wanted[0]
+    pods = [
+        PodView("old-idle", PodPhase.RUNNING, "c1m4000d100", 0.0),
+        PodView("old-busy", PodPhase.RUNNING, "c1m4000d100", 0.0),
+        PodView("old-fresh-idle", PodPhase.RUNNING, "c1m4000d100", 0.0),
+        PodView("close-idle", PodPhase.RUNNING, "c1m1050d100", 0.0),
+        PodView("wanted-idle", PodPhase.RUNNING, "c1m1000d100", 0.0),
+    ]
+    workers = [
+        WorkerView("old-idle"),
+        WorkerView("old-busy", tasks_running=1),
+        WorkerView("old-fresh-idle"),
+        WorkerView("close-idle"),
+        WorkerView("wanted-idle"),
+    ]
+    idle = {"old-idle": 0.0, "old-fresh-idle": 90.0, "close-idle": 0.0, "wanted-idle": 0.0}
+    victims = recreate_victims(
+        spec, shapes=wanted, pods=pods, workers=workers, idle_since=idle, now=100.0
+    )
+    assert victims == ["old-idle"]
+    initial = spec.model_copy(
+        update={"sizing": spec.sizing.model_copy(update={"update_mode": UpdateMode.INITIAL})}
+    )
+    assert (
+        recreate_victims(
+            initial, shapes=wanted, pods=pods, workers=workers, idle_since=idle, now=100.0
+        )
+        == []
+    )

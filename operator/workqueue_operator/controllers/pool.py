@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
@@ -40,7 +40,7 @@ from workqueue_operator.observations import (
     pod_views,
     worker_views,
 )
-from workqueue_operator.pool_sizing import shapes_and_demands
+from workqueue_operator.pool_sizing import recreate_victims, shapes_and_demands
 from workqueue_operator.scaling import (
     PodPhase,
     PodView,
@@ -315,6 +315,24 @@ async def reconcile_pool(
             manager_reachable=manager.reachable,
         )
     )
+    recreate = [
+        name_
+        for name_ in recreate_victims(
+            spec,
+            shapes=shapes,
+            pods=pods,
+            workers=workers,
+            idle_since=state.idle_since,
+            now=at,
+        )
+        if name_ not in decision.delete
+    ]
+    if recreate and manager.reachable:
+        decision = replace(
+            decision,
+            delete=(*decision.delete, *recreate),
+            reason=f"{decision.reason}; replacing {len(recreate)} idle pod(s) of an old shape",
+        )
     created = 0
     if decision.changes_pods and manager.connection is not None:
         created = await apply_decision(
