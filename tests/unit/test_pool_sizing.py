@@ -104,10 +104,11 @@ def test_fixed_and_off_keep_the_declared_worker() -> None:
 def test_buckets_split_a_category_backlog_by_share_onto_bucket_shapes() -> None:
     demands = [CategoryDemand("a", waiting=8), CategoryDemand("new", waiting=2)]
     shapes, out = shapes_and_demands(pool(mode="Buckets"), demands, RECS)
-    assert [s.id for s in shapes] == ["c1m4096d4096", "c1m220d11", "c1m1650d11"]
+    # Disk has a floor: the worker's workspace counts against the pod's ephemeral-storage.
+    assert [s.id for s in shapes] == ["c1m4096d4096", "c1m220d1024", "c1m1650d1024"]
     assert [(d.category, d.waiting, d.shape_id) for d in out] == [
-        ("a/c1m220d11", 6, "c1m220d11"),
-        ("a/c1m1650d11", 2, "c1m1650d11"),
+        ("a/c1m220d1024", 6, "c1m220d1024"),
+        ("a/c1m1650d1024", 2, "c1m1650d1024"),
         ("new", 2, None),
     ]
 
@@ -153,3 +154,9 @@ def test_recreate_replaces_only_idle_pods_of_an_old_shape_after_the_idle_delay()
         )
         == []
     )
+
+
+def test_buckets_that_round_to_one_shape_are_merged() -> None:
+    mixed = [Sample("a", c, 200.0, 10.0, 30.0) for c in (0.05, 0.35) for _ in range(10)]
+    rec = recommend_category("a", mixed, sizing(strategy="greedy", maxBuckets=4), DEFAULT_MACHINE)
+    assert [(b.cores, b.memory_mb, b.share) for b in rec.buckets] == [(1.0, 220, 1.0)]

@@ -32,6 +32,9 @@ STRATEGY_NAMES: dict[SizingStrategy, str] = {
 
 OOM_BUMP_FACTOR = 1.2
 OOM_BUMP_MIN_MB = 100.0
+POD_DISK_FLOOR_MB = 1024
+"""Least disk a bucket-shaped pod gets: the worker's workspace, logs and task sandboxes count
+against ephemeral-storage, and a kubelet evicts a pod that exceeds it."""
 
 
 def bumped(sample: Sample) -> Sample:
@@ -75,11 +78,25 @@ def recommend_category(
         )
         for b in raw
     ]
+    shapes = _merge_same_shapes(shapes)
     if previous is not None and len(previous.buckets) == len(shapes):
         tolerance = sizing.margin_percent / 200
         if all(_close(o, n, tolerance) for o, n in zip(previous.buckets, shapes, strict=True)):
             shapes = list(previous.buckets)
     return CategoryRecommendation(category=category, buckets=shapes, samples=len(usable))
+
+
+def _merge_same_shapes(shapes: list[BucketShape]) -> list[BucketShape]:
+    """Buckets that are one pod shape once rounded (whole cores) are one bucket."""
+    merged: dict[tuple[float, float, float], BucketShape] = {}
+    for shape in shapes:
+        key = (shape.cores, shape.memory_mb, shape.disk_mb)
+        if key in merged:
+            share = round(merged[key].share + shape.share, 4)
+            merged[key] = merged[key].model_copy(update={"share": share})
+        else:
+            merged[key] = shape
+    return list(merged.values())
 
 
 def recommend(
@@ -97,7 +114,9 @@ def recommend(
 
 
 def bucket_shape(bucket: BucketShape) -> WorkerShape:
-    """The worker pod shape of a bucket (whole cores, whole MB)."""
+    """The worker pod shape of a bucket (whole cores, whole MB, at least the disk floor)."""
     return WorkerShape.of(
-        math.ceil(bucket.cores), math.ceil(bucket.memory_mb), math.ceil(bucket.disk_mb)
+        math.ceil(bucket.cores),
+        math.ceil(bucket.memory_mb),
+        max(POD_DISK_FLOOR_MB, math.ceil(bucket.disk_mb)),
     )
