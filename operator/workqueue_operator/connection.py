@@ -25,9 +25,22 @@ class ManagerConnection:
     password: SecretKeyReference | None = None
 
 
+WORKER_HOST_MAX = 48
+"""work_queue_worker (CCTools 9.9, Debian) keeps only the first 48 characters of the manager's
+host name; a longer one is cut and never resolves."""
+
+
 def service_host(manager: str, namespace: str) -> str:
     """The DNS name of an InCluster manager's Service."""
     return f"{manager}.{namespace}.svc"
+
+
+def worker_service_host(manager: str, namespace: str) -> str:
+    """The Service name workers are given: the full name when the worker can hold it, else the
+    bare Service name, which the pod's DNS search path resolves (workers run in the manager's
+    namespace)."""
+    full = service_host(manager, namespace)
+    return full if len(full) <= WORKER_HOST_MAX else manager
 
 
 def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) -> ManagerConnection:
@@ -35,7 +48,7 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
     if spec.mode is ManagerMode.IN_CLUSTER:
         host = service_host(name, namespace)
         return ManagerConnection(
-            workers=ManagerEndpoint(host, spec.port),
+            workers=ManagerEndpoint(worker_service_host(name, namespace), spec.port),
             status_address=f"{host}:{spec.port}",
             project_name=spec.project_name,
             password=spec.password_secret_ref,

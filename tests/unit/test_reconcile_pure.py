@@ -123,3 +123,11 @@ def test_in_cluster_manager_objects() -> None:
     service = manager_service("m", "ns", "uid-1", 9200)
     assert service["spec"]["ports"][0] == {"name": "workqueue", "port": 9200, "targetPort": 9200}
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_workers_get_a_service_name_they_can_hold() -> None:
+    spec = WorkQueueManagerSpec.model_validate({"image": "m:1"})
+    long_namespace = "n" * 50
+    conn = manager_connection("mgr", long_namespace, spec)
+    assert conn.workers == ManagerEndpoint("mgr", 9123)  # the worker keeps 48 characters
+    assert conn.status_address == f"mgr.{long_namespace}.svc:9123"
