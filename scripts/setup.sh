@@ -50,6 +50,9 @@ else
   log "Python environment: up to date"
 fi
 
+# --- 2b. Parsl for the Parsl example's end-to-end test (its own venv of Debian's Python) ----
+bash scripts/parsl-env.sh
+
 # --- 3. Control plane binaries -------------------------------------------------------------
 log "local control plane binaries"
 bash e2e/cluster/build.sh
