@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the project's container images, each only when its inputs changed.
 #
-#   images/build.sh                   every image: operator worker manager builder
+#   images/build.sh                   every image: operator worker manager builder pause
 #   images/build.sh worker manager    only those (the local base is made when needed)
 #   images/build.sh base              only the local Debian base (images/base/make-base.sh)
 #   images/build.sh --list            the images and what each is built from
@@ -26,7 +26,7 @@ set -euo pipefail
 # shellcheck source=images/base/common.sh
 source "$(dirname "$0")/base/common.sh"
 
-ALL_IMAGES=(operator worker manager builder)
+ALL_IMAGES=(operator worker manager builder pause)
 IMAGE_PREFIX=${IMAGE_PREFIX:-workqueue-operator}
 CCTOOLS_SOURCE=${CCTOOLS_SOURCE:-debian}
 WITH_MICROMAMBA=${WITH_MICROMAMBA:-auto}
@@ -64,7 +64,7 @@ image_spec() {
       inputs+=("$dockerfile" "$REPO_DIR/.dockerignore")
       args+=(--build-arg "WITH_MICROMAMBA=$WITH_MICROMAMBA")
       ;;
-    worker | manager)
+    worker | manager | pause)
       dockerfile=$IMAGES_DIR/$1/Dockerfile
       context=$IMAGES_DIR/$1
       mapfile -t inputs < <(dir_files "$context")

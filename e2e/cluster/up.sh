@@ -130,7 +130,7 @@ new_ca() {
     -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
   # Every leaf signed by an older CA is worthless now.
   rm -f "$wq_pki"/apiserver.crt "$wq_pki"/admin.crt "$wq_pki"/kube-controller-manager.crt \
-    "$wq_pki"/kube-scheduler.crt "$wq_pki"/kwok.crt
+    "$wq_pki"/kube-scheduler.crt "$wq_pki"/kwok.crt "$wq_pki"/apiserver-kubelet-client.crt
 }
 
 # new_cert NAME SUBJECT EXTENSIONS
@@ -165,6 +165,8 @@ new_cert kube-controller-manager "/CN=system:kube-controller-manager" "$client_e
 new_cert kube-scheduler "/CN=system:kube-scheduler" "$client_ext"
 # kwok writes status of nodes and pods, leases and deletes pods: it acts as an admin, as under kwokctl.
 new_cert kwok "/O=system:masters/CN=kwok-controller" "$client_ext"
+# The apiserver's identity towards kubelets (logs, exec, port-forward on the real node, e2e/node).
+new_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
 if [[ ! -f $wq_pki/sa.key || ! -f $wq_pki/sa.pub ]]; then
   step "creating service-account key pair"
   openssl genrsa -out "$wq_pki/sa.key" 2048 2>/dev/null
@@ -254,7 +256,8 @@ wait_healthy etcd
 
 # No network beyond loopback: the advertise address is 127.0.0.1, and the "kubernetes" Service
 # gets no Endpoints (a loopback address is invalid there), so the endpoint reconciler is off.
-# No aggregated APIs, no front proxy, no cloud provider, no kubelet to reach.
+# No aggregated APIs, no front proxy, no cloud provider. Kubelets (only the real node of
+# e2e/node has one) are reached with a client certificate and verified against the cluster CA.
 start kube-apiserver \
   --etcd-servers="http://127.0.0.1:$WQ_ETCD_PORT" \
   --bind-address=127.0.0.1 \
@@ -272,6 +275,9 @@ start kube-apiserver \
   --service-account-signing-key-file="$wq_pki/sa.key" \
   --endpoint-reconciler-type=none \
   --kubelet-preferred-address-types=InternalIP,Hostname \
+  --kubelet-client-certificate="$wq_pki/apiserver-kubelet-client.crt" \
+  --kubelet-client-key="$wq_pki/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority="$wq_pki/ca.crt" \
   --profiling=false \
   --v="$v"
 wait_healthy kube-apiserver

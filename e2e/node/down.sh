@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Stops the real node started by up.sh: kube-proxy (its iptables rules removed), the kubelet,
+# every container it ran (killed, then removed), containerd, CoreDNS and the registry; deletes
+# the Node object. Keeps images (registry and containerd content), certificates and settings,
+# so the next up.sh is warm. `down.sh --purge` also deletes the node's state dir and bridge
+# (the registry's images under ~/.cache/workqueue-operator/registry stay). Idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+purge=false
+for arg in "$@"; do
+  case $arg in
+    --purge) purge=true ;;
+    -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) wq_die "unknown argument '$arg' (usage: down.sh [--purge])" ;;
+  esac
+done
+grace=${WQ_STOP_GRACE:-15}
+if [[ ! -d $wq_node_state ]]; then
+  echo "nothing to stop: $wq_node_state does not exist"
+  exit 0
+fi
+exec 8>"$wq_node_state/.lock"
+flock -w 300 8 || wq_die "another up.sh/down.sh holds $wq_node_state/.lock"
+
+stop() {
+  local c=$1 pid t1
+  if ! pid=$(wq_node_pid "$c"); then
+    rm -f "$wq_node_pids/$c.pid"
+    return 0
+  fi
+  t1=$(wq_now_ms)
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$(($(wq_now_ms) + grace * 1000))
+  while wq_alive "$pid" && (($(wq_now_ms) < deadline)); do sleep 0.1; done
+  if wq_alive "$pid"; then
+    wq_warn "$c (pid $pid) still running ${grace}s after SIGTERM: sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while wq_alive "$pid"; do sleep 0.1; done
+  fi
+  printf '==== %s: stopped by down.sh\n' "$(date -Is)" >>"$wq_node_logs/$c.log"
+  rm -f "$wq_node_pids/$c.pid"
+  echo "stopped $c (pid $pid) in $(wq_since "$t1")s"
+}
+
+# The Node object goes first, while the kubelet still runs: the scheduler stops placing pods.
+if [[ -f $wq_kubeconfig ]] && wq_healthy kube-apiserver 2>/dev/null; then
+  wq_kubectl delete node "$wq_node_name" --ignore-not-found --wait=false >/dev/null || true
+fi
+stop kube-proxy
+if [[ -x $wq_node_bin/kube-proxy ]]; then
+  "$wq_node_bin/kube-proxy" --cleanup >/dev/null 2>&1 || wq_warn "kube-proxy --cleanup failed"
+fi
+stop kubelet
+
+# The kubelet's containers outlive it (their shims are their parents): kill and remove them.
+if wq_node_pid containerd >/dev/null; then
+  ctr_() { ctr --address "$wq_containerd_sock" -n k8s.io "$@"; }
+  mapfile -t ids < <(ctr_ containers ls -q 2>/dev/null || true)
+  for id in "${ids[@]}"; do
+    ctr_ tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+  done
+  for id in "${ids[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      ctr_ tasks delete "$id" >/dev/null 2>&1 && break
+      ctr_ tasks ls -q 2>/dev/null | grep -qx "$id" || break
+      sleep 0.2
+    done
+    ctr_ containers delete "$id" >/dev/null 2>&1 || true
+  done
+  ((${#ids[@]} == 0)) || echo "removed ${#ids[@]} container(s)"
+fi
+stop coredns
+stop containerd
+stop registry
+
+# Pod network namespaces and volume mounts left behind.
+for ns in /run/netns/cni-*; do
+  [[ -e $ns ]] || continue
+  umount "$ns" 2>/dev/null || true
+  rm -f "$ns"
+done
+if [[ -d $wq_node_state/kubelet ]]; then
+  grep -o " $wq_node_state/kubelet/[^ ]*" /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+fi
+rm -rf "$wq_node_state/cni/ipam"
+
+if $purge; then
+  ip link del "$wq_node_bridge" 2>/dev/null || true
+  grep -o " $wq_node_run/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  grep -o " $wq_node_state/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$wq_node_state" "$wq_node_run"
+  echo "purged $wq_node_state"
+fi

@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# Joins a real node to the local control plane (e2e/cluster/up.sh): a kubelet built from the
+# same k8s.io/kubernetes release, Debian's containerd + runc, a CNI bridge network, kube-proxy
+# (iptables) and CoreDNS, pulling this project's images from a local registry on 127.0.0.1.
+#
+#   e2e/node/up.sh           build (cached), start, push images, wait until the node is Ready
+#   e2e/node/status.sh       what runs; e2e/node/down.sh stops it (README.md for the rest)
+#
+# Idempotent: a healthy node is left alone, missing parts are started. Needs root.
+# The node is tainted workqueue.dev/real-node=true:NoSchedule and labelled type=real: only
+# pods that tolerate the taint (and select the label) run there; KWOK nodes take the rest.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+timeout=${WQ_UP_TIMEOUT:-180}
+
+t0=$(wq_now_ms)
+step() { printf '[%6ss] %s\n' "$(wq_since "$t0")" "$*"; }
+
+# ---------------------------------------------------------------------------------------------
+# What this machine must have (a missing capability is said, never skipped silently).
+missing=()
+[[ $(id -u) == 0 ]] || wq_die "the real node needs root (containers, cgroups, network namespaces)"
+for tool in containerd runc ctr docker-registry ip iptables openssl curl; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+  missing+=("CNI plugins in /usr/lib/cni")
+((${#missing[@]} == 0)) || wq_die "missing: ${missing[*]} (scripts/setup.sh --node installs them)"
+[[ -d /sys/fs/cgroup/memory || -f /sys/fs/cgroup/cgroup.controllers ]] ||
+  wq_die "no memory cgroup controller under /sys/fs/cgroup: a kubelet cannot run here"
+
+"$here/build.sh"
+"$here/../cluster/up.sh" >/dev/null
+wq_load_settings
+mkdir -p "$wq_node_state" "$wq_node_logs" "$wq_node_pids" "$wq_node_run"
+install -d -m 700 "$wq_node_pki"
+
+# One up.sh/down.sh at a time on this node.
+exec 8>"$wq_node_state/.lock"
+flock -w 300 8 || wq_die "another up.sh/down.sh holds $wq_node_state/.lock"
+
+# ---------------------------------------------------------------------------------------------
+# Certificates, signed by the control plane's CA (remade when that CA changed).
+days=3650
+node_cert() {
+  local name=$1 subj=$2 ext=$3
+  if [[ -f $wq_node_pki/$name.crt && -f $wq_node_pki/$name.key ]] &&
+    openssl verify -CAfile "$wq_pki/ca.crt" "$wq_node_pki/$name.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  step "creating certificate $name ($subj)"
+  openssl genrsa -out "$wq_node_pki/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$wq_node_pki/$name.key" -subj "$subj" -out "$wq_node_pki/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$wq_node_pki/$name.csr" -CA "$wq_pki/ca.crt" -CAkey "$wq_pki/ca.key" \
+    -CAcreateserial -sha256 -days "$days" -out "$wq_node_pki/$name.crt" \
+    -extfile <(printf '%s\n' "$ext") 2>/dev/null
+  rm -f "$wq_node_pki/$name.csr"
+}
+client_ext='basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth'
+umask 077
+node_cert kubelet-client "/O=system:nodes/CN=system:node:$wq_node_name" "$client_ext"
+node_cert kubelet-serving "/O=system:nodes/CN=system:node:$wq_node_name" \
+  "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:$wq_node_ip,DNS:$wq_node_name"
+# Bound to system:node-proxier by the default RBAC policy.
+node_cert kube-proxy "/CN=system:kube-proxy" "$client_ext"
+node_cert coredns "/CN=system:wq-coredns" "$client_ext"
+
+node_kubeconfig() {
+  local file=$1 cert=$2
+  cat >"$file.tmp" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: workqueue-e2e
+  cluster:
+    server: https://127.0.0.1:$WQ_APISERVER_PORT
+    certificate-authority-data: $(base64 -w0 "$wq_pki/ca.crt")
+users:
+- name: $cert
+  user:
+    client-certificate-data: $(base64 -w0 "$wq_node_pki/$cert.crt")
+    client-key-data: $(base64 -w0 "$wq_node_pki/$cert.key")
+contexts:
+- name: workqueue-e2e
+  context: {cluster: workqueue-e2e, user: $cert}
+current-context: workqueue-e2e
+KC
+  mv "$file.tmp" "$file"
+}
+node_kubeconfig "$wq_node_state/kubelet.kubeconfig" kubelet-client
+node_kubeconfig "$wq_node_state/kube-proxy.kubeconfig" kube-proxy
+node_kubeconfig "$wq_node_state/coredns.kubeconfig" coredns
+umask 022
+
+# CoreDNS's kubernetes plugin lists and watches Services, Namespaces and EndpointSlices.
+wq_kubectl apply -f - >/dev/null <<'RBAC'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:wq-coredns"}
+rules:
+- apiGroups: [""]
+  resources: [services, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:wq-coredns"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:wq-coredns"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:wq-coredns"}
+RBAC
+
+# ---------------------------------------------------------------------------------------------
+# The bridge exists before any pod, so that kubelet, CoreDNS and the host's servers can listen
+# on its address; the CNI bridge plugin adopts it.
+if ! ip link show "$wq_node_bridge" >/dev/null 2>&1; then
+  step "creating bridge $wq_node_bridge ($wq_node_ip/${wq_node_pod_cidr#*/})"
+  ip link add "$wq_node_bridge" type bridge
+fi
+ip addr show dev "$wq_node_bridge" | grep -q "inet $wq_node_ip/" ||
+  ip addr add "$wq_node_ip/${wq_node_pod_cidr#*/}" dev "$wq_node_bridge"
+ip link set "$wq_node_bridge" up
+
+# ---------------------------------------------------------------------------------------------
+# Configuration files.
+mkdir -p "$wq_node_state/cni/net.d" "$wq_node_state/containerd/certs.d/$wq_registry" \
+  "$wq_node_state/registry" "$wq_cache_root/registry"
+cat >"$wq_node_state/cni/net.d/10-wq-bridge.conflist" <<CNI
+{
+  "cniVersion": "1.0.0",
+  "name": "wq-pods",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$wq_node_bridge",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "$wq_node_pod_cidr", "gateway": "$wq_node_ip"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": "$wq_node_state/cni/ipam"
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+
+# Images come from the local registry only (plain HTTP on loopback).
+cat >"$wq_node_state/containerd/certs.d/$wq_registry/hosts.toml" <<HOSTS
+server = "http://$wq_registry"
+[host."http://$wq_registry"]
+  capabilities = ["pull", "resolve"]
+HOSTS
+
+pause_image=$wq_registry/workqueue-operator/pause:$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | head -n1)
+cat >"$wq_node_state/containerd/config.toml" <<TOML
+# containerd for the real node of e2e/node (Debian's containerd 1.6 + runc). Own root, state
+# and socket: it does not share anything with a dockerd on the same machine.
+version = 2
+root = "$wq_node_state/containerd/root"
+state = "$wq_node_run/containerd/state"
+oom_score = 0
+[grpc]
+  address = "$wq_containerd_sock"
+[ttrpc]
+  address = "$wq_node_run/containerd/containerd.sock.ttrpc"
+[debug]
+  level = "info"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$pause_image"
+  # Root here lacks CAP_SYS_RESOURCE: a negative oom_score_adj cannot be set.
+  restrict_oom_score_adj = true
+  enable_cdi = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc)"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$wq_node_state/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$wq_node_state/containerd/certs.d"
+TOML
+
+cat >"$wq_node_state/registry/config.yml" <<REG
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $wq_cache_root/registry}
+  delete: {enabled: true}
+http:
+  addr: $wq_registry
+  headers: {X-Content-Type-Options: [nosniff]}
+REG
+
+# Settings that fit these machines (README.md explains each).
+cat >"$wq_node_state/kubelet-config.yaml" <<KCFG
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $wq_node_ip
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+tlsCertFile: $wq_node_pki/kubelet-serving.crt
+tlsPrivateKeyFile: $wq_node_pki/kubelet-serving.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $wq_pki/ca.crt}
+authorization: {mode: AlwaysAllow}
+containerRuntimeEndpoint: unix://$wq_containerd_sock
+# cgroups here are hybrid v1 and cannot be switched; Kubernetes >= 1.35 refuses v1 unless told.
+failCgroupV1: false
+cgroupDriver: cgroupfs
+failSwapOn: false
+clusterDomain: cluster.local
+clusterDNS: [$wq_node_ip]
+maxPods: ${WQ_NODE_MAX_PODS:-40}
+serializeImagePulls: false
+# The disk is shared with everything else on the machine: evict only when it is nearly full.
+evictionHard: {memory.available: 256Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}
+imageGCHighThresholdPercent: 99
+imageGCLowThresholdPercent: 98
+systemReserved: {memory: ${WQ_NODE_SYSTEM_RESERVED_MEMORY:-2Gi}}
+enforceNodeAllocatable: [pods]
+registerNode: true
+registerWithTaints:
+- {key: workqueue.dev/real-node, value: "true", effect: NoSchedule}
+containerLogMaxSize: 10Mi
+shutdownGracePeriod: 0s
+KCFG
+
+cat >"$wq_node_state/kube-proxy-config.yaml" <<KP
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $wq_node_state/kube-proxy.kubeconfig}
+hostnameOverride: $wq_node_name
+mode: iptables
+clusterCIDR: $wq_node_pod_cidr
+bindAddress: $wq_node_ip
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: ["$wq_node_ip/32"]
+# Without br_netfilter, replies between pods on one bridge skip the host's conntrack: SNAT
+# all Service traffic so that replies come back through the host.
+iptables: {masqueradeAll: true}
+# Leave the host's conntrack sysctls alone.
+conntrack: {maxPerCore: 0}
+KP
+
+# ---------------------------------------------------------------------------------------------
+# Processes (same pattern as the control plane: own session, pid file written before exec).
+start() {
+  local name=$1 pid pid_file=$wq_node_pids/$1.pid log=$wq_node_logs/$1.log i exe
+  shift
+  if pid=$(wq_node_pid "$name"); then
+    step "$name already running (pid $pid)"
+    return 0
+  fi
+  exe=$(wq_node_exe "$name")
+  printf '==== %s: starting %s %s\n' "$(date -Is)" "$name" "$*" >>"$log"
+  rm -f "$pid_file"
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" "$exe" "$@" \
+    </dev/null >>"$log" 2>&1 8>&- 9>&- &
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $pid_file ]] && break
+    sleep 0.1
+  done
+  [[ -s $pid_file ]] || wq_die "$name did not start (no pid file); see $log"
+  step "$name started (pid $(<"$pid_file"), log $log)"
+}
+
+wait_healthy() {
+  local name=$1 deadline=$(($(wq_now_ms) + timeout * 1000))
+  until wq_node_healthy "$name"; do
+    if ! wq_node_pid "$name" >/dev/null; then
+      wq_node_log_tail "$name"
+      wq_die "$name exited during start-up; its log: $wq_node_logs/$name.log"
+    fi
+    if (($(wq_now_ms) > deadline)); then
+      wq_node_log_tail "$name"
+      wq_die "$name not healthy after ${timeout}s (WQ_UP_TIMEOUT); its log: $wq_node_logs/$name.log"
+    fi
+    sleep 0.25
+  done
+  step "$name healthy"
+}
+
+start registry serve "$wq_node_state/registry/config.yml"
+wait_healthy registry
+
+start containerd --config "$wq_node_state/containerd/config.toml"
+wait_healthy containerd
+
+if [[ -x $wq_coredns_bin ]]; then
+  wq_coredns_corefile "$wq_node_ip" 53 "$wq_node_state/coredns.kubeconfig" >"$wq_node_state/Corefile"
+  start coredns -conf "$wq_node_state/Corefile"
+  wait_healthy coredns
+else
+  wq_die "CoreDNS is not built ($wq_coredns_bin): run e2e/node/build.sh"
+fi
+
+# The node's images: built here (images/build.sh, cached by content) and pushed to the
+# registry (a push of layers the registry has is a no-op).
+step "images: building (cached) and pushing to $wq_registry"
+"$here/push-images.sh" ${WQ_NODE_IMAGES:-}
+
+start kubelet \
+  --config="$wq_node_state/kubelet-config.yaml" \
+  --kubeconfig="$wq_node_state/kubelet.kubeconfig" \
+  --root-dir="$wq_node_state/kubelet" \
+  --cert-dir="$wq_node_pki" \
+  --hostname-override="$wq_node_name" \
+  --node-ip="$wq_node_ip" \
+  --node-labels="type=real,workqueue.dev/real-node=true" \
+  --v="${WQ_LOG_LEVEL:-1}"
+wait_healthy kubelet
+
+start kube-proxy --config="$wq_node_state/kube-proxy-config.yaml" --v="${WQ_LOG_LEVEL:-1}"
+wait_healthy kube-proxy
+
+deadline=$(($(wq_now_ms) + timeout * 1000))
+until wq_node_ready; do
+  if (($(wq_now_ms) > deadline)); then
+    wq_node_log_tail kubelet
+    wq_die "node $wq_node_name not Ready after ${timeout}s; kubelet log: $wq_node_logs/kubelet.log"
+  fi
+  sleep 0.5
+done
+step "node $wq_node_name Ready (InternalIP $wq_node_ip, pods $wq_node_pod_cidr, registry $wq_registry)"
