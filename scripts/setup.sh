@@ -2,7 +2,8 @@
 # Set up everything the demo and the tests need, on a fresh Debian machine or a warm one:
 #   1. Debian packages (real CCTools, promtool, openssl, ...) when any is missing;
 #   2. a Python virtual environment in .venv with this package and its dev tools;
-#   3. the local control plane's binaries, built from Go modules into ~/.cache (cached).
+#   3. the local control plane's binaries, built from Go modules into ~/.cache (cached);
+#   4. the real node's binaries (kubelet, kube-proxy, CoreDNS), the same way (cached).
 # Re-running it does only what is missing.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,9 @@ packages=(
   openmpi-bin               # makeflow links libmpi
   prometheus                # promtool check metrics
   openssl curl ca-certificates gcc libc6-dev zlib1g-dev python3-venv
+  # the real node of the e2e suite (e2e/node/) and the images it runs (images/)
+  containerd runc docker-registry containernetworking-plugins iptables iproute2 conntrack
+  docker.io mmdebstrap
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -56,3 +60,7 @@ bash scripts/parsl-env.sh
 # --- 3. Control plane binaries -------------------------------------------------------------
 log "local control plane binaries"
 bash e2e/cluster/build.sh
+
+# --- 4. Real node binaries (kubelet, kube-proxy, CoreDNS) ------------------------------------
+log "real node binaries"
+bash e2e/node/build.sh

@@ -19,17 +19,31 @@ t0=$(wq_now_ms)
 step() { printf '[%6ss] %s\n' "$(wq_since "$t0")" "$*"; }
 
 # ---------------------------------------------------------------------------------------------
-# What this machine must have (a missing capability is said, never skipped silently).
+# What this machine must have. A missing capability ends up.sh with exit status 3 and the
+# reason in $wq_node_state/unavailable (the tests skip with that reason); anything else that
+# goes wrong is an error (exit 1).
+unavailable() {
+  mkdir -p "$wq_node_state"
+  printf '%s\n' "$*" >"$wq_node_state/unavailable"
+  printf 'real node unavailable on this machine: %s\n' "$*" >&2
+  exit 3
+}
+rm -f "$wq_node_state/unavailable"
+[[ $(id -u) == 0 ]] || unavailable "the real node needs root (containers, cgroups, network namespaces)"
 missing=()
-[[ $(id -u) == 0 ]] || wq_die "the real node needs root (containers, cgroups, network namespaces)"
 for tool in containerd runc ctr docker-registry ip iptables openssl curl; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
-[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
+[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/portmap ]] ||
   missing+=("CNI plugins in /usr/lib/cni")
-((${#missing[@]} == 0)) || wq_die "missing: ${missing[*]} (scripts/setup.sh --node installs them)"
+((${#missing[@]} == 0)) || wq_die "missing: ${missing[*]} (scripts/setup.sh installs them)"
 [[ -d /sys/fs/cgroup/memory || -f /sys/fs/cgroup/cgroup.controllers ]] ||
-  wq_die "no memory cgroup controller under /sys/fs/cgroup: a kubelet cannot run here"
+  unavailable "no memory cgroup controller under /sys/fs/cgroup"
+[[ -w /sys/fs/cgroup/memory || -w /sys/fs/cgroup ]] || unavailable "/sys/fs/cgroup is not writable"
+if ! ip link show "$wq_node_bridge" >/dev/null 2>&1; then
+  ip link add "$wq_node_bridge" type bridge 2>/dev/null ||
+    unavailable "cannot create a network bridge (ip link add type bridge): no CAP_NET_ADMIN?"
+fi
 
 "$here/build.sh"
 "$here/../cluster/up.sh" >/dev/null
@@ -123,11 +137,8 @@ RBAC
 # ---------------------------------------------------------------------------------------------
 # The bridge exists before any pod, so that kubelet, CoreDNS and the host's servers can listen
 # on its address; the CNI bridge plugin adopts it.
-if ! ip link show "$wq_node_bridge" >/dev/null 2>&1; then
-  step "creating bridge $wq_node_bridge ($wq_node_ip/${wq_node_pod_cidr#*/})"
-  ip link add "$wq_node_bridge" type bridge
-fi
-ip addr show dev "$wq_node_bridge" | grep -q "inet $wq_node_ip/" ||
+bridge_addrs=$(ip -4 -o addr show dev "$wq_node_bridge")
+[[ $bridge_addrs == *" inet $wq_node_ip/"* ]] ||
   ip addr add "$wq_node_ip/${wq_node_pod_cidr#*/}" dev "$wq_node_bridge"
 ip link set "$wq_node_bridge" up
 
