@@ -33,6 +33,8 @@ if [[ ${1:-} == --down ]]; then
   stop makeflow
   stop host-runner
   stop operator
+  # The real node (make node-up, make test) first: its kubelet needs the control plane.
+  bash e2e/node/down.sh
   bash e2e/cluster/down.sh
   exit 0
 fi
