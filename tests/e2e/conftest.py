@@ -25,3 +25,11 @@ def host_runner(operator: Cluster, namespace: str) -> Iterator[HostRunner]:
         operator.kubeconfig, label_selector=f"{HOST_RUNNER_LABEL}=true", namespace=namespace
     ) as runner:
         yield runner
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> str:
+    """The real node (kubelet + containerd), up and Ready; see tests/e2e/realnode.py."""
+    from tests.e2e.realnode import ensure_real_node  # noqa: PLC0415
+
+    return ensure_real_node()
