@@ -44,8 +44,9 @@ test-unit: ## unit tests only (no cluster, no CCTools)
 test: setup ## set up, lint, and run every test against the local control plane and real CCTools
 	$(MAKE) lint
 	bash e2e/cluster/up.sh
-	@# Exit status 3: this machine lacks a capability; the real-node tests skip, saying which.
-	bash e2e/node/up.sh || [ $$? -eq 3 ]
+	@# The real node's tests skip when this machine lacks a capability (up.sh exit status 3,
+	@# with the reason) and fail when it breaks otherwise: either way the other tests run.
+	bash e2e/node/up.sh || echo "e2e/node/up.sh exited $$?: the real-node tests will say why"
 	$(VENV)/pytest tests $(PYTEST_ARGS)
 
 images: ## build the container images on a local mmdebstrap base (cached by content; docs/images.md)
