@@ -24,6 +24,9 @@ BUILD = REPO / "images" / "build.sh"
 COMMON = REPO / "images" / "base" / "common.sh"
 DOCKER = "/usr/bin/docker"
 IMAGES = ("operator", "worker", "manager", "builder")
+BUILT = (*IMAGES, "pause")
+"""What images/build.sh builds: the four images, and the real node's pod sandbox (pause, a
+static binary in an empty image: nothing to run as uid 1000)."""
 UID = "1000"
 
 # A cold build (base rootfs, Debian packages, PyPI wheels) takes minutes on two cores; warm,
@@ -81,14 +84,14 @@ def images(engine: None) -> dict[str, str]:
     for line in proc.stdout.splitlines():
         name, _status, ref, *_ = line.split("\t")
         built[name] = ref
-    assert set(built) == set(IMAGES), proc.stdout + proc.stderr
+    assert set(built) == set(BUILT), proc.stdout + proc.stderr
     return built
 
 
 def test_a_second_build_reuses_every_image(images: dict[str, str]) -> None:
     proc = _run(["bash", str(BUILD)], timeout=600)
     rows = [line.split("\t") for line in proc.stdout.splitlines()]
-    assert {row[0]: row[1] for row in rows} == dict.fromkeys(IMAGES, "reused"), proc.stderr
+    assert {row[0]: row[1] for row in rows} == dict.fromkeys(BUILT, "reused"), proc.stderr
     assert {row[0]: row[2] for row in rows} == images
 
 
@@ -217,3 +220,13 @@ def test_builder_tools(images: dict[str, str]) -> None:
         entrypoint="sh",
     )
     assert out.startswith("Python 3.")
+
+
+def test_worker_python_is_the_builders(images: dict[str, str]) -> None:
+    """A pip-only PonchoEnv is a venv linked to the builder's /usr/bin/python3; worker pods run
+    its tasks with the worker image's: the same path and the same minor version."""
+    program = "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2])"
+    builder = run_image(images["builder"], "-c", program, entrypoint="/usr/bin/python3")
+    worker = run_image(images["worker"], "-c", program, entrypoint="/usr/bin/python3")
+    assert worker.split() == builder.split(), (worker, builder)
+    assert worker.split()[1] == "3.11"

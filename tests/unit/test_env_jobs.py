@@ -87,6 +87,67 @@ def test_permanent_failures_fail_the_job_at_once_and_others_are_retried() -> Non
     assert "ttlSecondsAfterFinished" not in spec  # the finished Job is the build's record
 
 
+def test_builder_defaults_place_nothing_and_request_one_core() -> None:
+    pod = job()["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "affinity", "priorityClassName"} & set(pod)
+    (container,) = pod["containers"]
+    assert container["resources"] == {
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "limits": {"memory": "4Gi"},
+    }
+    assert container["env"] == [{"name": "HOME", "value": "/opt/poncho"}]
+
+
+def test_builder_pod_settings_reach_the_job() -> None:
+    toleration = {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    spec = env_spec(
+        PVC,
+        builderImage="registry.example.org/builder:1",
+        builder={
+            "nodeSelector": {"pool": "build"},
+            "tolerations": [toleration],
+            "affinity": affinity,
+            "priorityClassName": "low",
+            "resources": {"cpu": "250m", "memory": "512Mi", "memoryLimit": "1Gi"},
+            "env": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+            "caBundle": {"name": "corp-ca", "key": "bundle.pem"},
+        },
+    )
+    manifest = build_job(
+        "tools", "ns", "uid-1", spec=spec, env_hash=HASH, normal=normalize_spec(POD_SPEC)
+    )
+    pod = manifest["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "build"}
+    assert pod["tolerations"] == [toleration]
+    assert pod["affinity"] == affinity
+    assert pod["priorityClassName"] == "low"
+    (container,) = pod["containers"]
+    assert container["image"] == "registry.example.org/builder:1"
+    assert container["resources"] == {
+        "requests": {"cpu": "250m", "memory": "512Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {
+        "HOME": "/opt/poncho",
+        "SSL_CERT_FILE": "/etc/workqueue-operator/ca/ca.crt",
+        "GIT_SSL_CAINFO": "/etc/workqueue-operator/ca/ca.crt",
+        "HTTPS_PROXY": "http://proxy:3128",
+    }
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["ca-bundle"] == {
+        "name": "ca-bundle",
+        "mountPath": "/etc/workqueue-operator/ca",
+        "readOnly": True,
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["ca-bundle"]["configMap"] == {
+        "name": "corp-ca",
+        "items": [{"key": "bundle.pem", "path": "ca.crt"}],
+    }
+
+
 def test_url_output_uploads_and_needs_no_claim() -> None:
     manifest = job({"tarball": {"url": "https://store.example.org/envs/"}})
     pod = manifest["spec"]["template"]["spec"]

@@ -64,6 +64,24 @@ class SecretKeyReference(CamelModel):
     """Key in the Secret whose value is used."""
 
 
+class ConfigMapKeyReference(CamelModel):
+    """A key of a ConfigMap in the same namespace."""
+
+    name: ObjectName
+    """Name of the ConfigMap."""
+    key: Annotated[str, Field(min_length=1)] = "ca.crt"
+    """Key in the ConfigMap whose value is used."""
+
+
+class EnvVar(CamelModel):
+    """An environment variable of a container."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """Variable name."""
+    value: str = ""
+    """Variable value."""
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"

@@ -11,8 +11,11 @@ from pydantic import ConfigDict, Field
 from workqueue_operator.api.common import (
     CamelModel,
     Condition,
+    ConfigMapKeyReference,
+    EnvVar,
     LocalObjectReference,
     ObjectName,
+    Quantity,
     cel,
     with_cel,
 )
@@ -119,6 +122,49 @@ class PonchoSpec(CamelModel):
     """Files over HTTP; each key names an environment variable set to the file."""
 
 
+class BuilderResources(CamelModel):
+    """Resources of the build container."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "!has(self.memory) || !has(self.memoryLimit) || "
+                "quantity(self.memory).compareTo(quantity(self.memoryLimit)) <= 0",
+                "memory (the request) must not be more than memoryLimit",
+            ),
+        )
+    )
+
+    cpu: Quantity = "1"
+    """CPU request (no limit: the build may use idle cores)."""
+    memory: Quantity = "2Gi"
+    """Memory request."""
+    memory_limit: Quantity = "4Gi"
+    """Memory limit."""
+
+
+class BuilderPod(CamelModel):
+    """The build Job's pod: where it runs, what it may use, what it trusts."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    """Node selector of the build pod."""
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    """Tolerations of the build pod (core/v1 Toleration)."""
+    affinity: dict[str, Any] | None = None
+    """Affinity of the build pod (core/v1 Affinity)."""
+    priority_class_name: str | None = None
+    """Priority class of the build pod."""
+    resources: BuilderResources = Field(default_factory=BuilderResources)
+    """CPU and memory of the build container."""
+    env: list[EnvVar] = Field(default_factory=list)
+    """Extra environment of the build container, e.g. HTTPS_PROXY, NO_PROXY or UV_INDEX_URL
+    (uv reads its UV_* settings)."""
+    ca_bundle: ConfigMapKeyReference | None = None
+    """A ConfigMap key holding PEM certificates that the builder trusts instead of its image's
+    (uv, git and http downloads): for a TLS-inspecting proxy or a private index. Include the
+    public roots too if the builder also reaches public servers directly."""
+
+
 class PonchoEnvSpec(CamelModel):
     """Desired state of a PonchoEnv."""
 
@@ -127,7 +173,10 @@ class PonchoEnvSpec(CamelModel):
     output: EnvOutput
     """Where the built environment goes."""
     builder_image: str = DEFAULT_BUILDER_IMAGE
-    """Image of the builder Job."""
+    """Image of the builder Job (and of worker pods' init container that unpacks the
+    environment)."""
+    builder: BuilderPod = Field(default_factory=BuilderPod)
+    """The build Job's pod: placement, resources, environment, trusted certificates."""
     share_across_namespaces: bool = False
     """Reuse a build of the same hash made for another namespace."""
 

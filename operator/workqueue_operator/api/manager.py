@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 from workqueue_operator.api.common import (
     CamelModel,
     Condition,
+    EnvVar,
     Quantity,
     SecretKeyReference,
     cel,
@@ -26,15 +27,6 @@ ProjectName = Annotated[str, Field(min_length=1, max_length=128)]
 class ManagerMode(StrEnum):
     IN_CLUSTER = "InCluster"
     EXTERNAL = "External"
-
-
-class EnvVar(CamelModel):
-    """An environment variable of the manager container."""
-
-    name: Annotated[str, Field(min_length=1)]
-    """Variable name."""
-    value: str = ""
-    """Variable value."""
 
 
 class ContainerResources(CamelModel):

@@ -18,6 +18,10 @@ that hash finds the same Job and a restarted operator never makes a second one. 
 * **No TTL**: a finished Job is the namespace's record that the hash was built (the operator
   annotates it with the report). It is owned by the PonchoEnv that made it.
 * **Restricted pod**: non-root, no privilege escalation, no capabilities, no API token.
+* **The user's part** (``spec.builder``): placement (nodeSelector, tolerations, affinity,
+  priority class), the container's CPU/memory, extra environment (proxies, uv settings), and a
+  CA bundle from a ConfigMap that uv, git and the http downloads trust (``SSL_CERT_FILE``,
+  ``GIT_SSL_CAINFO``) instead of the image's.
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ from workqueue_operator.envs.artifact import (
 from workqueue_operator.envs.normalize import canonical_json
 from workqueue_operator.envs.result import PERMANENT_EXIT_CODES
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL
+from workqueue_operator.k8s.placement import placement_fields
 
 ENV_ROOT = "/opt/poncho"
 """Where environments are built (in the Job) and unpacked (in worker pods)."""
 OUTPUT_MOUNT = "/poncho-output"
+CA_MOUNT = "/etc/workqueue-operator/ca"
+CA_FILE = "ca.crt"
 BUILDER_CONTAINER = "builder"
 JOB_PREFIX = "penv-build-"
 HASH_LABEL = f"{GROUP}/env-hash"
@@ -130,14 +137,35 @@ def build_job(
         volumes.append(
             {"name": "output", "persistentVolumeClaim": {"claimName": tarball.pvc.claim_name}}
         )
+    pod = spec.builder
+    env: list[dict[str, str]] = [{"name": "HOME", "value": ENV_ROOT}]
+    if pod.ca_bundle is not None:
+        ca_path = f"{CA_MOUNT}/{CA_FILE}"
+        mounts.append({"name": "ca-bundle", "mountPath": CA_MOUNT, "readOnly": True})
+        volumes.append(
+            {
+                "name": "ca-bundle",
+                "configMap": {
+                    "name": pod.ca_bundle.name,
+                    "items": [{"key": pod.ca_bundle.key, "path": CA_FILE}],
+                },
+            }
+        )
+        env += [{"name": "SSL_CERT_FILE", "value": ca_path}]
+        env += [{"name": "GIT_SSL_CAINFO", "value": ca_path}]
+    env += [{"name": var.name, "value": var.value} for var in pod.env]
+    resources = pod.resources
     container = {
         "name": BUILDER_CONTAINER,
         "image": spec.builder_image,
         "command": ["workqueue-operator", "build-env"],
         "args": builder_args(spec, env_hash, normal),
-        "env": [{"name": "HOME", "value": ENV_ROOT}],
+        "env": env,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        "resources": {
+            "requests": {"cpu": resources.cpu, "memory": resources.memory},
+            "limits": {"memory": resources.memory_limit},
+        },
         "volumeMounts": mounts,
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -162,6 +190,14 @@ def build_job(
         },
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
     ]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    pod_spec.update(placement_fields(pod))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -176,15 +212,6 @@ def build_job(
             "backoffLimit": BACKOFF_LIMIT,
             "activeDeadlineSeconds": DEADLINE_SECONDS,
             "podFailurePolicy": {"rules": failure_rules},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security,
-                    "containers": [container],
-                    "volumes": volumes,
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

@@ -44,6 +44,7 @@ from workqueue_operator import API_VERSION
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.env_mount import EnvMount
 from workqueue_operator.k8s.labels import GENERATION_LABEL, SHAPE_LABEL, pool_labels
+from workqueue_operator.k8s.placement import placement_fields
 from workqueue_operator.k8s.quantities import cores_to_quantity, mb_to_quantity
 from workqueue_operator.scaling.shapes import WorkerShape
 
@@ -304,14 +305,7 @@ def build_worker_pod(
         pod_spec["initContainers"] = list(environment.init_containers)
     if template.service_account_name is not None:
         pod_spec["serviceAccountName"] = template.service_account_name
-    if template.node_selector:
-        pod_spec["nodeSelector"] = dict(template.node_selector)
-    if template.tolerations:
-        pod_spec["tolerations"] = [dict(toleration) for toleration in template.tolerations]
-    if template.affinity is not None:
-        pod_spec["affinity"] = dict(template.affinity)
-    if template.priority_class_name is not None:
-        pod_spec["priorityClassName"] = template.priority_class_name
+    pod_spec.update(placement_fields(template))
 
     metadata: dict[str, Any] = {
         "name": pod_name,

@@ -1,0 +1,37 @@
+"""Where a pod may run: the scheduling fields a user sets on worker pods (WorkerPool
+``spec.template``) and on build pods (PonchoEnv ``spec.builder``). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+
+class Placement(Protocol):
+    """What both specs share: the pod's scheduling constraints."""
+
+    @property
+    def node_selector(self) -> Mapping[str, str]: ...
+
+    @property
+    def tolerations(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def affinity(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def priority_class_name(self) -> str | None: ...
+
+
+def placement_fields(placement: Placement) -> dict[str, Any]:
+    """The pod spec fields of a placement; unset ones are left out."""
+    fields: dict[str, Any] = {}
+    if placement.node_selector:
+        fields["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        fields["tolerations"] = [dict(toleration) for toleration in placement.tolerations]
+    if placement.affinity is not None:
+        fields["affinity"] = dict(placement.affinity)
+    if placement.priority_class_name is not None:
+        fields["priorityClassName"] = placement.priority_class_name
+    return fields
