@@ -34,7 +34,8 @@ missing=()
 for tool in containerd runc ctr docker-registry ip iptables openssl curl; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
-[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/portmap ]] ||
+[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/portmap &&
+  -x /usr/lib/cni/firewall ]] ||
   missing+=("CNI plugins in /usr/lib/cni")
 ((${#missing[@]} == 0)) || wq_die "missing: ${missing[*]} (scripts/setup.sh installs them)"
 [[ -d /sys/fs/cgroup/memory || -f /sys/fs/cgroup/cgroup.controllers ]] ||
@@ -164,6 +165,7 @@ cat >"$wq_node_state/cni/net.d/10-wq-bridge.conflist" <<CNI
         "dataDir": "$wq_node_state/cni/ipam"
       }
     },
+    {"type": "firewall", "backend": "iptables"},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
