@@ -5,6 +5,8 @@ their pods there with :data:`REAL_NODE_PLACEMENT`."""
 from __future__ import annotations
 
 import subprocess
+import textwrap
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,18 @@ tests' Work Queue managers) there."""
 POD_NETWORK_PREFIX = "10.88.0."
 REGISTRY = "127.0.0.1:5000"
 WORKER_IMAGE = f"{REGISTRY}/workqueue-operator/worker:0.1.0"
+"""The worker image by tag. Pods pull tagged images IfNotPresent, so the node may still hold an
+older build under it: tests pass :func:`registry_image` instead."""
+
+# The registry answers HEAD with the stored manifest's digest for any of these.
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
 
 REAL_NODE_PLACEMENT: dict[str, Any] = {
     "nodeSelector": {"type": "real"},
@@ -85,3 +99,31 @@ def free_cpu_millicores(cluster: Any) -> int:
 
 def _millicores(quantity: str) -> int:
     return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def registry_image(name: str, tag: str = "0.1.0") -> str:
+    """``REGISTRY/workqueue-operator/NAME@sha256:...``: the image the registry holds now under
+    ``tag`` (what e2e/node/push-images.sh pushed last)."""
+    request = urllib.request.Request(
+        f"http://{REGISTRY}/v2/workqueue-operator/{name}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": MANIFEST_TYPES},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        digest = response.headers["Docker-Content-Digest"]
+    assert digest and digest.startswith("sha256:"), f"{name}:{tag}: no digest from {REGISTRY}"
+    return f"{REGISTRY}/workqueue-operator/{name}@{digest}"
+
+
+def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
+    """A WorkQueueManager for a manager in the test process, as pods on the real node reach it
+    (the node's address); ``extra``: more spec lines, e.g. ``telemetryUrl: ...``."""
+    lines = textwrap.indent(extra.strip(), "  ") + "\n" if extra.strip() else ""
+    return (
+        "apiVersion: workqueue.dev/v1alpha1\n"
+        "kind: WorkQueueManager\n"
+        f"metadata:\n  name: {name}\n"
+        "spec:\n  mode: External\n"
+        f"  address: {NODE_IP}:{port}\n  pollIntervalSeconds: 1\n" + lines
+    )

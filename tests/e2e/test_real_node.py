@@ -7,7 +7,6 @@ login node): pods reach it at the node's InternalIP, the host end of their bridg
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -17,32 +16,17 @@ import pytest
 
 from tests.cctools.manager import CategorySpec, FinishedTask, ManagerFactory, TestManager
 from tests.e2e.realnode import (
-    NODE_IP,
     POD_NETWORK_PREFIX,
     REAL_NODE_PLACEMENT,
-    WORKER_IMAGE,
+    external_manager,
     free_cpu_millicores,
     memory_cgroup_oom_kills,
+    registry_image,
 )
 from tests.e2e.test_autoscale import tasks_lost_to_vanished_workers
 from tests.harness import Cluster, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def external_manager(port: int) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: mgr
-        spec:
-          mode: External
-          address: {NODE_IP}:{port}
-          pollIntervalSeconds: 1
-        """
-    )
 
 
 def real_node_pool(*, max_workers: int, memory: str, idle_delay: int = 2) -> dict[str, Any]:
@@ -54,7 +38,7 @@ def real_node_pool(*, max_workers: int, memory: str, idle_delay: int = 2) -> dic
             "managerRef": {"name": "mgr"},
             "minWorkers": 0,
             "maxWorkers": max_workers,
-            "image": WORKER_IMAGE,
+            "image": registry_image("worker"),
             "worker": {"cores": 1, "memory": memory, "disk": "1Gi"},
             "autoscale": {
                 "pollIntervalSeconds": 1,
@@ -165,7 +149,7 @@ def test_fifty_tasks_run_in_worker_image_pods_and_scale_down_spares_the_busy_wor
     hosts = {t.host.rsplit(":", 1)[0] for _, t in finished}
     assert all(h.startswith(POD_NETWORK_PREFIX) for h in hosts), hosts
     assert watch.nodes == {real_node}, watch.nodes
-    assert watch.images == {WORKER_IMAGE}, watch.images
+    assert watch.images == {registry_image("worker")}, watch.images
     assert watch.most_alive == 2, f"the pool never reached maxWorkers: {watch.most_alive}"
     # Scale-down: the idle worker went while the long task still ran; the busy one stayed until
     # its task was done, and no task went back to the queue because its worker vanished.
