@@ -39,15 +39,7 @@ for (( i = ${#wq_components[@]} - 1; i >= 0; i-- )); do
     continue
   fi
   t1=$(wq_now_ms)
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$(( $(wq_now_ms) + grace * 1000 ))
-  while wq_alive "$pid" && (( $(wq_now_ms) < deadline )); do sleep 0.1; done
-  if wq_alive "$pid"; then
-    wq_warn "$c (pid $pid) still running ${grace}s after SIGTERM: sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while wq_alive "$pid"; do sleep 0.1; done
-  fi
-  printf '==== %s: stopped by down.sh\n' "$(date -Is)" >>"$wq_logs/$c.log"
+  wq_terminate "$c" "$pid" "$grace" "$wq_logs/$c.log"
   rm -f "$wq_pids/$c.pid"
   echo "stopped $c (pid $pid) in $(wq_since "$t1")s"
   stopped=$((stopped + 1))

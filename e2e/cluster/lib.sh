@@ -161,3 +161,35 @@ wq_lock() {
     flock -w "${WQ_LOCK_TIMEOUT:-300}" 9 || wq_die "could not take $wq_state/.lock"
   fi
 }
+
+# wq_spawn NAME PID_FILE LOG EXE [ARGS...]: starts EXE in its own session (setsid, SIGHUP
+# ignored) so that it outlives this shell, output appended to LOG; the pid file is written by
+# the process itself just before it becomes EXE (exec). Lock descriptors are not inherited.
+wq_spawn() {
+  local name=$1 pid_file=$2 log=$3 i
+  shift 3
+  printf '==== %s: starting %s %s\n' "$(date -Is)" "$name" "${*:2}" >>"$log"
+  rm -f "$pid_file"
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" "$@" \
+    </dev/null >>"$log" 2>&1 8>&- 9>&- &
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $pid_file ]] && break
+    sleep 0.1
+  done
+  [[ -s $pid_file ]] || wq_die "$name did not start (no pid file); see $log"
+}
+
+# wq_terminate NAME PID GRACE LOG: SIGTERM, SIGKILL after GRACE seconds, wait until gone.
+wq_terminate() {
+  local name=$1 pid=$2 grace=$3 log=$4 deadline
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$(($(wq_now_ms) + grace * 1000))
+  while wq_alive "$pid" && (($(wq_now_ms) < deadline)); do sleep 0.1; done
+  if wq_alive "$pid"; then
+    wq_warn "$name (pid $pid) still running ${grace}s after SIGTERM: sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while wq_alive "$pid"; do sleep 0.1; done
+  fi
+  printf '==== %s: stopped by down.sh\n' "$(date -Is)" >>"$log"
+}

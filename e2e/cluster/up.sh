@@ -210,24 +210,14 @@ wq_save_settings
 # the pid file is written by the process itself just before it becomes the component (exec).
 
 start() {
-  local name=$1 port pid pid_file=$wq_pids/$1.pid log=$wq_logs/$1.log i
+  local name=$1 pid
   shift
   if pid=$(wq_pid "$name"); then
     step "$name already running (pid $pid)"
     return 0
   fi
-  port=$(wq_port "$name")
-  printf '==== %s: starting %s %s\n' "$(date -Is)" "$name" "$*" >>"$log"
-  rm -f "$pid_file"
-  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" "$wq_bin/$name" "$@" \
-    </dev/null >>"$log" 2>&1 9>&- &
-  for (( i = 0; i < 50; i++ )); do
-    [[ -s $pid_file ]] && break
-    sleep 0.1
-  done
-  [[ -s $pid_file ]] || wq_die "$name did not start (no pid file); see $log"
-  step "$name started (pid $(<"$pid_file"), port $port, log $log)"
+  wq_spawn "$name" "$wq_pids/$name.pid" "$wq_logs/$name.log" "$wq_bin/$name" "$@"
+  step "$name started (pid $(<"$wq_pids/$name.pid"), port $(wq_port "$name"), log $wq_logs/$name.log)"
 }
 
 wait_healthy() {

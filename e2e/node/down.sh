@@ -32,15 +32,7 @@ stop() {
     return 0
   fi
   t1=$(wq_now_ms)
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$(($(wq_now_ms) + grace * 1000))
-  while wq_alive "$pid" && (($(wq_now_ms) < deadline)); do sleep 0.1; done
-  if wq_alive "$pid"; then
-    wq_warn "$c (pid $pid) still running ${grace}s after SIGTERM: sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while wq_alive "$pid"; do sleep 0.1; done
-  fi
-  printf '==== %s: stopped by down.sh\n' "$(date -Is)" >>"$wq_node_logs/$c.log"
+  wq_terminate "$c" "$pid" "$grace" "$wq_node_logs/$c.log"
   rm -f "$wq_node_pids/$c.pid"
   echo "stopped $c (pid $pid) in $(wq_since "$t1")s"
 }
@@ -82,17 +74,20 @@ for ns in /run/netns/cni-*; do
   umount "$ns" 2>/dev/null || true
   rm -f "$ns"
 done
-if [[ -d $wq_node_state/kubelet ]]; then
-  grep -o " $wq_node_state/kubelet/[^ ]*" /proc/mounts | sort -r | while read -r m; do
+# umount_below DIR: lazily unmounts every mount point below DIR, deepest first.
+umount_below() {
+  local m
+  { grep -o " $1/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
-fi
+}
+umount_below "$wq_node_state/kubelet"
 rm -rf "$wq_node_state/cni/ipam"
 
 if $purge; then
   ip link del "$wq_node_bridge" 2>/dev/null || true
-  grep -o " $wq_node_run/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  grep -o " $wq_node_state/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  umount_below "$wq_node_run"
+  umount_below "$wq_node_state"
   rm -rf "$wq_node_state" "$wq_node_run"
   echo "purged $wq_node_state"
 fi

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # settings used by the scripts that source this
 # Settings and helpers of the real node (up.sh, down.sh, status.sh). Sourced, never run.
 # Builds on the control plane's lib.sh (same cache, CA and kubectl).
 wq_node_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -138,6 +138,12 @@ RBAC
 # ---------------------------------------------------------------------------------------------
 # The bridge exists before any pod, so that kubelet, CoreDNS and the host's servers can listen
 # on its address; the CNI bridge plugin adopts it.
+# A fixed MAC: a bridge without one takes the lowest MAC of its ports, so it changes when that
+# pod goes, and the other pods keep sending to the old one (dropped) until their neighbour entry
+# expires: late task results and lost disconnects for ~30 s (containernetworking/plugins#1265).
+bridge_mac=${WQ_NODE_BRIDGE_MAC:-02:42:0a:58:00:01}
+[[ $(cat "/sys/class/net/$wq_node_bridge/address") == "$bridge_mac" ]] ||
+  ip link set "$wq_node_bridge" address "$bridge_mac"
 bridge_addrs=$(ip -4 -o addr show dev "$wq_node_bridge")
 [[ $bridge_addrs == *" inet $wq_node_ip/"* ]] ||
   ip addr add "$wq_node_ip/${wq_node_pod_cidr#*/}" dev "$wq_node_bridge"
@@ -284,24 +290,14 @@ KP
 # ---------------------------------------------------------------------------------------------
 # Processes (same pattern as the control plane: own session, pid file written before exec).
 start() {
-  local name=$1 pid pid_file=$wq_node_pids/$1.pid log=$wq_node_logs/$1.log i exe
+  local name=$1 pid
   shift
   if pid=$(wq_node_pid "$name"); then
     step "$name already running (pid $pid)"
     return 0
   fi
-  exe=$(wq_node_exe "$name")
-  printf '==== %s: starting %s %s\n' "$(date -Is)" "$name" "$*" >>"$log"
-  rm -f "$pid_file"
-  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" "$exe" "$@" \
-    </dev/null >>"$log" 2>&1 8>&- 9>&- &
-  for ((i = 0; i < 50; i++)); do
-    [[ -s $pid_file ]] && break
-    sleep 0.1
-  done
-  [[ -s $pid_file ]] || wq_die "$name did not start (no pid file); see $log"
-  step "$name started (pid $(<"$pid_file"), log $log)"
+  wq_spawn "$name" "$wq_node_pids/$name.pid" "$wq_node_logs/$name.log" "$(wq_node_exe "$name")" "$@"
+  step "$name started (pid $(<"$wq_node_pids/$name.pid"), log $wq_node_logs/$name.log)"
 }
 
 wait_healthy() {
@@ -337,7 +333,8 @@ fi
 # The node's images: built here (images/build.sh, cached by content) and pushed to the
 # registry (a push of layers the registry has is a no-op).
 step "images: building (cached) and pushing to $wq_registry"
-"$here/push-images.sh" ${WQ_NODE_IMAGES:-}
+read -ra node_images <<<"${WQ_NODE_IMAGES:-}"
+"$here/push-images.sh" "${node_images[@]}"
 
 start kubelet \
   --config="$wq_node_state/kubelet-config.yaml" \
