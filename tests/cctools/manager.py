@@ -102,6 +102,8 @@ def _load(path: Path) -> ctypes.CDLL:
         "work_queue_specify_transactions_log": (i, [vp, cp]),
         "work_queue_specify_category_mode": (i, [vp, cp, i]),
         "work_queue_enable_monitoring": (i, [vp, cp, i]),
+        "work_queue_specify_keepalive_interval": (None, [vp, i]),
+        "work_queue_specify_keepalive_timeout": (None, [vp, i]),
         "work_queue_shut_down_workers": (i, [vp, i]),
         "work_queue_result_str": (cp, [i]),
         "work_queue_task_create": (vp, [cp]),
@@ -173,6 +175,7 @@ class TestManager:
         monitor_dir: Path | None = None,
         transactions_log: Path | None = None,
         categories: Mapping[str, CategorySpec] | None = None,
+        keepalive: tuple[int, int] | None = None,
     ) -> None:
         self._lib = library()
         self._lock = threading.Lock()
@@ -199,6 +202,13 @@ class TestManager:
             # watchdog=1: the monitor stops a task that exceeds its declared limits.
             if not self._lib.work_queue_enable_monitoring(self._q, directory, 1):
                 raise RuntimeError("cannot enable resource monitoring (resource_monitor missing?)")
+        if keepalive is not None:
+            # (interval, timeout) in seconds: a worker silent for `interval` is asked to answer
+            # and is dropped (its tasks re-queued) if it does not within `timeout`. CCTools'
+            # defaults are 120 and 30.
+            interval, timeout = keepalive
+            self._lib.work_queue_specify_keepalive_interval(self._q, interval)
+            self._lib.work_queue_specify_keepalive_timeout(self._q, timeout)
         for category, spec in (categories or {}).items():
             self.declare_category(category, spec)
         log.info("test manager listening", extra={"port": self.port, "manager_name": name})
