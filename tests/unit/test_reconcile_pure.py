@@ -125,6 +125,35 @@ def test_in_cluster_manager_objects() -> None:
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+def test_in_cluster_manager_pod_template_places_the_pod_and_keeps_the_selector() -> None:
+    spec = WorkQueueManagerSpec.model_validate(
+        {
+            "image": "me/manager:1",
+            "template": {
+                "labels": {"team": "hep", "app.kubernetes.io/managed-by": "someone-else"},
+                "annotations": {"a": "b"},
+                "nodeSelector": {"type": "real"},
+                "tolerations": [{"key": "k", "operator": "Exists"}],
+                "priorityClassName": "high",
+                "serviceAccountName": "runner",
+            },
+        }
+    )
+    deployment = manager_deployment("m", "ns", "uid-1", spec, "op:1")
+    template = deployment["spec"]["template"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert template["metadata"]["labels"]["team"] == "hep"
+    # The operator's own labels win: the Deployment's selector must keep matching its pod.
+    assert selector.items() <= template["metadata"]["labels"].items()
+    assert template["metadata"]["annotations"] == {"a": "b"}
+    pod = template["spec"]
+    assert pod["nodeSelector"] == {"type": "real"}
+    assert pod["tolerations"] == [{"key": "k", "operator": "Exists"}]
+    assert pod["priorityClassName"] == "high" and pod["serviceAccountName"] == "runner"
+    bare = manager_deployment("m", "ns", "uid-1", WorkQueueManagerSpec(image="x"), "op:1")
+    assert not {"nodeSelector", "tolerations", "affinity"} & bare["spec"]["template"]["spec"].keys()
+
+
 def test_workers_get_a_service_name_they_can_hold() -> None:
     spec = WorkQueueManagerSpec.model_validate({"image": "m:1"})
     long_namespace = "n" * 50

@@ -170,3 +170,22 @@ def merge_condition(
     )
     transition = is_transition(find_condition(conditions, type_), new)
     return [c.to_api() for c in set_condition(conditions, new)], transition
+
+
+class PodTemplate(CamelModel):
+    """Fields copied into the pods the operator makes (worker pods; an InCluster manager's pod)."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels of the pods."""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Extra annotations of the pods."""
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    """Node selector of the pods."""
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    """Tolerations of the pods (core/v1 Toleration)."""
+    affinity: dict[str, Any] | None = None
+    """Affinity of the pods (core/v1 Affinity)."""
+    priority_class_name: str | None = None
+    """Priority class of the pods."""
+    service_account_name: str | None = None
+    """Service account of the pods."""

@@ -12,6 +12,7 @@ from workqueue_operator.api.common import (
     CamelModel,
     Condition,
     EnvVar,
+    PodTemplate,
     Quantity,
     SecretKeyReference,
     cel,
@@ -74,6 +75,9 @@ class WorkQueueManagerSpec(CamelModel):
     """Extra environment variables of the manager container."""
     resources: ContainerResources = Field(default_factory=ContainerResources)
     """CPU and memory of the manager container (mode InCluster)."""
+    template: PodTemplate = Field(default_factory=PodTemplate)
+    """Labels, annotations, placement and service account of the manager's pod (mode
+    InCluster)."""
     port: Annotated[int, Field(ge=1, le=65535)] = 9123
     """Port the manager listens on for workers and status queries."""
     address: Address | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
@@ -12,6 +12,7 @@ from workqueue_operator.api.common import (
     CamelModel,
     Condition,
     LocalObjectReference,
+    PodTemplate,
     Quantity,
     cel,
     with_cel,
@@ -114,25 +115,6 @@ class AutoscaleSpec(CamelModel):
     """How long a worker must stay idle before it may be removed."""
     cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
     """Least time between a scale-up and the next scale-down."""
-
-
-class PodTemplate(CamelModel):
-    """Fields copied into every worker pod."""
-
-    labels: dict[str, str] = Field(default_factory=dict)
-    """Extra labels of worker pods."""
-    annotations: dict[str, str] = Field(default_factory=dict)
-    """Extra annotations of worker pods."""
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    """Node selector of worker pods."""
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
-    """Tolerations of worker pods (core/v1 Toleration)."""
-    affinity: dict[str, Any] | None = None
-    """Affinity of worker pods (core/v1 Affinity)."""
-    priority_class_name: str | None = None
-    """Priority class of worker pods."""
-    service_account_name: str | None = None
-    """Service account of worker pods."""
 
 
 class WorkerPoolSpec(CamelModel):

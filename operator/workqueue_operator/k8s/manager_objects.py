@@ -7,6 +7,7 @@ from typing import Any
 from workqueue_operator import API_VERSION
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGER_LABEL
+from workqueue_operator.k8s.placement import placement_fields
 
 TELEMETRY_DIR = "/var/run/workqueue"
 TRANSACTIONS_LOG = f"{TELEMETRY_DIR}/transactions.log"
@@ -108,6 +109,18 @@ def manager_deployment(
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": AGENT_PORT}},
         "securityContext": security | {"readOnlyRootFilesystem": True},
     }
+    template = spec.template
+    pod_metadata: dict[str, Any] = {"labels": {**template.labels, **labels}}
+    if template.annotations:
+        pod_metadata["annotations"] = dict(template.annotations)
+    pod_spec: dict[str, Any] = {
+        "containers": [manager, agent],
+        "volumes": volumes,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        **placement_fields(template),
+    }
+    if template.service_account_name is not None:
+        pod_spec["serviceAccountName"] = template.service_account_name
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -121,17 +134,7 @@ def manager_deployment(
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [manager, agent],
-                    "volumes": volumes,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                },
-            },
+            "template": {"metadata": pod_metadata, "spec": pod_spec},
         },
     }
 
