@@ -1,0 +1,221 @@
+"""Everything in pods on the real node: the operator installed by its Helm chart from the
+operator image, an InCluster WorkQueueManager running a Work Queue program in the manager
+image (its Deployment, Service and telemetry-agent sidecar made by that operator), and a
+WorkerPool's workers from the worker image reaching the manager through its Service name
+(CoreDNS) and ClusterIP (kube-proxy).
+
+The local API server listens on 127.0.0.1 only (the ``kubernetes`` Service has no endpoints),
+so the operator's pod uses the node's network (chart values ``hostNetwork``, ``dnsPolicy:
+ClusterFirstWithHostNet``, ``KUBERNETES_SERVICE_HOST=127.0.0.1``); everything else is as a
+cluster user meets it. The namespace is outside the test session's operator's pattern: this
+operator is the only one there."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.realnode import NODE_NAME, POD_NETWORK_PREFIX, REAL_NODE_PLACEMENT, registry_image
+from tests.harness import REPO, Cluster, wait_for
+from tests.integration.test_helm_install import helm, run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+__all__ = ["helm"]  # the fixture, for pytest
+
+TASKS = 20
+# Ports of the operator in the node's network: clear of the test session's operator (8080).
+METRICS_PORT, HEALTH_PORT = 18480, 18481
+
+MANAGER_PROGRAM = textwrap.dedent(
+    f"""
+    import json, os, sys, work_queue as wq
+    q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]))
+    q.specify_transactions_log(os.environ["WORKQUEUE_TRANSACTIONS_LOG"])
+    q.enable_monitoring()
+    for i in range({TASKS}):
+        t = wq.Task(f"echo task-{{i}} $(hostname -i)")
+        t.specify_cores(1)
+        q.submit(t)
+    ok = 0
+    while not q.empty():
+        t = q.wait(5)
+        if t:
+            ok += int(t.result == 0 and t.return_status == 0)
+            print(json.dumps({{"task": t.id, "output": t.output.strip(), "host": t.hostname}}),
+                  flush=True)
+    print(json.dumps({{"all_done": ok}}), flush=True)
+    while True:  # stay up, idle, until the WorkQueueManager is deleted
+        q.wait(5)
+    """
+)
+
+
+@pytest.fixture
+def own_namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"wqnode-incluster-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "wqpool,wqm", "--all", "--timeout=60s", namespace=name, check=False)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def manager_and_pool(worker_image: str, manager_image: str) -> str:
+    placement = json.dumps(REAL_NODE_PLACEMENT)
+    manager: dict[str, Any] = {
+        "apiVersion": "workqueue.dev/v1alpha1",
+        "kind": "WorkQueueManager",
+        "metadata": {"name": "mgr"},
+        "spec": {
+            "mode": "InCluster",
+            "image": manager_image,
+            "command": ["python3", "-c", MANAGER_PROGRAM],
+            "pollIntervalSeconds": 1,
+            "resources": {"cpu": "100m", "memory": "256Mi"},
+            "template": json.loads(placement),
+        },
+    }
+    pool: dict[str, Any] = {
+        "apiVersion": "workqueue.dev/v1alpha1",
+        "kind": "WorkerPool",
+        "metadata": {"name": "workers"},
+        "spec": {
+            "managerRef": {"name": "mgr"},
+            "image": worker_image,
+            "minWorkers": 0,
+            "maxWorkers": 1,
+            "worker": {"cores": 1, "memory": "256Mi", "disk": "1Gi"},
+            "autoscale": {"pollIntervalSeconds": 1, "idleDelaySeconds": 2, "cooldownSeconds": 2},
+            "template": json.loads(placement),
+        },
+    }
+    return json.dumps(manager) + "\n---\n" + json.dumps(pool)
+
+
+def manager_log_lines(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl(
+        "logs", "deploy/mgr", "-c", "manager", namespace=namespace, check=False
+    ).stdout
+    lines = []
+    for line in out.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return lines
+
+
+def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
+    crds: Cluster,
+    real_node: str,
+    own_namespace: str,
+    helm: tuple[Path, dict[str, str]],
+) -> None:
+    namespace, cluster = own_namespace, crds
+    operator_image = registry_image("operator")
+    repository, digest = operator_image.split("@")
+    placement = REAL_NODE_PLACEMENT
+    run(
+        helm,
+        "install",
+        "wq",
+        str(REPO / "helm" / "workqueue-operator"),
+        "-n",
+        namespace,
+        "--wait",
+        "--timeout=4m",
+        "--set=rbac.namespaced=true",
+        "--set=networkPolicy.enabled=false",
+        f"--set=image.repository={repository}",
+        f"--set=image.digest={digest}",
+        "--set=hostNetwork=true",
+        "--set=dnsPolicy=ClusterFirstWithHostNet",
+        f"--set=metrics.port={METRICS_PORT}",
+        f"--set=operator.healthPort={HEALTH_PORT}",
+        "--set=operator.logFormat=plain",
+        f"--set-json=nodeSelector={json.dumps(placement['nodeSelector'])}",
+        f"--set-json=tolerations={json.dumps(placement['tolerations'])}",
+        "--set-json=operator.extraEnv="
+        + json.dumps(
+            [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
+            ]
+        ),
+    )
+    try:
+        cluster.apply(
+            manager_and_pool(registry_image("worker"), registry_image("manager")), namespace
+        )
+
+        def all_done() -> dict[str, Any] | None:
+            return next(
+                (line for line in manager_log_lines(cluster, namespace) if "all_done" in line), None
+            )
+
+        summary = wait_for(all_done, timeout=300, what=f"the manager's {TASKS} tasks done")
+        assert summary["all_done"] == TASKS, summary
+        results = [line for line in manager_log_lines(cluster, namespace) if "task" in line]
+        assert sorted(r["output"].split()[0] for r in results) == sorted(
+            f"task-{i}" for i in range(TASKS)
+        )
+        # Tasks ran in worker pods (pod network), not in the manager's pod.
+        manager_pod = json.loads(
+            cluster.kubectl(
+                "get", "pods", "-l", "workqueue.dev/manager=mgr", "-o", "json", namespace=namespace
+            ).stdout
+        )["items"][0]
+        worker_ips = {r["output"].split()[1] for r in results}
+        assert all(ip.startswith(POD_NETWORK_PREFIX) for ip in worker_ips), worker_ips
+        assert manager_pod["status"]["podIP"] not in worker_ips
+        assert manager_pod["spec"]["nodeName"] == NODE_NAME
+
+        # The operator in its pod read the manager's status through the Service.
+        def reachable() -> dict[str, Any] | None:
+            status = (cluster.get("wqm", "mgr", namespace) or {}).get("status", {})
+            queue = status.get("queue") or {}
+            return status if queue.get("tasksDone", 0) >= TASKS else None
+
+        status = wait_for(reachable, timeout=60, what="the operator's status of the manager")
+        assert status["address"].startswith("mgr."), status
+        # ...and scales the pool back to 0 once the queue is empty.
+        wait_for(
+            lambda: (
+                not json.loads(
+                    cluster.kubectl(
+                        "get",
+                        "pods",
+                        "-l",
+                        "workqueue.dev/pool=workers",
+                        "-o",
+                        "json",
+                        namespace=namespace,
+                    ).stdout
+                )["items"]
+            ),
+            timeout=120,
+            what="the pool back at 0 pods",
+        )
+        operator_pod = json.loads(
+            cluster.kubectl(
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=workqueue-operator",
+                "-o",
+                "json",
+                namespace=namespace,
+            ).stdout
+        )["items"][0]
+        assert operator_pod["spec"]["nodeName"] == NODE_NAME
+        assert operator_pod["spec"]["containers"][0]["image"] == operator_image
+    finally:
+        cluster.kubectl(
+            "delete", "wqpool,wqm", "--all", "--timeout=60s", namespace=namespace, check=False
+        )
+        run(helm, "uninstall", "wq", "-n", namespace, "--timeout=2m")
