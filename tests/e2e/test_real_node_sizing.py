@@ -35,7 +35,6 @@ containernetworking/plugins#1265 (a bridge that once lost all its ports is left 
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -63,7 +62,7 @@ from tests.e2e.test_sizing import (
     StartAgent,
     finish,
     measured_memory,
-    pool_status,
+    recommended_buckets,
     start_agent,
     worker_memory,
 )
@@ -167,32 +166,7 @@ def test_buckets_from_measured_peaks_become_worker_shapes_on_the_real_node(
         started = time.monotonic()
         phase1 = finish(manager, submit_profiles(manager), timeout=240)
         phase1_s = time.monotonic() - started
-        peaks = {
-            profile: max(measured_memory(t) for t in phase1 if t.tag == profile)
-            for profile in PROFILES_MIB
-        }
-        # The profiles are far apart: no sizing would put them in one bucket.
-        assert peaks["small"] < PROFILES_MIB["small"] + 100 < peaks["big"], peaks
-
-        def recommended() -> list[dict[str, Any]] | None:
-            for row in pool_status(operator, namespace).get("recommendations") or []:
-                if row["category"] == CATEGORY and row.get("buckets"):
-                    buckets: list[dict[str, Any]] = row["buckets"]
-                    return buckets
-            return None
-
-        buckets = wait_for(recommended, timeout=60, what="bucket recommendations")
-        memories = sorted({math.ceil(b["memoryMb"]) for b in buckets})
-        assert len(memories) == 2, buckets
-        bucket_mb = dict(zip(("small", "big"), memories, strict=True))
-        for profile, peak in peaks.items():
-            most = math.ceil(peak * (1 + MARGIN_PERCENT / 100))
-            assert peak < bucket_mb[profile] <= most, (profile, peak, buckets)
-        shares = {
-            profile: sum(b["share"] for b in buckets if math.ceil(b["memoryMb"]) == mb)
-            for profile, mb in bucket_mb.items()
-        }
-        assert shares == pytest.approx({"small": 0.5, "big": 0.5}, abs=0.01), buckets
+        peaks, buckets, bucket_mb = recommended_buckets(operator, namespace, phase1)
 
         phase1_pods = pods.counts()
         shapes1 = {
