@@ -35,7 +35,6 @@ containernetworking/plugins#1265 (a bridge that once lost all its ports is left 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,8 +60,8 @@ from tests.e2e.test_sizing import (
     PROFILES_MIB,
     StartAgent,
     finish,
-    measured_memory,
     recommended_buckets,
+    report,
     start_agent,
     worker_memory,
 )
@@ -208,22 +207,11 @@ def test_buckets_from_measured_peaks_become_worker_shapes_on_the_real_node(
     hosts = {t.host.rsplit(":", 1)[0] for t in phase1 + phase2}
     assert all(h.startswith(POD_NETWORK_PREFIX) for h in hosts), hosts
     assert NODE_IP not in hosts, hosts
-    phase2_peaks = {
-        profile: max(measured_memory(t) for t in phase2 if t.tag == profile)
-        for profile in PROFILES_MIB
-    }
-    # Shown with -s: what the run measured and made (to the real stdout: the session
-    # operator's KopfRunner swaps sys.stdout while it runs).
-    print(
-        json.dumps(
-            {
-                "peaks_phase1": peaks,
-                "peaks_phase2": phase2_peaks,
-                "buckets": buckets,
-                "phase2_pods_mb": sorted(r for r, _, _ in memory.values()),
-                "phase1_s": round(phase1_s),
-                "phase2_s": round(phase2_s),
-            }
-        ),
-        file=sys.__stdout__,
+    report(
+        peaks=peaks,
+        phase2=phase2,
+        buckets=buckets,
+        memory=memory,
+        phase1_s=phase1_s,
+        phase2_s=phase2_s,
     )

@@ -214,7 +214,7 @@ def worker_memory(pod: dict[str, Any]) -> tuple[int, int, int]:
 
 def recommended_buckets(
     operator: Cluster, namespace: str, phase1: list[FinishedTask]
-) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, int]]:
+) -> tuple[dict[str, int], list[dict[str, Any]], dict[str, int]]:
     """After phase 1: the measured peak of each profile, the pool's recommended buckets for the
     category, and the bucket (MB) of each profile, checked: two buckets, each above its
     profile's peak by at most the margin, half of the tasks each."""
@@ -245,6 +245,36 @@ def recommended_buckets(
     }
     assert shares == pytest.approx({"small": 0.5, "big": 0.5}, abs=0.01), buckets
     return peaks, buckets, bucket_mb
+
+
+def report(
+    *,
+    peaks: dict[str, int],
+    phase2: list[FinishedTask],
+    buckets: list[dict[str, Any]],
+    memory: dict[str, tuple[int, int, int]],
+    phase1_s: float,
+    phase2_s: float,
+) -> None:
+    """Shown with -s: what the run measured and made (to the real stdout: the session
+    operator's KopfRunner swaps sys.stdout while it runs)."""
+    phase2_peaks = {
+        profile: max(measured_memory(t) for t in phase2 if t.tag == profile)
+        for profile in PROFILES_MIB
+    }
+    print(
+        json.dumps(
+            {
+                "peaks_phase1": peaks,
+                "peaks_phase2": phase2_peaks,
+                "buckets": buckets,
+                "phase2_pods_mb": sorted(r for r, _, _ in memory.values()),
+                "phase1_s": round(phase1_s),
+                "phase2_s": round(phase2_s),
+            }
+        ),
+        file=sys.__stdout__,
+    )
 
 
 @pytest.mark.usefixtures("host_runner")
@@ -292,22 +322,11 @@ def test_buckets_from_measured_peaks_become_worker_shapes(
         assert request == limit == flag, (name, request, limit, flag)
     created_mb = {request for request, _, _ in memory.values()}
     assert created_mb == set(bucket_mb.values()), (created_mb, bucket_mb)
-    phase2_peaks = {
-        profile: max(measured_memory(t) for t in phase2 if t.tag == profile)
-        for profile in PROFILES_MIB
-    }
-    # Shown with -s: what the run measured and made (to the real stdout: the session
-    # operator's KopfRunner swaps sys.stdout while it runs).
-    print(
-        json.dumps(
-            {
-                "peaks_phase1": peaks,
-                "peaks_phase2": phase2_peaks,
-                "buckets": buckets,
-                "phase2_pods_mb": sorted(r for r, _, _ in memory.values()),
-                "phase1_s": round(phase1_s),
-                "phase2_s": round(phase2_s),
-            }
-        ),
-        file=sys.__stdout__,
+    report(
+        peaks=peaks,
+        phase2=phase2,
+        buckets=buckets,
+        memory=memory,
+        phase1_s=phase1_s,
+        phase2_s=phase2_s,
     )
