@@ -193,3 +193,53 @@ wq_terminate() {
   fi
   printf '==== %s: stopped by down.sh\n' "$(date -Is)" >>"$log"
 }
+
+# Certificates and kubeconfigs of components, signed by the cluster's CA ($wq_pki/ca.*).
+# shellcheck disable=SC2034 # used by the up.sh scripts
+wq_client_ext='basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth'
+
+# wq_cert_valid DIR NAME: DIR/NAME.crt and .key exist and the cluster's CA signed the crt.
+wq_cert_valid() {
+  [[ -f $1/$2.crt && -f $1/$2.key ]] &&
+    openssl verify -CAfile "$wq_pki/ca.crt" "$1/$2.crt" >/dev/null 2>&1
+}
+
+# wq_sign_cert DIR NAME SUBJECT EXTENSIONS: a new key and a 10-year certificate in DIR.
+wq_sign_cert() {
+  local dir=$1 name=$2 subj=$3 ext=$4
+  openssl genrsa -out "$dir/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$dir/$name.key" -subj "$subj" -out "$dir/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/$name.csr" -CA "$wq_pki/ca.crt" -CAkey "$wq_pki/ca.key" \
+    -CAcreateserial -sha256 -days 3650 -out "$dir/$name.crt" \
+    -extfile <(printf '%s\n' "$ext") 2>/dev/null
+  rm -f "$dir/$name.csr"
+}
+
+# wq_write_kubeconfig FILE DIR CERT: a kubeconfig for the client certificate DIR/CERT.*
+# (certificates embedded, so the file can be copied elsewhere).
+wq_write_kubeconfig() {
+  local file=$1 dir=$2 cert=$3
+  cat >"$file.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: workqueue-e2e
+  cluster:
+    server: https://127.0.0.1:$WQ_APISERVER_PORT
+    certificate-authority-data: $(base64 -w0 "$wq_pki/ca.crt")
+users:
+- name: $cert
+  user:
+    client-certificate-data: $(base64 -w0 "$dir/$cert.crt")
+    client-key-data: $(base64 -w0 "$dir/$cert.key")
+contexts:
+- name: workqueue-e2e
+  context:
+    cluster: workqueue-e2e
+    user: $cert
+current-context: workqueue-e2e
+EOF
+  mv "$file.tmp" "$file"
+}

@@ -135,23 +135,12 @@ new_ca() {
 
 # new_cert NAME SUBJECT EXTENSIONS
 new_cert() {
-  local name=$1 subj=$2 ext=$3
-  if [[ -f $wq_pki/$name.crt && -f $wq_pki/$name.key ]] &&
-     openssl verify -CAfile "$wq_pki/ca.crt" "$wq_pki/$name.crt" >/dev/null 2>&1; then
-    return 0
-  fi
-  step "creating certificate $name ($subj)"
-  openssl genrsa -out "$wq_pki/$name.key" 2048 2>/dev/null
-  openssl req -new -key "$wq_pki/$name.key" -subj "$subj" -out "$wq_pki/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$wq_pki/$name.csr" -CA "$wq_pki/ca.crt" -CAkey "$wq_pki/ca.key" \
-    -CAcreateserial -sha256 -days "$days" -out "$wq_pki/$name.crt" \
-    -extfile <(printf '%s\n' "$ext") 2>/dev/null
-  rm -f "$wq_pki/$name.csr"
+  wq_cert_valid "$wq_pki" "$1" && return 0
+  step "creating certificate $1 ($2)"
+  wq_sign_cert "$wq_pki" "$@"
 }
 
-client_ext='basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth'
+client_ext=$wq_client_ext
 server_ext="basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
@@ -173,31 +162,7 @@ if [[ ! -f $wq_pki/sa.key || ! -f $wq_pki/sa.pub ]]; then
   openssl rsa -in "$wq_pki/sa.key" -pubout -out "$wq_pki/sa.pub" 2>/dev/null
 fi
 
-# kubeconfig FILE CERT-NAME (certificates embedded, so the file can be copied elsewhere)
-write_kubeconfig() {
-  local file=$1 cert=$2 server=https://127.0.0.1:$WQ_APISERVER_PORT
-  cat >"$file.tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: workqueue-e2e
-  cluster:
-    server: $server
-    certificate-authority-data: $(base64 -w0 "$wq_pki/ca.crt")
-users:
-- name: $cert
-  user:
-    client-certificate-data: $(base64 -w0 "$wq_pki/$cert.crt")
-    client-key-data: $(base64 -w0 "$wq_pki/$cert.key")
-contexts:
-- name: workqueue-e2e
-  context:
-    cluster: workqueue-e2e
-    user: $cert
-current-context: workqueue-e2e
-EOF
-  mv "$file.tmp" "$file"
-}
+write_kubeconfig() { wq_write_kubeconfig "$1" "$wq_pki" "$2"; }
 write_kubeconfig "$wq_kubeconfig" admin
 for c in kube-controller-manager kube-scheduler kwok; do
   write_kubeconfig "$wq_state/kubeconfigs/$c.kubeconfig" "$c"

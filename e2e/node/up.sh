@@ -58,24 +58,12 @@ flock -w 300 8 || wq_die "another up.sh/down.sh holds $wq_node_state/.lock"
 
 # ---------------------------------------------------------------------------------------------
 # Certificates, signed by the control plane's CA (remade when that CA changed).
-days=3650
 node_cert() {
-  local name=$1 subj=$2 ext=$3
-  if [[ -f $wq_node_pki/$name.crt && -f $wq_node_pki/$name.key ]] &&
-    openssl verify -CAfile "$wq_pki/ca.crt" "$wq_node_pki/$name.crt" >/dev/null 2>&1; then
-    return 0
-  fi
-  step "creating certificate $name ($subj)"
-  openssl genrsa -out "$wq_node_pki/$name.key" 2048 2>/dev/null
-  openssl req -new -key "$wq_node_pki/$name.key" -subj "$subj" -out "$wq_node_pki/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$wq_node_pki/$name.csr" -CA "$wq_pki/ca.crt" -CAkey "$wq_pki/ca.key" \
-    -CAcreateserial -sha256 -days "$days" -out "$wq_node_pki/$name.crt" \
-    -extfile <(printf '%s\n' "$ext") 2>/dev/null
-  rm -f "$wq_node_pki/$name.csr"
+  wq_cert_valid "$wq_node_pki" "$1" && return 0
+  step "creating certificate $1 ($2)"
+  wq_sign_cert "$wq_node_pki" "$@"
 }
-client_ext='basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth'
+client_ext=$wq_client_ext
 umask 077
 node_cert kubelet-client "/O=system:nodes/CN=system:node:$wq_node_name" "$client_ext"
 node_cert kubelet-serving "/O=system:nodes/CN=system:node:$wq_node_name" \
@@ -87,28 +75,7 @@ subjectAltName=IP:$wq_node_ip,DNS:$wq_node_name"
 node_cert kube-proxy "/CN=system:kube-proxy" "$client_ext"
 node_cert coredns "/CN=system:wq-coredns" "$client_ext"
 
-node_kubeconfig() {
-  local file=$1 cert=$2
-  cat >"$file.tmp" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: workqueue-e2e
-  cluster:
-    server: https://127.0.0.1:$WQ_APISERVER_PORT
-    certificate-authority-data: $(base64 -w0 "$wq_pki/ca.crt")
-users:
-- name: $cert
-  user:
-    client-certificate-data: $(base64 -w0 "$wq_node_pki/$cert.crt")
-    client-key-data: $(base64 -w0 "$wq_node_pki/$cert.key")
-contexts:
-- name: workqueue-e2e
-  context: {cluster: workqueue-e2e, user: $cert}
-current-context: workqueue-e2e
-KC
-  mv "$file.tmp" "$file"
-}
+node_kubeconfig() { wq_write_kubeconfig "$1" "$wq_node_pki" "$2"; }
 node_kubeconfig "$wq_node_state/kubelet.kubeconfig" kubelet-client
 node_kubeconfig "$wq_node_state/kube-proxy.kubeconfig" kube-proxy
 node_kubeconfig "$wq_node_state/coredns.kubeconfig" coredns
