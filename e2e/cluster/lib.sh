@@ -152,27 +152,47 @@ wq_log_tail() {
   fi
 }
 
-# Takes the state dir's lock on fd 9 (one up.sh/down.sh at a time). Started components must not
-# inherit fd 9 (up.sh closes it for them), else they would hold the lock for ever.
-wq_lock() {
-  exec 9>"$wq_state/.lock"
-  if ! flock -n 9; then
-    wq_log "waiting for another up.sh/down.sh on $wq_state (lock $wq_state/.lock)"
-    flock -w "${WQ_LOCK_TIMEOUT:-300}" 9 || wq_die "could not take $wq_state/.lock"
+# wq_take_lock FD FILE: one up.sh/down.sh at a time on FILE's state (flock on descriptor FD,
+# held until the script exits). Daemons started while it is held must not inherit FD (wq_spawn
+# and images/build.sh's dockerd close every descriptor above 2), else they hold it for ever; when
+# the wait times out, the error names the processes that hold the file open.
+wq_take_lock() {
+  local fd=$1 file=$2 holders="" pid line
+  eval "exec $fd>\"\$file\""
+  if ! flock -n "$fd"; then
+    wq_log "waiting for another up.sh/down.sh (lock $file)"
+    if ! flock -w "${WQ_LOCK_TIMEOUT:-300}" "$fd"; then
+      # The pids that have FILE open, less this shell (fuser's own subshell is gone by then).
+      for pid in $(fuser "$file" 2>/dev/null); do
+        [[ $pid != "$$" ]] && line=$(ps -o pid=,args= -p "$pid" 2>/dev/null) && holders+=" [$line]"
+      done
+      wq_die "could not take $file within ${WQ_LOCK_TIMEOUT:-300}s; held open by:${holders:- (unknown)}"
+    fi
   fi
 }
 
+# The control plane's lock (fd 9).
+wq_lock() {
+  wq_take_lock 9 "$wq_state/.lock"
+}
+
+# Shell code that closes every descriptor above 2 of the shell running it (then it can exec a
+# daemon that must not hold the caller's locks or pipes).
+# shellcheck disable=SC2016 # expanded by the shell that runs it
+wq_close_fds='for wq_f in /proc/$BASHPID/fd/*; do wq_n=${wq_f##*/}; if ((wq_n > 2)); then { eval "exec $wq_n>&-"; } 2>/dev/null; fi; done;'
+
 # wq_spawn NAME PID_FILE LOG EXE [ARGS...]: starts EXE in its own session (setsid, SIGHUP
 # ignored) so that it outlives this shell, output appended to LOG; the pid file is written by
-# the process itself just before it becomes EXE (exec). Lock descriptors are not inherited.
+# the process itself just before it becomes EXE (exec). No descriptor above 2 is inherited
+# (lock descriptors among them).
 wq_spawn() {
   local name=$1 pid_file=$2 log=$3 i
   shift 3
   printf '==== %s: starting %s %s\n' "$(date -Is)" "$name" "${*:2}" >>"$log"
   rm -f "$pid_file"
   # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" "$@" \
-    </dev/null >>"$log" 2>&1 8>&- 9>&- &
+  nohup setsid bash -c 'echo $$ >"$0"; '"$wq_close_fds"' exec "$@"' "$pid_file" "$@" \
+    </dev/null >>"$log" 2>&1 &
   for ((i = 0; i < 50; i++)); do
     [[ -s $pid_file ]] && break
     sleep 0.1

@@ -22,8 +22,7 @@ if [[ ! -d $wq_node_state ]]; then
   echo "nothing to stop: $wq_node_state does not exist"
   exit 0
 fi
-exec 8>"$wq_node_state/.lock"
-flock -w 300 8 || wq_die "another up.sh/down.sh holds $wq_node_state/.lock"
+wq_take_lock 8 "$wq_node_state/.lock"
 
 stop() {
   local c=$1 pid t1

@@ -53,8 +53,7 @@ mkdir -p "$wq_node_state" "$wq_node_logs" "$wq_node_pids" "$wq_node_run"
 install -d -m 700 "$wq_node_pki"
 
 # One up.sh/down.sh at a time on this node.
-exec 8>"$wq_node_state/.lock"
-flock -w 300 8 || wq_die "another up.sh/down.sh holds $wq_node_state/.lock"
+wq_take_lock 8 "$wq_node_state/.lock"
 
 # ---------------------------------------------------------------------------------------------
 # Certificates, signed by the control plane's CA (remade when that CA changed).

@@ -69,8 +69,17 @@ ensure_dockerd() {
     log "dockerd (pid $(cat "$pidfile")) is starting; waiting"
   else
     log "starting dockerd (log: $logfile)"
-    # setsid: the daemon outlives this script and is not killed with its process group.
-    as_root setsid "$DOCKERD_BIN" --pidfile "$pidfile" >>"$logfile" 2>&1 </dev/null &
+    # setsid: the daemon outlives this script and is not killed with its process group. Neither
+    # it nor the subshell that waits for it keeps a descriptor above 2: a caller's lock
+    # (e2e/node/up.sh holds one while it builds images) would otherwise stay held for as long
+    # as dockerd runs.
+    (
+      for fd in /proc/"$BASHPID"/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2)); then { eval "exec $fd>&-"; } 2>/dev/null; fi
+      done
+      as_root setsid "$DOCKERD_BIN" --pidfile "$pidfile"
+    ) >>"$logfile" 2>&1 </dev/null &
     disown || true
   fi
   local i

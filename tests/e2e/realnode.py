@@ -127,3 +127,43 @@ def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
         "spec:\n  mode: External\n"
         f"  address: {NODE_IP}:{port}\n  pollIntervalSeconds: 1\n" + lines
     )
+
+
+def held_up_down_locks() -> dict[str, list[str]]:
+    """The up.sh/down.sh locks (control plane's and node's) that some process holds now, each
+    with the command lines of the processes that have it open. Empty when the next up.sh or
+    down.sh can start at once."""
+    paths = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'source e2e/node/lib.sh && printf "%s\\n" "$wq_state/.lock" "$wq_node_state/.lock"',
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    held: dict[str, list[str]] = {}
+    for path in paths:
+        if Path(path).exists():
+            free = subprocess.run(["flock", "--nonblock", path, "true"], check=False)
+            if free.returncode != 0:
+                held[path] = processes_with_open(path)
+    return held
+
+
+def processes_with_open(path: str) -> list[str]:
+    """'PID COMMAND LINE' of each process that has PATH open."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = [fd.readlink() for fd in (proc / "fd").iterdir()]
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:  # gone, or not ours to read
+            continue
+        if Path(path) in fds:
+            found.append(f"{proc.name} {cmdline}")
+    return found

@@ -20,6 +20,7 @@ from tests.e2e.realnode import (
     REAL_NODE_PLACEMENT,
     external_manager,
     free_cpu_millicores,
+    held_up_down_locks,
     memory_cgroup_oom_kills,
     registry_image,
 )
@@ -112,6 +113,12 @@ def collect(manager: TestManager, count: int, timeout: float) -> list[tuple[floa
             done.append((time.monotonic(), task))
     assert len(done) == count, f"{len(done)} of {count} tasks finished in {timeout:.0f} s"
     return done
+
+
+def test_node_up_leaves_no_process_holding_the_up_down_locks(real_node: str) -> None:
+    """Daemons started by up.sh (the node's components, the dockerd that builds its images)
+    must not keep its lock: the next up.sh or down.sh would wait for ever."""
+    assert held_up_down_locks() == {}
 
 
 def test_fifty_tasks_run_in_worker_image_pods_and_scale_down_spares_the_busy_worker(
