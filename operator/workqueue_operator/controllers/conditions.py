@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import kopf
 
-from workqueue_operator.acceptance import ACCEPTED, Verdict
+from workqueue_operator.acceptance import ACCEPTED, SpecT, Verdict, parse_spec
 from workqueue_operator.api.common import merge_condition
 
 REJECTED_PHASE = "Invalid"
@@ -38,6 +40,38 @@ def verdict_status(
     ):
         return {}, False
     return {"conditions": conditions, "observedGeneration": generation, "phase": phase}, transition
+
+
+@dataclass(frozen=True)
+class Acceptance(Generic[SpecT]):
+    """A spec read and judged: the typed spec when it was accepted (else None), and the status
+    fields the verdict sets (empty when nothing changes)."""
+
+    spec: SpecT | None
+    fields: dict[str, Any]
+
+
+async def accept_spec(
+    model: type[SpecT],
+    raw_spec: Mapping[str, Any],
+    judge: Callable[[SpecT], Verdict],
+    *,
+    body: kopf.Body,
+    status: Mapping[str, Any],
+    generation: int | None,
+    accepted_phase: str,
+) -> Acceptance[SpecT]:
+    """Parses and judges a spec (``judge`` runs in a thread: it may read the API), writes the
+    verdict into status fields, and posts an Event when the verdict changed."""
+    parsed = parse_spec(model, raw_spec)
+    verdict = parsed if isinstance(parsed, Verdict) else await asyncio.to_thread(judge, parsed)
+    fields, transition = verdict_status(
+        verdict, status=status, generation=generation, accepted_phase=accepted_phase
+    )
+    if transition:
+        post_verdict(body, verdict)
+    accepted = None if isinstance(parsed, Verdict) or not verdict.accepted else parsed
+    return Acceptance(accepted, fields)
 
 
 def post_verdict(body: kopf.Body, verdict: Verdict) -> None:

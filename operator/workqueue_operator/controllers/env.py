@@ -13,10 +13,10 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.acceptance import Verdict, judge_env, parse_spec
+from workqueue_operator.acceptance import judge_env
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec
-from workqueue_operator.controllers.conditions import post_verdict, verdict_status
+from workqueue_operator.controllers.conditions import accept_spec
 from workqueue_operator.controllers.kinds import ENVS
 from workqueue_operator.envs.decision import Action, Decision, Facts, decide
 from workqueue_operator.envs.normalize import SpecError, normalize_spec, spec_hash
@@ -153,21 +153,18 @@ async def build_env(
             return
         generation = obj["metadata"].get("generation")
         status = dict(obj.get("status") or {})
-        parsed = parse_spec(PonchoEnvSpec, obj.get("spec") or {})
-        verdict = (
-            parsed
-            if isinstance(parsed, Verdict)
-            else await asyncio.to_thread(
-                judge_env, parsed, lambda claim: kube.claim_exists(ns, claim)
-            )
+        acceptance = await accept_spec(
+            PonchoEnvSpec,
+            obj.get("spec") or {},
+            lambda spec: judge_env(spec, lambda claim: kube.claim_exists(ns, claim)),
+            body=body,
+            status=status,
+            generation=generation,
+            accepted_phase="Pending",
         )
-        fields, transition = verdict_status(
-            verdict, status=status, generation=generation, accepted_phase="Pending"
-        )
+        fields, parsed = acceptance.fields, acceptance.spec
         status |= fields
-        if transition:
-            post_verdict(body, verdict)
-        if isinstance(parsed, Verdict) or not verdict.accepted:
+        if parsed is None:
             if fields:
                 await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
             await _sleep(wakeup, stopped, INVALID_RECHECK_S)

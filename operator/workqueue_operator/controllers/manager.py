@@ -12,11 +12,11 @@ from typing import Any
 import kopf
 
 from workqueue_operator import metrics
-from workqueue_operator.acceptance import Verdict, judge_manager, parse_spec
+from workqueue_operator.acceptance import judge_manager
 from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.connection import ManagerConnection, manager_connection
-from workqueue_operator.controllers.conditions import post_verdict, verdict_status
+from workqueue_operator.controllers.conditions import accept_spec
 from workqueue_operator.controllers.kinds import MANAGERS
 from workqueue_operator.k8s.client import KubeApi
 from workqueue_operator.k8s.manager_objects import (
@@ -104,26 +104,22 @@ async def reconcile_manager(
     """One pass over a WorkQueueManager; returns the seconds until the next one."""
     generation = body.metadata.get("generation")
     status = dict(body.status)
-    parsed = parse_spec(WorkQueueManagerSpec, dict(body.spec))
-    verdict = (
-        parsed
-        if isinstance(parsed, Verdict)
-        else await asyncio.to_thread(
-            judge_manager, parsed, lambda secret: kube.secret_exists(ns, secret)
-        )
+    acceptance = await accept_spec(
+        WorkQueueManagerSpec,
+        body.spec,
+        lambda spec: judge_manager(spec, lambda secret: kube.secret_exists(ns, secret)),
+        body=body,
+        status=status,
+        generation=generation,
+        accepted_phase="Pending",
     )
-    fields, transition = verdict_status(
-        verdict, status=status, generation=generation, accepted_phase="Pending"
-    )
+    fields, spec = acceptance.fields, acceptance.spec
     status |= fields
-    if transition:
-        post_verdict(body, verdict)
-    if isinstance(parsed, Verdict) or not verdict.accepted:
+    if spec is None:
         if fields:
             await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
         return INVALID_RECHECK_S
 
-    spec = parsed
     if spec.mode is ManagerMode.IN_CLUSTER and state.deployed_generation != generation:
         await asyncio.to_thread(_deploy, name, ns, body.metadata.uid or "", spec, kube)
         state.deployed_generation = generation

@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from workqueue_operator import metrics
-from workqueue_operator.acceptance import Verdict, judge_pool, parse_spec
+from workqueue_operator.acceptance import Verdict, judge_pool
 from workqueue_operator.agent.client import AgentUnavailableError, fetch_samples
 from workqueue_operator.api.common import merge_condition, now
 from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus
@@ -25,7 +25,7 @@ from workqueue_operator.connection import (
     pool_connection,
     telemetry_url,
 )
-from workqueue_operator.controllers.conditions import post_verdict, verdict_status
+from workqueue_operator.controllers.conditions import accept_spec, post_verdict
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.manager import status_client
 from workqueue_operator.k8s.client import KubeApi
@@ -262,23 +262,21 @@ async def reconcile_pool(
     """One pass over a WorkerPool; returns the seconds until the next one."""
     generation = int(body.metadata.get("generation") or 0)
     status = dict(body.status)
-    parsed = parse_spec(WorkerPoolSpec, dict(body.spec))
-    verdict = (
-        parsed
-        if isinstance(parsed, Verdict)
-        else judge_pool(parsed, managers=managers, environments=environments)
+    acceptance = await accept_spec(
+        WorkerPoolSpec,
+        body.spec,
+        lambda spec: judge_pool(spec, managers=managers, environments=environments),
+        body=body,
+        status=status,
+        generation=generation,
+        accepted_phase="Running",
     )
-    fields, transition = verdict_status(
-        verdict, status=status, generation=generation, accepted_phase="Running"
-    )
-    if transition:
-        post_verdict(body, verdict)
-    if isinstance(parsed, Verdict) or not verdict.accepted:
+    fields, spec = acceptance.fields, acceptance.spec
+    if spec is None:
         fields["selector"] = pool_selector(name)
         await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
         return INVALID_RECHECK_S
 
-    spec = parsed
     manager = await observe_manager(spec, ns, kube)
     environment, env_verdict = await environment_of(spec, ns, kube)
     conditions, env_changed = merge_condition(
