@@ -7,21 +7,15 @@ command line as a local process, with the claim's mount path pointing to a tempo
 (the "PVC") and the work emptyDir to another, then reports the container's exit code and
 termination message in the pod's status as a kubelet does. The real Job controller turns that
 into the Job's status, and the operator reads it from there.
-
-These tests run an operator of their own, watching only their ``wqenv-*`` namespaces: the
-session operator of another test run (``wq-*``) never acts on them, and theirs never on ours.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import tarfile
 import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,36 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 CLI = REPO / ".venv" / "bin" / "workqueue-operator"
 SIX = {"pip": ["six==1.16.0"]}
-NAMESPACE_PREFIX = "wqenv-"
-
-
-@pytest.fixture(scope="module")
-def operator(crds: Cluster) -> Iterator[Cluster]:
-    """This module's operator, watching only its own namespaces."""
-    from kopf.testing import KopfRunner  # noqa: PLC0415
-
-    args = [
-        "run",
-        "--standalone",
-        f"--namespace={NAMESPACE_PREFIX}*",
-        "-m",
-        "workqueue_operator.controllers",
-    ]
-    with KopfRunner(args, timeout=60) as runner:
-        yield crds
-    assert runner.exception is None, runner.output
-
-
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:36].strip("-")
-    name = f"{NAMESPACE_PREFIX}{base}-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    # PonchoEnvs first, while the operator runs to take its finalizer off them.
-    cluster.kubectl("delete", "penv", "--all", "--timeout=30s", namespace=name, check=False)
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
 
 # -- test harness: the node of the build pod ---------------------------------------------------
 
