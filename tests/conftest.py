@@ -12,6 +12,9 @@ import pytest
 
 from tests.harness import REPO, Cluster, local_kubeconfig, start_cluster, wait_for
 
+# Real CCTools fixtures (managers, workers, catalog) for every test that asks for them.
+pytest_plugins = ("tests.cctools.fixtures",)
+
 # Every test talks to the local control plane, never to whatever $KUBECONFIG named before.
 # Set it before anything imports the kubernetes client, which reads it once at import.
 os.environ["KUBECONFIG"] = str(local_kubeconfig())

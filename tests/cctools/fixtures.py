@@ -1,8 +1,6 @@
 """pytest fixtures over real CCTools: managers in-process, workers as subprocesses.
 
-Test harness only. Load them as a plugin, in a test module or the root conftest::
-
-    pytest_plugins = ("tests.cctools.fixtures",)
+Test harness only. tests/conftest.py loads them as a plugin for the whole suite.
 
 Every manager is shut down and every worker (with its tasks) is killed at teardown, whatever
 the test did.

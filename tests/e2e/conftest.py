@@ -8,12 +8,7 @@ from collections.abc import Iterator
 import pytest
 from e2e.hostrunner import HostRunner
 
-from tests.cctools.fixtures import manager, manager_factory, start_worker
 from tests.harness import Cluster
-
-# Real CCTools fixtures for every scenario here (imported into this conftest so pytest finds
-# them; `pytest_plugins` is only allowed in the top-level conftest).
-__all__ = ["manager", "manager_factory", "start_worker"]
 
 HOST_RUNNER_LABEL = "workqueue.dev/host-runner"
 

@@ -7,7 +7,6 @@ import pytest
 from tests.cctools.manager import TestManager
 from tests.cctools.workers import LOCALHOST, StartWorker
 
-pytest_plugins = ("tests.cctools.fixtures",)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 

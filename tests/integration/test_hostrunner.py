@@ -24,7 +24,6 @@ from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, wait_for
 from workqueue_operator.wq.status import StatusClient
 
-pytest_plugins = ("tests.cctools.fixtures",)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 LABEL = "workqueue.dev/host-runner"

@@ -12,7 +12,6 @@ from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, condition, wait_for
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ("tests.cctools.fixtures",)
 
 
 def external_manager(name: str, port: int) -> str:

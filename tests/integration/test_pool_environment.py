@@ -11,7 +11,6 @@ from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, condition, wait_for
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ("tests.cctools.fixtures",)
 
 
 def test_pool_waits_for_its_environment(

@@ -19,7 +19,6 @@ from workqueue_operator.agent.server import start_agent
 from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 
-pytest_plugins = ("tests.cctools.fixtures",)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CATEGORIES = {

@@ -13,7 +13,6 @@ from tests.cctools.manager import ManagerFactory
 from workqueue_operator.wq.catalog import find_managers
 from workqueue_operator.wq.status import StatusClient
 
-pytest_plugins = ("tests.cctools.fixtures",)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 

@@ -23,7 +23,6 @@ from workqueue_operator.wq.status import (
 )
 from workqueue_operator.wq.status_models import BoundKind
 
-pytest_plugins = ("tests.cctools.fixtures",)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 CATEGORIES = {
