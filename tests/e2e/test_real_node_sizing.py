@@ -24,12 +24,9 @@ same tag): ``dd`` reads N MiB from /dev/zero into one buffer (touching every pag
 blocks writing it into a pipe whose reader sleeps first, so the buffer stays resident for the
 whole sleep. resource_monitor reads N MiB + ~4 MB for it.
 
-A known problem of the node's network, which the test tolerates (KEEPALIVE_SECONDS): the pods'
-bridge (wq-cni0) has no fixed MAC address, so it takes the lowest MAC of its ports, and when
-the pod whose host-side veth holds it goes, the bridge's MAC changes; the other pods still
-address the host (10.88.0.1) by the old MAC, and their packets are dropped until their
-neighbour entry is resolved again (~30 s, then TCP's retransmission backoff). See
-containernetworking/plugins#1265 (a bridge that once lost all its ports is left unpinned).
+The manager's keepalive is short (KEEPALIVE_SECONDS): a worker whose disconnect is lost (this
+was measured here before the node's bridge got a fixed MAC, e2e/node/README.md) is then found
+dead in seconds instead of Work Queue's 120 + 30 s, and its task runs elsewhere.
 """
 
 from __future__ import annotations
