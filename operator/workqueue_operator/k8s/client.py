@@ -7,6 +7,7 @@ Everything that decides lives elsewhere; this only reads and writes objects, as 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Callable
 from typing import Any, cast
@@ -44,6 +45,16 @@ class KubeApi:
     def _plain(self, obj: object) -> dict[str, Any]:
         plain: dict[str, Any] = self.client.sanitize_for_serialization(obj)
         return plain
+
+    @staticmethod
+    def _body(response: Any) -> Any:
+        """The JSON of a response asked for with ``_preload_content=False``, its connection
+        given back to the pool. Reading the JSON directly skips the client's model classes:
+        a list of 1,000 pods costs ~1 s of CPU through them, ~25 ms as plain JSON."""
+        try:
+            return json.loads(response.data)
+        finally:
+            response.release_conn()
 
     # --- existence checks ------------------------------------------------------------------
     def secret_exists(self, namespace: str, name: str) -> bool:
@@ -105,14 +116,20 @@ class KubeApi:
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """Pods matching a label selector, read from the apiserver (not a cache), so that pods
         created a moment ago are counted."""
-        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
-        return [self._plain(pod) for pod in pods.items]
+        response = self.core.list_namespaced_pod(
+            namespace, label_selector=selector, _preload_content=False
+        )
+        items: list[dict[str, Any]] = self._body(response)["items"]
+        return items
 
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool:
-        """Create a pod; False when one of that name exists already."""
+        """Create a pod; False when one of that name exists already. The pod the apiserver
+        sends back is read as plain JSON and dropped (nothing needs it)."""
         try:
             # The client takes the JSON dict as it is (its V1Pod hint is narrower).
-            self.core.create_namespaced_pod(namespace, cast(Any, pod))
+            self._body(
+                self.core.create_namespaced_pod(namespace, cast(Any, pod), _preload_content=False)
+            )
         except ApiException as error:
             if error.status == CONFLICT:
                 return False
@@ -122,7 +139,7 @@ class KubeApi:
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod; False when it is gone already."""
         try:
-            self.core.delete_namespaced_pod(name, namespace)
+            self._body(self.core.delete_namespaced_pod(name, namespace, _preload_content=False))
         except ApiException as error:
             if error.status == NOT_FOUND:
                 return False
