@@ -19,8 +19,38 @@ from workqueue_operator import GROUP, VERSION
 
 NOT_FOUND = 404
 CONFLICT = 409
+TOO_MANY_REQUESTS = 429
 FIELD_MANAGER = "workqueue-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class RefusedError(Exception):
+    """The apiserver refused a request for a reason that retrying at once will not change: a
+    ResourceQuota is full, an admission policy forbids the object, a field is invalid. The
+    message is the apiserver's own."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def refused(error: ApiException) -> RefusedError | None:
+    """The refusal an API error stands for, or None when it may pass by itself (a conflict, a
+    rate limit, a server error, no answer)."""
+    status = error.status or 0
+    if not 400 <= status < 500 or status in (CONFLICT, TOO_MANY_REQUESTS):
+        return None
+    reason, message = str(error.reason or ""), str(error.reason or f"HTTP {status}")
+    try:
+        body = json.loads(error.body or "")
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        reason = str(body.get("reason") or reason)
+        message = str(body.get("message") or message)
+    return RefusedError(status, reason, message)
 
 
 def load_config() -> None:
@@ -123,8 +153,9 @@ class KubeApi:
         return items
 
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool:
-        """Create a pod; False when one of that name exists already. The pod the apiserver
-        sends back is read as plain JSON and dropped (nothing needs it)."""
+        """Create a pod; False when one of that name exists already; :class:`RefusedError` when
+        the apiserver refuses it (quota, admission, invalid). The pod the apiserver sends back
+        is read as plain JSON and dropped (nothing needs it)."""
         try:
             # The client takes the JSON dict as it is (its V1Pod hint is narrower).
             self._body(
@@ -133,6 +164,9 @@ class KubeApi:
         except ApiException as error:
             if error.status == CONFLICT:
                 return False
+            refusal = refused(error)
+            if refusal is not None:
+                raise refusal from error
             raise
         return True
 
