@@ -30,7 +30,7 @@ from workqueue_operator.connection import (
 from workqueue_operator.controllers.conditions import accept_spec, post_verdict
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.manager import status_client
-from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.client import KubeApi, RefusedError
 from workqueue_operator.k8s.env_mount import EnvMount, env_mount
 from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.k8s.pods import PasswordSecret, build_worker_pod, worker_pod_name
@@ -53,6 +53,12 @@ from workqueue_operator.scaling import (
     decide_scaling,
     track_idle_since,
     worker_host_key,
+)
+from workqueue_operator.scaling.creation import (
+    PODS_CREATED,
+    CreationOutcome,
+    creation_verdict,
+    worth_an_event,
 )
 from workqueue_operator.sizing.recommend import recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE
@@ -165,9 +171,10 @@ async def apply_decision(
     kube: KubeApi,
     environment: EnvMount | None,
     may_create: bool,
-) -> int:
-    """Create and delete the decided pods; returns how many were created. Nothing is created
-    when ``may_create`` is false (the pool's environment is not ready)."""
+) -> CreationOutcome:
+    """Create and delete the decided pods. Nothing is created when ``may_create`` is false
+    (the pool's environment is not ready); after the apiserver refuses a pod (quota,
+    admission, invalid) no more are sent for this decision."""
     pods: list[dict[str, Any]] = []
     for shape_id, count in decision.create.items() if may_create else ():
         shape = policy.shape(shape_id)
@@ -188,9 +195,19 @@ async def apply_decision(
             )
             for _ in range(count)
         ]
+    refusals: list[str] = []
+
+    def create(pod: dict[str, Any]) -> bool:
+        if refusals:
+            return False
+        try:
+            return kube.create_pod(namespace, pod)
+        except RefusedError as refusal:
+            refusals.append(refusal.message)
+            return False
+
     created = await run_bounded(
-        [functools.partial(kube.create_pod, namespace, pod) for pod in pods],
-        limit=API_CALLS_IN_FLIGHT,
+        [functools.partial(create, pod) for pod in pods], limit=API_CALLS_IN_FLIGHT
     )
     await run_bounded(
         [
@@ -199,7 +216,9 @@ async def apply_decision(
         ],
         limit=API_CALLS_IN_FLIGHT,
     )
-    return sum(created)
+    return CreationOutcome(
+        attempted=len(pods), created=sum(created), refusal=refusals[0] if refusals else None
+    )
 
 
 def pool_status_fields(
@@ -345,9 +364,9 @@ async def reconcile_pool(
             delete=(*decision.delete, *recreate),
             reason=f"{decision.reason}; replacing {len(recreate)} idle pod(s) of an old shape",
         )
-    created = 0
+    outcome = CreationOutcome(attempted=0, created=0)
     if decision.changes_pods and manager.connection is not None:
-        created = await apply_decision(
+        outcome = await apply_decision(
             decision,
             name=name,
             namespace=ns,
@@ -360,6 +379,21 @@ async def reconcile_pool(
             environment=environment,
             may_create=env_verdict.accepted,
         )
+    created = outcome.created
+    creation = creation_verdict(outcome)
+    if creation is not None:
+        fields["conditions"], changed = merge_condition(
+            status | fields,
+            type_=PODS_CREATED,
+            ok=creation.accepted,
+            reason=creation.reason,
+            message=creation.message,
+            generation=generation,
+        )
+        if changed and worth_an_event(creation, status):
+            post_verdict(body, creation)
+        if outcome.refusal is not None:
+            logger.warning("the apiserver refused a worker pod", extra={"refusal": outcome.refusal})
     scaled = bool(created or decision.delete)
     if created:
         state.last_scale_up = at

@@ -1,0 +1,52 @@
+"""The PodsCreated condition: whether the apiserver took the pods a scaling decision asked for."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from workqueue_operator.acceptance import Verdict
+
+PODS_CREATED = "PodsCreated"
+FAILED_CREATE = "FailedCreate"
+
+_POD_NAME = re.compile(r'\bpods? "[^"]*"', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CreationOutcome:
+    """What happened to one decision's pod creations."""
+
+    attempted: int
+    created: int
+    refusal: str | None = None
+    """The apiserver's message for the first pod it refused (quota, admission, invalid)."""
+
+
+def creation_verdict(outcome: CreationOutcome) -> Verdict | None:
+    """The PodsCreated condition after a decision's creations, None when none was attempted.
+
+    The refusal message names no pod (each attempt has a new pod name), so that the same cause
+    keeps the same condition and does not post an Event per attempt.
+    """
+    if outcome.refusal is not None:
+        message, named = _POD_NAME.subn("the worker pod", outcome.refusal, count=1)
+        if not named:
+            message = f"creating a worker pod: {message}"
+        return Verdict(False, FAILED_CREATE, message)
+    if outcome.attempted:
+        return Verdict(True, "Created", "the apiserver takes the worker pods the pool decides")
+    return None
+
+
+def worth_an_event(verdict: Verdict, status: Mapping[str, Any]) -> bool:
+    """A refusal is always worth an Event (the caller posts on changes only); a success only
+    when it ends a refusal, not on every pool's first scale-up."""
+    if not verdict.accepted:
+        return True
+    previous = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == PODS_CREATED), None
+    )
+    return previous is not None and previous.get("status") == "False"
