@@ -17,6 +17,7 @@ packages=(
   openmpi-bin               # makeflow links libmpi
   prometheus                # promtool check metrics
   openssl curl ca-certificates gcc libc6-dev zlib1g-dev python3-venv
+  shellcheck                # make lint checks the shell scripts
   # the real node of the e2e suite (e2e/node/) and the images it runs (images/)
   containerd runc docker-registry containernetworking-plugins iptables iproute2 conntrack
   docker.io mmdebstrap
@@ -40,7 +41,7 @@ fi
 # --- 2. Python ---------------------------------------------------------------------------
 python=${PYTHON:-python3}
 stamp=.venv/.installed
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+want=$(sha256sum <pyproject.toml | cut -c1-16)
 if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"
   "$python" -m venv .venv
