@@ -152,6 +152,7 @@ class _Families(NamedTuple):
     """Empty metric families of the per-object series, filled by one scrape."""
 
     scale_actions: CounterMetricFamily
+    pods_refused: CounterMetricFamily
     pods: GaugeMetricFamily
     manager_tasks: GaugeMetricFamily
     manager_workers: GaugeMetricFamily
@@ -173,6 +174,11 @@ class _Families(NamedTuple):
                 f"{PREFIX}_scale_actions",
                 "Worker pods created (up) or deleted to scale down (down), by decision reason.",
                 labels=[*pool, "direction", "reason"],
+            ),
+            pods_refused=CounterMetricFamily(
+                f"{PREFIX}_pods_refused",
+                "Worker pod creations the apiserver refused (quota, admission, invalid).",
+                labels=pool,
             ),
             pods=GaugeMetricFamily(
                 f"{PREFIX}_pods",
@@ -233,6 +239,7 @@ class _ObjectCollector(Collector):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.scale_actions: dict[ObjectKey, dict[tuple[str, str], float]] = {}
+        self.pods_refused: dict[ObjectKey, float] = {}
         self.pods: dict[ObjectKey, dict[tuple[str, str], int]] = {}
         self.managers: dict[ObjectKey, _Manager] = {}
         self.buckets: dict[ObjectKey, list[BucketFigure]] = {}
@@ -247,6 +254,8 @@ class _ObjectCollector(Collector):
             for (ns, pool), actions in sorted(self.scale_actions.items()):
                 for (direction, reason), count in sorted(actions.items()):
                     f.scale_actions.add_metric([ns, pool, direction, reason], count)
+            for (ns, pool), refused in sorted(self.pods_refused.items()):
+                f.pods_refused.add_metric([ns, pool], refused)
             for (ns, pool), counts in sorted(self.pods.items()):
                 for (shape, phase), n in sorted(counts.items()):
                     f.pods.add_metric([ns, pool, shape, phase], n)
@@ -272,6 +281,7 @@ class _ObjectCollector(Collector):
     def forget_pool(self, key: ObjectKey) -> None:
         with self.lock:
             self.scale_actions.pop(key, None)
+            self.pods_refused.pop(key, None)
             self.pods.pop(key, None)
             self.buckets.pop(key, None)
             self.waste.pop(key, None)
@@ -354,6 +364,16 @@ class OperatorMetrics:
             actions = self._objects.scale_actions.setdefault((namespace, pool), {})
             actions[(direction, reason)] = actions.get((direction, reason), 0.0) + count
 
+    def record_refused_pods(self, namespace: str, pool: str, count: int) -> None:
+        """``count`` worker pod creations of a pool that the apiserver refused."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, not {count}")
+        if count == 0:
+            return
+        with self._objects.lock:
+            key = (namespace, pool)
+            self._objects.pods_refused[key] = self._objects.pods_refused.get(key, 0.0) + count
+
     def set_pool_pods(
         self, namespace: str, pool: str, counts: Mapping[tuple[str, str], int]
     ) -> None:
@@ -415,6 +435,7 @@ REGISTRY = METRICS.registry
 observe_reconcile = METRICS.observe_reconcile
 reconcile = METRICS.reconcile
 record_scale = METRICS.record_scale
+record_refused_pods = METRICS.record_refused_pods
 set_pool_pods = METRICS.set_pool_pods
 set_buckets = METRICS.set_buckets
 set_waste = METRICS.set_waste

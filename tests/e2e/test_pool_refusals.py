@@ -12,6 +12,7 @@ import pytest
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.test_autoscale import external_manager, pods, pool
 from tests.harness import Cluster, condition, wait_for
+from workqueue_operator import metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -75,12 +76,21 @@ def test_pods_refused_by_a_quota_are_reported_and_created_once_it_allows_them(
 
     warnings = wait_for(refusal_events, timeout=30, what="a FailedCreate Warning Event")
     assert "exceeded quota" in warnings[0]["message"]
-
     # The next passes (1 s apart) try again and are refused again: same condition, no new Event.
     time.sleep(4)
     again = pods_created(operator, namespace, "False")
     assert again is not None and again["lastTransitionTime"] == refused["lastTransitionTime"]
     assert live_pods(operator, namespace) == 1
+
+    # The operator runs in this process: its counter saw the refusals of several passes.
+    refused_total = [
+        sample.value
+        for family in metrics.REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == "workqueue_operator_pods_refused_total"
+        and sample.labels == {"namespace": namespace, "pool": "workers"}
+    ]
+    assert refused_total and refused_total[0] >= 2, refused_total
 
     operator.apply(quota(5), namespace)
     wait_for(lambda: live_pods(operator, namespace) == 3, timeout=60, what="3 pods")

@@ -24,6 +24,7 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_reconcile_errors",
     "workqueue_operator_reconcile_duration_seconds",
     "workqueue_operator_scale_actions",
+    "workqueue_operator_pods_refused",
     "workqueue_operator_pods",
     "workqueue_operator_manager_tasks",
     "workqueue_operator_manager_workers",
@@ -45,6 +46,7 @@ def exercise(m: OperatorMetrics) -> None:
         pass
     m.record_scale("ns", "pool", "up", "ScaleUp", 3)
     m.record_scale("ns", "pool", "down", "ScaleDown", 1)
+    m.record_refused_pods("ns", "pool", 2)
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
     m.set_manager_figures("ns", "mgr", reachable=True, queue=QueueFigures(5, 2, 40, 1, 3, 2, 1))
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
@@ -135,6 +137,18 @@ def test_scale_actions_accumulate_per_direction_and_reason() -> None:
     assert value(m, name, namespace="ns", pool="p", direction="up", reason="ScaleUp") == 5
     assert value(m, name, namespace="ns", pool="p", direction="down", reason="ScaleDown") == 1
     assert len(series(m, name)) == 2
+
+
+def test_refused_pods_accumulate_per_pool() -> None:
+    m = OperatorMetrics()
+    m.record_refused_pods("ns", "p", 1)
+    m.record_refused_pods("ns", "p", 7)
+    m.record_refused_pods("ns", "q", 0)  # nothing refused: no series
+    name = "workqueue_operator_pods_refused_total"
+    assert value(m, name, namespace="ns", pool="p") == 8
+    assert series(m, name) == [{"namespace": "ns", "pool": "p"}]
+    with pytest.raises(ValueError, match="count"):
+        m.record_refused_pods("ns", "p", -1)
 
 
 def test_scale_rejects_a_bad_direction_or_count() -> None:

@@ -217,7 +217,10 @@ async def apply_decision(
         limit=API_CALLS_IN_FLIGHT,
     )
     return CreationOutcome(
-        attempted=len(pods), created=sum(created), refusal=refusals[0] if refusals else None
+        attempted=len(pods),
+        created=sum(created),
+        refusal=refusals[0] if refusals else None,
+        refused=len(refusals),
     )
 
 
@@ -398,6 +401,7 @@ async def reconcile_pool(
     if created:
         state.last_scale_up = at
     metrics.record_scale(ns, name, "up", str(decision.kind), created)
+    metrics.record_refused_pods(ns, name, outcome.refused)
     metrics.record_scale(ns, name, "down", str(decision.kind), len(decision.delete))
     metrics.set_pool_pods(ns, name, shape_phase_counts(pods))
     metrics.set_buckets(ns, name, metrics.buckets_from_recommendations(recs))

@@ -23,6 +23,8 @@ class CreationOutcome:
     created: int
     refusal: str | None = None
     """The apiserver's message for the first pod it refused (quota, admission, invalid)."""
+    refused: int = 0
+    """How many creations it refused (those already sent when the first refusal came back)."""
 
 
 def creation_verdict(outcome: CreationOutcome) -> Verdict | None:
