@@ -41,6 +41,7 @@ def operator_exposition() -> str:
     m = OperatorMetrics()
     m.observe_reconcile("WorkerPool", 0.1, ok=False)
     m.record_scale("ns", "pool", "up", "ScaleUp", 1)
+    m.record_refused_pods("ns", "pool", 1)
     m.set_pool_pods("ns", "pool", {("s", "Running"): 1})
     m.set_manager_figures("ns", "mgr", reachable=True, queue=QueueFigures(1, 1, 1, 1, 1, 1, 0))
     m.set_buckets("ns", "pool", [BucketFigure("c", "0", 1.0, 1.0, 1.0, 1.0)])
@@ -137,6 +138,7 @@ def test_the_code_exports_what_the_dashboards_need() -> None:
     for name in (
         "workqueue_operator_manager_tasks",
         "workqueue_operator_scale_actions_total",
+        "workqueue_operator_pods_refused_total",
         "workqueue_operator_reconcile_duration_seconds_bucket",
         "workqueue_task_memory_bytes_bucket",
         "workqueue_task_attempts_total",
