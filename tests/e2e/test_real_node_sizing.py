@@ -32,14 +32,13 @@ dead in seconds instead of Work Queue's 120 + 30 s, and its task runs elsewhere.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cctools.manager import ManagerFactory, TestManager
-from tests.e2e.podwatch import PodCounts, PodTracker
+from tests.e2e.podwatch import PodTracker
 from tests.e2e.realnode import (
     NODE_IP,
     NODE_NAME,
@@ -56,11 +55,9 @@ from tests.e2e.test_sizing import (
     POOL,
     PROFILES_MIB,
     StartAgent,
-    finish,
-    recommended_buckets,
     report,
+    run_two_phases,
     start_agent,
-    worker_memory,
 )
 from tests.harness import Cluster, wait_for
 
@@ -157,58 +154,30 @@ def test_buckets_from_measured_peaks_become_worker_shapes_on_the_real_node(
 
     with PodTracker(operator.kubeconfig, namespace, f"workqueue.dev/pool={POOL}") as pods:
         operator.apply(json.dumps(sized_pool()), namespace)
-
-        # Phase 1: declared-size workers measure both profiles.
-        started = time.monotonic()
-        phase1 = finish(manager, submit_profiles(manager), timeout=240)
-        phase1_s = time.monotonic() - started
-        peaks, buckets, bucket_mb = recommended_buckets(operator, namespace, phase1)
-
-        phase1_pods = pods.counts()
-        shapes1 = {
-            p["metadata"]["labels"]["workqueue.dev/shape"] for p in phase1_pods.objects.values()
-        }
-        assert shapes1 == {DECLARED_SHAPE}, shapes1
-
-        # The idle declared-size workers go (no backlog), so phase 2 starts from no pods.
-        pods.wait_until(lambda c: not c.live, timeout=120, what="the phase-1 pods gone")
-        # A deleted pod's worker stays connected until its container stops (or, its goodbye
-        # lost, until the keepalive drops it): a phase-2 task sent to it would be lost.
-        wait_for(
-            lambda: manager.stats()["workers_connected"] == 0,
-            timeout=60,
-            what="the phase-1 workers disconnected",
+        run = run_two_phases(
+            operator,
+            namespace,
+            manager,
+            pods,
+            submit=submit_profiles,
+            declared_shape=DECLARED_SHAPE,
+            # A deleted pod's worker stays connected until its container stops (or, its goodbye
+            # lost, until the keepalive drops it): a phase-2 task sent to it would be lost.
+            before_phase2=lambda: wait_for(
+                lambda: manager.stats()["workers_connected"] == 0,
+                timeout=60,
+                what="the phase-1 workers disconnected",
+            ),
         )
-        before = len(pods.counts().created)
 
-        # Phase 2: the backlog goes to pods of the bucket shapes.
-        started = time.monotonic()
-        phase2 = finish(manager, submit_profiles(manager, bucket_mb), timeout=240)
-        phase2_s = time.monotonic() - started
-        final: PodCounts = pods.counts()
-
-    all_pods = list(final.objects.values())
+    all_pods = list(run.final.objects.values())
     assert {p["spec"].get("nodeName") for p in all_pods} == {NODE_NAME}, [
         (p["metadata"]["name"], p["spec"].get("nodeName")) for p in all_pods
     ]
     images = {c["image"] for p in all_pods for c in p["spec"]["containers"]}
     assert images == {registry_image("worker")}, images
-    new_pods = [final.objects[name] for name in final.created[before:]]
-    assert new_pods, "no pod was created in phase 2"
-    memory = {pod["metadata"]["name"]: worker_memory(pod) for pod in new_pods}
-    for name, (request, limit, flag) in memory.items():
-        assert request == limit == flag, (name, request, limit, flag)
-    created_mb = {request for request, _, _ in memory.values()}
-    assert created_mb == set(bucket_mb.values()), (created_mb, bucket_mb)
     # Every task ran in a pod on the node's pod network (not on this machine's loopback).
-    hosts = {t.host.rsplit(":", 1)[0] for t in phase1 + phase2}
+    hosts = {t.host.rsplit(":", 1)[0] for t in run.phase1 + run.phase2}
     assert all(h.startswith(POD_NETWORK_PREFIX) for h in hosts), hosts
     assert NODE_IP not in hosts, hosts
-    report(
-        peaks=peaks,
-        phase2=phase2,
-        buckets=buckets,
-        memory=memory,
-        phase1_s=phase1_s,
-        phase2_s=phase2_s,
-    )
+    report(run)

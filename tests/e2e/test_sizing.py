@@ -38,6 +38,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -247,30 +248,87 @@ def recommended_buckets(
     return peaks, buckets, bucket_mb
 
 
-def report(
+SubmitProfiles = Callable[[TestManager, dict[str, int] | None], int]
+
+
+@dataclass(frozen=True)
+class TwoPhases:
+    """What a two-phase sizing run measured and made."""
+
+    phase1: list[FinishedTask]
+    phase2: list[FinishedTask]
+    phase1_s: float
+    phase2_s: float
+    peaks: dict[str, int]
+    buckets: list[dict[str, Any]]
+    final: PodCounts
+    memory: dict[str, tuple[int, int, int]]
+    """Each phase-2 pod's memory request, limit and worker ``--memory`` (MB)."""
+
+
+def run_two_phases(
+    operator: Cluster,
+    namespace: str,
+    manager: TestManager,
+    pods: PodTracker,
     *,
-    peaks: dict[str, int],
-    phase2: list[FinishedTask],
-    buckets: list[dict[str, Any]],
-    memory: dict[str, tuple[int, int, int]],
-    phase1_s: float,
-    phase2_s: float,
-) -> None:
+    submit: SubmitProfiles,
+    declared_shape: str,
+    before_phase2: Callable[[], object] = lambda: None,
+) -> TwoPhases:
+    """Phase 1 on declared-size workers (checked: one shape, ``declared_shape``), the buckets
+    recommended from it (:func:`recommended_buckets`), then, once the phase-1 pods are gone and
+    ``before_phase2`` has returned, phase 2 declaring the buckets; checked: new pods were
+    created, each with memory request = limit = worker ``--memory``, and their sizes are the
+    buckets."""
+    # Phase 1: declared-size workers measure both profiles.
+    started = time.monotonic()
+    phase1 = finish(manager, submit(manager, None), timeout=240)
+    phase1_s = time.monotonic() - started
+    peaks, buckets, bucket_mb = recommended_buckets(operator, namespace, phase1)
+
+    shapes1 = {
+        p["metadata"]["labels"]["workqueue.dev/shape"] for p in pods.counts().objects.values()
+    }
+    assert shapes1 == {declared_shape}, shapes1
+
+    # The idle declared-size workers go (no backlog), so phase 2 starts from no pods.
+    pods.wait_until(lambda c: not c.live, timeout=120, what="the phase-1 pods gone")
+    before_phase2()
+    before = len(pods.counts().created)
+
+    # Phase 2: the backlog goes to pods of the bucket shapes.
+    started = time.monotonic()
+    phase2 = finish(manager, submit(manager, bucket_mb), timeout=240)
+    phase2_s = time.monotonic() - started
+    final: PodCounts = pods.counts()
+
+    new_pods = [final.objects[name] for name in final.created[before:]]
+    assert new_pods, "no pod was created in phase 2"
+    memory = {pod["metadata"]["name"]: worker_memory(pod) for pod in new_pods}
+    for name, (request, limit, flag) in memory.items():
+        assert request == limit == flag, (name, request, limit, flag)
+    created_mb = {request for request, _, _ in memory.values()}
+    assert created_mb == set(bucket_mb.values()), (created_mb, bucket_mb)
+    return TwoPhases(phase1, phase2, phase1_s, phase2_s, peaks, buckets, final, memory)
+
+
+def report(run: TwoPhases) -> None:
     """Shown with -s: what the run measured and made (to the real stdout: the session
     operator's KopfRunner swaps sys.stdout while it runs)."""
     phase2_peaks = {
-        profile: max(measured_memory(t) for t in phase2 if t.tag == profile)
+        profile: max(measured_memory(t) for t in run.phase2 if t.tag == profile)
         for profile in PROFILES_MIB
     }
     print(
         json.dumps(
             {
-                "peaks_phase1": peaks,
+                "peaks_phase1": run.peaks,
                 "peaks_phase2": phase2_peaks,
-                "buckets": buckets,
-                "phase2_pods_mb": sorted(r for r, _, _ in memory.values()),
-                "phase1_s": round(phase1_s),
-                "phase2_s": round(phase2_s),
+                "buckets": run.buckets,
+                "phase2_pods_mb": sorted(r for r, _, _ in run.memory.values()),
+                "phase1_s": round(run.phase1_s),
+                "phase2_s": round(run.phase2_s),
             }
         ),
         file=sys.__stdout__,
@@ -292,41 +350,12 @@ def test_buckets_from_measured_peaks_become_worker_shapes(
 
     with PodTracker(operator.kubeconfig, namespace, f"workqueue.dev/pool={POOL}") as pods:
         operator.apply(sized_pool(), namespace)
-
-        # Phase 1: declared-size workers measure both profiles.
-        started = time.monotonic()
-        phase1 = finish(manager, submit_profiles(manager), timeout=240)
-        phase1_s = time.monotonic() - started
-        peaks, buckets, bucket_mb = recommended_buckets(operator, namespace, phase1)
-
-        phase1_pods = pods.counts()
-        shapes1 = {
-            p["metadata"]["labels"]["workqueue.dev/shape"] for p in phase1_pods.objects.values()
-        }
-        assert shapes1 == {DECLARED_SHAPE}, shapes1
-
-        # The idle declared-size workers go (no backlog), so phase 2 starts from no pods.
-        pods.wait_until(lambda c: not c.live, timeout=120, what="the phase-1 pods gone")
-        before = len(pods.counts().created)
-
-        # Phase 2: the backlog goes to pods of the bucket shapes.
-        started = time.monotonic()
-        phase2 = finish(manager, submit_profiles(manager, bucket_mb), timeout=240)
-        phase2_s = time.monotonic() - started
-        final: PodCounts = pods.counts()
-
-    new_pods = [final.objects[name] for name in final.created[before:]]
-    assert new_pods, "no pod was created in phase 2"
-    memory = {pod["metadata"]["name"]: worker_memory(pod) for pod in new_pods}
-    for name, (request, limit, flag) in memory.items():
-        assert request == limit == flag, (name, request, limit, flag)
-    created_mb = {request for request, _, _ in memory.values()}
-    assert created_mb == set(bucket_mb.values()), (created_mb, bucket_mb)
-    report(
-        peaks=peaks,
-        phase2=phase2,
-        buckets=buckets,
-        memory=memory,
-        phase1_s=phase1_s,
-        phase2_s=phase2_s,
-    )
+        run = run_two_phases(
+            operator,
+            namespace,
+            manager,
+            pods,
+            submit=submit_profiles,
+            declared_shape=DECLARED_SHAPE,
+        )
+    report(run)
