@@ -15,6 +15,21 @@ from workqueue_operator.api.common import merge_condition
 REJECTED_PHASE = "Invalid"
 
 
+def verdict_condition(
+    status: Mapping[str, Any], *, type_: str, verdict: Verdict, generation: int | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The status's conditions with the ``type_`` condition saying ``verdict`` (True when it
+    accepts), and whether that is a transition worth an Event."""
+    return merge_condition(
+        status,
+        type_=type_,
+        ok=verdict.accepted,
+        reason=verdict.reason,
+        message=verdict.message,
+        generation=generation,
+    )
+
+
 def verdict_status(
     verdict: Verdict,
     *,
@@ -24,13 +39,8 @@ def verdict_status(
 ) -> tuple[dict[str, Any], bool]:
     """The status fields a verdict sets (Accepted condition, observedGeneration, phase), empty
     when nothing changes, and whether the verdict is a transition worth an Event."""
-    conditions, transition = merge_condition(
-        status,
-        type_=ACCEPTED,
-        ok=verdict.accepted,
-        reason=verdict.reason,
-        message=verdict.message,
-        generation=generation,
+    conditions, transition = verdict_condition(
+        status, type_=ACCEPTED, verdict=verdict, generation=generation
     )
     phase = phase_after(verdict, status.get("phase"), accepted_phase)
     if (

@@ -16,7 +16,7 @@ import kopf
 from workqueue_operator import metrics
 from workqueue_operator.acceptance import Verdict, judge_pool
 from workqueue_operator.agent.client import AgentUnavailableError, fetch_samples
-from workqueue_operator.api.common import merge_condition, now
+from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import CategoryRecommendation, SizingMode, WorkerPoolSpec
@@ -27,7 +27,11 @@ from workqueue_operator.connection import (
     pool_connection,
     telemetry_url,
 )
-from workqueue_operator.controllers.conditions import accept_spec, post_verdict
+from workqueue_operator.controllers.conditions import (
+    accept_spec,
+    post_verdict,
+    verdict_condition,
+)
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.manager import status_client
 from workqueue_operator.k8s.client import KubeApi, RefusedError
@@ -315,13 +319,8 @@ async def reconcile_pool(
 
     manager = await observe_manager(spec, ns, kube)
     environment, env_verdict = await environment_of(spec, ns, kube)
-    conditions, env_changed = merge_condition(
-        status | fields,
-        type_=ENVIRONMENT_READY,
-        ok=env_verdict.accepted,
-        reason=env_verdict.reason,
-        message=env_verdict.message,
-        generation=generation,
+    conditions, env_changed = verdict_condition(
+        status | fields, type_=ENVIRONMENT_READY, verdict=env_verdict, generation=generation
     )
     fields["conditions"] = conditions
     if env_changed and spec.env_ref is not None:
@@ -385,13 +384,8 @@ async def reconcile_pool(
     created = outcome.created
     creation = creation_verdict(outcome)
     if creation is not None:
-        fields["conditions"], changed = merge_condition(
-            status | fields,
-            type_=PODS_CREATED,
-            ok=creation.accepted,
-            reason=creation.reason,
-            message=creation.message,
-            generation=generation,
+        fields["conditions"], changed = verdict_condition(
+            status | fields, type_=PODS_CREATED, verdict=creation, generation=generation
         )
         if changed and worth_an_event(creation, status):
             post_verdict(body, creation)
