@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workqueue_operator.api.common import SecretKeyReference
+from workqueue_operator.api.common import Framework, SecretKeyReference
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.manager_objects import AGENT_PORT
@@ -23,11 +23,14 @@ class ManagerConnection:
     project_name: str | None = None
     catalog: str | None = None
     password: SecretKeyReference | None = None
+    framework: Framework = Framework.WORK_QUEUE
+    """Which protocol the manager speaks, and which worker program its pools run."""
 
 
 WORKER_HOST_MAX = 48
-"""work_queue_worker (CCTools 9.9, Debian) keeps only the first 48 characters of the manager's
-host name; a longer one is cut and never resolves."""
+"""Work Queue workers of the Debian 2023 snapshot kept only the first 48 characters of the
+manager's host name (a longer one was cut and never resolved); kept as the limit so that names
+stay short for every supported CCTools."""
 
 
 def service_host(manager: str, namespace: str) -> str:
@@ -52,6 +55,7 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
             status_address=f"{host}:{spec.port}",
             project_name=spec.project_name,
             password=spec.password_secret_ref,
+            framework=spec.framework,
         )
     if spec.address is not None:
         return ManagerConnection(
@@ -59,6 +63,7 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
             status_address=spec.address,
             project_name=spec.project_name,
             password=spec.password_secret_ref,
+            framework=spec.framework,
         )
     assert spec.project_name is not None  # the CRD's CEL rule guarantees one of the two
     return ManagerConnection(
@@ -67,6 +72,7 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
         project_name=spec.project_name,
         catalog=spec.catalog,
         password=spec.password_secret_ref,
+        framework=spec.framework,
     )
 
 
@@ -82,6 +88,7 @@ def pool_connection(
         return ManagerConnection(
             workers=ManagerEndpoint.parse(spec.manager.address),
             status_address=spec.manager.address,
+            framework=spec.manager.framework,
         )
     assert spec.manager.project_name is not None
     return ManagerConnection(
@@ -89,6 +96,7 @@ def pool_connection(
         status_address=None,
         project_name=spec.manager.project_name,
         catalog=spec.manager.catalog,
+        framework=spec.manager.framework,
     )
 
 

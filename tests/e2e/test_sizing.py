@@ -190,8 +190,8 @@ def finish(manager: TestManager, count: int, timeout: float) -> list[FinishedTas
 
 def measured_memory(task: FinishedTask) -> int:
     value = task.measured.get("memory")
-    assert isinstance(value, list) and value, task.measured
-    return int(value[0])
+    assert value is not None, task.measured
+    return int(value)
 
 
 def pool_status(cluster: Cluster, namespace: str) -> dict[str, Any]:

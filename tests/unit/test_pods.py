@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workqueue_operator.api.common import Framework
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, SHAPE_LABEL
 from workqueue_operator.k8s.pods import (
@@ -217,3 +218,36 @@ def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
     claims = [v for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
     assert claims and claims[0]["persistentVolumeClaim"]["claimName"] == "envs"
     assert env_mount(env_spec, status.model_copy(update={"phase": "Building"})) is None
+
+
+def test_taskvine_pools_run_vine_worker_with_a_transfer_port_at_the_pods_own_ip() -> None:
+    pod = build(framework=Framework.TASKVINE)
+    container = pod["spec"]["containers"][0]
+    command = container["command"]
+    assert command[0] == "vine_worker"
+    assert "--workspace=/workspace" in command and not any("--workdir" in a for a in command)
+    assert "--transfer-port=9124" in command
+    # Kubernetes expands $(POD_IP) from the container's env: the pod's IP, not the node's.
+    assert "--contact-hostport=$(POD_IP):9124" in command
+    pod_ip = next(e for e in container["env"] if e["name"] == "POD_IP")
+    assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert container["ports"] == [
+        {"name": "vine-transfer", "containerPort": 9124, "protocol": "TCP"}
+    ]
+    assert command[-2:] == ["mgr.science.svc", "9123"]
+
+
+def test_work_queue_pools_run_work_queue_worker_without_transfer_ports() -> None:
+    container = build()["spec"]["containers"][0]
+    assert container["command"][0] == "work_queue_worker"
+    assert "--workdir=/workspace" in container["command"]
+    assert "ports" not in container
+    assert not any("transfer" in a or "contact" in a for a in container["command"])
+
+
+def test_workspace_is_an_empty_dir_limited_to_the_pods_disk() -> None:
+    for framework in Framework:
+        pod = build(framework=framework)
+        [workspace] = [v for v in pod["spec"]["volumes"] if v["name"] == "workspace"]
+        limit = pod["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"]
+        assert workspace["emptyDir"] == {"sizeLimit": limit}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from workqueue_operator.api.common import Framework
+
 DEFAULT_PORT = 9090
 DEFAULT_WINDOW = 1000
 
@@ -30,6 +32,7 @@ class AgentConfig:
     summaries_dir: Path | None = None
     summaries_category: str = "default"
     manager: str | None = None  # host:port of the manager's status port
+    framework: Framework = Framework.WORK_QUEUE
     password_file: Path | None = None
     listen_host: str = "0.0.0.0"
     listen_port: int = DEFAULT_PORT

@@ -66,7 +66,10 @@ def build_agent(config: AgentConfig) -> Agent:
     if config.manager is not None:
         password = config.password_file.read_bytes() if config.password_file else None
         client = StatusClient.for_address(
-            config.manager, timeout=config.status_timeout_s, password=password
+            config.manager,
+            timeout=config.status_timeout_s,
+            password=password,
+            framework=config.framework,
         )
         snapshot = ManagerSnapshot(address=client.address)
         registry.register(ManagerCollector(snapshot))

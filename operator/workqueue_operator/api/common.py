@@ -29,6 +29,13 @@ def with_cel(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
+class Framework(StrEnum):
+    """Which CCTools framework a manager runs: Work Queue, or its successor TaskVine."""
+
+    WORK_QUEUE = "WorkQueue"
+    TASKVINE = "TaskVine"
+
+
 class CamelModel(BaseModel):
     """Base for every API model: camelCase on the wire, snake_case in Python.
 

@@ -1,4 +1,5 @@
-"""WorkQueueManager: a Work Queue manager, run by the operator or reached outside the cluster."""
+"""WorkQueueManager: a Work Queue or TaskVine manager, run by the operator or reached outside the
+cluster."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from workqueue_operator.api.common import (
     CamelModel,
     Condition,
     EnvVar,
+    Framework,
     PodTemplate,
     Quantity,
     SecretKeyReference,
@@ -61,6 +63,9 @@ class WorkQueueManagerSpec(CamelModel):
         )
     )
 
+    framework: Framework = Framework.WORK_QUEUE
+    """WorkQueue (ndcctools.work_queue, work_queue_worker) or TaskVine (ndcctools.taskvine,
+    vine_worker): the manager's status protocol and the workers its WorkerPools run."""
     mode: ManagerMode = ManagerMode.IN_CLUSTER
     """InCluster: the operator runs image/command as a one-replica Deployment with a Service on
     port. External: nothing is deployed; the operator reaches address, or resolves projectName
@@ -83,11 +88,11 @@ class WorkQueueManagerSpec(CamelModel):
     address: Address | None = None
     """host:port of an External manager."""
     project_name: ProjectName | None = None
-    """Work Queue project name. External managers may be found by it through the catalog."""
+    """The manager's project name. External managers may be found by it through the catalog."""
     catalog: Address | None = None
     """host:port of the catalog server used to resolve projectName."""
     password_secret_ref: SecretKeyReference | None = None
-    """Secret holding the Work Queue password, shared by manager and workers."""
+    """Secret holding the manager's password, shared by manager and workers."""
     monitoring: bool = True
     """Tasks are measured with resource_monitor; the telemetry agent collects what they used."""
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
@@ -149,8 +154,8 @@ class WorkQueueManagerStatus(CamelModel):
 
 
 class WorkQueueManager(CamelModel):
-    """A Work Queue manager: the user's program (or an external one such as a Parsl script),
-    with its Service, password Secret and live status."""
+    """A Work Queue or TaskVine manager: the user's program (or an external one such as a Parsl
+    script), with its Service, password Secret and live status."""
 
     spec: WorkQueueManagerSpec
     """Desired state."""

@@ -1,4 +1,5 @@
-"""WorkerPool: work_queue_worker pods for one manager, scaled from its backlog."""
+"""WorkerPool: worker pods (work_queue_worker or vine_worker) for one manager, scaled from its
+backlog."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import ConfigDict, Field
 from workqueue_operator.api.common import (
     CamelModel,
     Condition,
+    Framework,
     LocalObjectReference,
     PodTemplate,
     Quantity,
@@ -38,6 +40,8 @@ class ManagerAddress(CamelModel):
         )
     )
 
+    framework: Framework = Framework.WORK_QUEUE
+    """WorkQueue (the pool runs work_queue_worker) or TaskVine (vine_worker)."""
     address: Address | None = None
     """host:port of the manager."""
     project_name: ProjectName | None = None
@@ -141,7 +145,7 @@ class WorkerPoolSpec(CamelModel):
     manager: ManagerAddress | None = None
     """A manager outside any WorkQueueManager object."""
     image: str = DEFAULT_WORKER_IMAGE
-    """Worker image: has work_queue_worker (and resource_monitor) on its PATH."""
+    """Worker image: has work_queue_worker or vine_worker (and resource_monitor) on its PATH."""
     env_ref: LocalObjectReference | None = None
     """A PonchoEnv whose environment tasks run in."""
     min_workers: Annotated[int, Field(ge=0, le=100000)] = 0
@@ -157,7 +161,7 @@ class WorkerPoolSpec(CamelModel):
     autoscale: AutoscaleSpec = Field(default_factory=AutoscaleSpec)
     """Scaling from the manager's backlog."""
     worker_args: list[str] = Field(default_factory=list)
-    """Extra arguments of work_queue_worker."""
+    """Extra arguments of the worker program (work_queue_worker or vine_worker)."""
     template: PodTemplate = Field(default_factory=PodTemplate)
     """Fields copied into every worker pod."""
 
@@ -216,7 +220,7 @@ class WorkerPoolStatus(CamelModel):
 
 
 class WorkerPool(CamelModel):
-    """work_queue_worker pods for one manager, scaled between min and max from its backlog."""
+    """Worker pods for one manager, scaled between min and max from its backlog."""
 
     spec: WorkerPoolSpec
     """Desired state."""

@@ -11,12 +11,13 @@ from typing import Any
 from workqueue_operator.agent import logs
 from workqueue_operator.agent.config import DEFAULT_PORT, DEFAULT_WINDOW, AgentConfig, parse_listen
 from workqueue_operator.agent.server import run_agent
+from workqueue_operator.api.common import Framework
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "agent",
-        help="serve a Work Queue manager's task telemetry (Prometheus + JSON samples)",
+        help="serve a Work Queue or TaskVine manager's task telemetry (Prometheus + JSON samples)",
         description=(
             "Follow a manager's transactions log and/or resource_monitor summaries, poll its "
             "status port, and serve /metrics, /v1/samples, /v1/categories and /healthz."
@@ -26,7 +27,8 @@ def register(subparsers: Any) -> None:
         "--transactions-log",
         type=Path,
         metavar="FILE",
-        help="the manager's transactions log (work_queue_specify_transactions_log)",
+        help="the manager's transactions log: Work Queue's specify_transactions_log file, or "
+        "TaskVine's RUN_INFO/most-recent/vine-logs/transactions (followed across runs)",
     )
     parser.add_argument(
         "--summaries",
@@ -42,6 +44,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--manager", metavar="HOST:PORT", help="poll this manager's status port for queue figures"
+    )
+    parser.add_argument(
+        "--framework",
+        default=Framework.WORK_QUEUE.value,
+        choices=[f.value for f in Framework],
+        help="the manager's framework, for --manager (default: %(default)s)",
     )
     parser.add_argument(
         "--password-file",
@@ -85,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         summaries_dir=args.summaries,
         summaries_category=args.summaries_category,
         manager=args.manager,
+        framework=Framework(args.framework),
         password_file=args.password_file,
         listen_host=host,
         listen_port=port,

@@ -26,7 +26,12 @@ from workqueue_operator.k8s.manager_objects import (
 )
 from workqueue_operator.manager_status import ManagerPoll, poll_status
 from workqueue_operator.wq.catalog import CatalogError, find_managers
-from workqueue_operator.wq.status import AuthenticationError, StatusClient, StatusError
+from workqueue_operator.wq.status import (
+    AuthenticationError,
+    FrameworkMismatchError,
+    StatusClient,
+    StatusError,
+)
 
 PLURAL = MANAGERS[2]
 DEFAULT_CATALOG = "catalog.cse.nd.edu:9097"
@@ -65,7 +70,9 @@ async def status_client(
     if connection.password is not None:
         ref = connection.password
         password = await asyncio.to_thread(kube.secret_value, namespace, ref.name, ref.key)
-    return StatusClient.for_address(address, password=password, timeout=STATUS_TIMEOUT_S)
+    return StatusClient.for_address(
+        address, password=password, timeout=STATUS_TIMEOUT_S, framework=connection.framework
+    )
 
 
 async def poll_manager(connection: ManagerConnection, namespace: str, kube: KubeApi) -> ManagerPoll:
@@ -80,6 +87,8 @@ async def poll_manager(connection: ManagerConnection, namespace: str, kube: Kube
         categories = await client.wable_status()
     except AuthenticationError as error:
         return ManagerPoll(at, address, reason="AuthenticationFailed", message=str(error))
+    except FrameworkMismatchError as error:
+        return ManagerPoll(at, address, reason="FrameworkMismatch", message=str(error))
     except StatusError as error:
         return ManagerPoll(at, address, reason="Unreachable", message=str(error))
     return ManagerPoll(at, address, queue=queue, categories=categories)

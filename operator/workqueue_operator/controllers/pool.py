@@ -194,6 +194,7 @@ async def apply_decision(
                 spec=spec,
                 manager=connection.workers,
                 generation=generation,
+                framework=connection.framework,
                 password_secret=_password(connection),
                 environment=environment,
             )

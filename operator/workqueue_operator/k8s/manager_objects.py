@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from workqueue_operator import API_VERSION
+from workqueue_operator.api.common import Framework
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGER_LABEL
 from workqueue_operator.k8s.placement import placement_fields
 
 TELEMETRY_DIR = "/var/run/workqueue"
 TRANSACTIONS_LOG = f"{TELEMETRY_DIR}/transactions.log"
+"""Where a Work Queue manager program writes its transactions log (it is told so)."""
+VINE_RUN_INFO = f"{TELEMETRY_DIR}/vine-run-info"
+"""A TaskVine manager program's ``run_info_path``; TaskVine writes each run's logs under it
+and points ``most-recent`` at the newest run."""
+VINE_TRANSACTIONS_LOG = f"{VINE_RUN_INFO}/most-recent/vine-logs/transactions"
 PASSWORD_DIR = "/etc/workqueue/password"
 AGENT_PORT = 9090
 OPERATOR_IMAGE = "workqueue-operator/operator:0.1.0"
@@ -31,14 +37,24 @@ def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
     }
 
 
+def transactions_log(spec: WorkQueueManagerSpec) -> str:
+    """The transactions log the telemetry agent follows."""
+    return VINE_TRANSACTIONS_LOG if spec.framework is Framework.TASKVINE else TRANSACTIONS_LOG
+
+
 def manager_env(spec: WorkQueueManagerSpec) -> list[dict[str, str]]:
-    """What the manager program is told. It should pass these to its Work Queue: the port,
-    the password file, and the transactions log the telemetry agent reads."""
+    """What the manager program is told. It should pass these to its manager: the port, the
+    password file, and where to log (Work Queue: the transactions log; TaskVine: the run-info
+    path), which the telemetry agent reads."""
     env = [
+        {"name": "WORKQUEUE_FRAMEWORK", "value": str(spec.framework)},
         {"name": "WORKQUEUE_PORT", "value": str(spec.port)},
-        {"name": "WORKQUEUE_TRANSACTIONS_LOG", "value": TRANSACTIONS_LOG},
         {"name": "WORKQUEUE_MONITORING", "value": "1" if spec.monitoring else "0"},
     ]
+    if spec.framework is Framework.TASKVINE:
+        env.append({"name": "WORKQUEUE_RUN_INFO_PATH", "value": VINE_RUN_INFO})
+    else:
+        env.append({"name": "WORKQUEUE_TRANSACTIONS_LOG", "value": TRANSACTIONS_LOG})
     if spec.project_name:
         env.append({"name": "WORKQUEUE_PROJECT_NAME", "value": spec.project_name})
     if spec.password_secret_ref is not None:
@@ -68,9 +84,11 @@ def manager_deployment(
     agent_args = [
         "agent",
         "--transactions-log",
-        TRANSACTIONS_LOG,
+        transactions_log(spec),
         "--manager",
         f"127.0.0.1:{spec.port}",
+        "--framework",
+        str(spec.framework),
         "--listen",
         f":{AGENT_PORT}",
     ]

@@ -1,4 +1,5 @@
-"""Worker pods: a pure builder of the Pod manifest that runs one ``work_queue_worker``.
+"""Worker pods: a pure builder of the Pod manifest that runs one ``work_queue_worker`` (Work
+Queue) or ``vine_worker`` (TaskVine).
 
 Choices, and why:
 
@@ -27,6 +28,13 @@ Choices, and why:
 * **Hostname**: Kubernetes sets the pod's hostname to its name, and the worker reports it to
   the manager, so ``worker_status`` hostnames map back to pods. Pod names are kept to 63
   characters (the hostname limit) by :func:`worker_pod_name`.
+* **TaskVine workers** keep a file cache in their workspace and serve it to other workers
+  (peer transfers) on ``--transfer-port``, declared as a container port. The manager would
+  tell other workers the address it sees the worker connect from, which is the node's when
+  kube-proxy masquerades Service traffic; ``--contact-hostport`` gives it the pod's own IP
+  (downward API) instead.
+* **Workspace** (``--workdir``/``--workspace``: task sandboxes, TaskVine's cache) is an
+  ``emptyDir`` limited to the pod's disk, as its ephemeral-storage limit is.
 * **Restricted security**: non-root, no privilege escalation, no capabilities, the runtime's
   default seccomp profile, no service-account token unless a service account is named. The
   root filesystem stays writable: tasks run the user's software, which may write anywhere.
@@ -41,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workqueue_operator import API_VERSION
+from workqueue_operator.api.common import Framework
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.env_mount import EnvMount
 from workqueue_operator.k8s.labels import GENERATION_LABEL, SHAPE_LABEL, pool_labels
@@ -57,7 +66,14 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 WORKSPACE_VOLUME = "workspace"
 WORKSPACE_PATH = "/workspace"
-"""An emptyDir: the worker's ``--workdir`` (cache and task sandboxes) and ``HOME``."""
+"""An emptyDir: the worker's ``--workdir``/``--workspace`` (cache and task sandboxes) and
+``HOME``."""
+WORKER_PROGRAMS = {Framework.WORK_QUEUE: "work_queue_worker", Framework.TASKVINE: "vine_worker"}
+WORKSPACE_OPTIONS = {Framework.WORK_QUEUE: "--workdir", Framework.TASKVINE: "--workspace"}
+TRANSFER_PORT = 9124
+"""Where a TaskVine worker serves its cache to other workers."""
+TRANSFER_PORT_NAME = "vine-transfer"
+POD_IP_VARIABLE = "POD_IP"
 PASSWORD_VOLUME = "wq-password"
 PASSWORD_DIR = "/etc/workqueue/password"
 PASSWORD_FILE_NAME = "password"
@@ -165,11 +181,12 @@ def worker_args(
     shape: WorkerShape,
     manager: ManagerTarget,
     *,
+    framework: Framework = Framework.WORK_QUEUE,
     password_file: str | None = None,
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The ``work_queue_worker`` arguments (without the program itself).
+    """The worker's arguments (without the program itself).
 
     ``extra_args`` (the spec's ``workerArgs``) come after ``--timeout``, so they may change it,
     and before the resource flags, so they cannot make the worker claim more than its pod has
@@ -181,8 +198,13 @@ def worker_args(
         f"--memory={shape.memory_mb}",
         f"--disk={shape.disk_mb}",
         f"--gpus={shape.gpus}",
-        f"--workdir={WORKSPACE_PATH}",
+        f"{WORKSPACE_OPTIONS[framework]}={WORKSPACE_PATH}",
     ]
+    if framework is Framework.TASKVINE:
+        args += [
+            f"--transfer-port={TRANSFER_PORT}",
+            f"--contact-hostport=$({POD_IP_VARIABLE}):{TRANSFER_PORT}",
+        ]
     if password_file is not None:
         args += ["--password", password_file]
     if isinstance(manager, ManagerEndpoint):
@@ -194,9 +216,11 @@ def worker_args(
     return args
 
 
-def worker_command(args: Sequence[str], *, use_tini: bool = False) -> list[str]:
+def worker_command(
+    args: Sequence[str], *, framework: Framework = Framework.WORK_QUEUE, use_tini: bool = False
+) -> list[str]:
     """The container command: the worker as PID 1, or as tini's only child."""
-    program = ["work_queue_worker", *args]
+    program = [WORKER_PROGRAMS[framework], *args]
     return ["tini", "-g", "--", *program] if use_tini else program
 
 
@@ -222,6 +246,7 @@ def build_worker_pod(
     spec: WorkerPoolSpec,
     manager: ManagerTarget,
     generation: int,
+    framework: Framework = Framework.WORK_QUEUE,
     password_secret: PasswordSecret | None = None,
     options: WorkerPodOptions = WorkerPodOptions(),
     environment: EnvMount | None = None,
@@ -241,12 +266,15 @@ def build_worker_pod(
     args = worker_args(
         shape,
         manager,
+        framework=framework,
         password_file=password_file,
         timeout_seconds=options.timeout_seconds,
         extra_args=spec.worker_args,
     )
     mounts: list[dict[str, Any]] = [{"name": WORKSPACE_VOLUME, "mountPath": WORKSPACE_PATH}]
-    volumes: list[dict[str, Any]] = [{"name": WORKSPACE_VOLUME, "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [
+        {"name": WORKSPACE_VOLUME, "emptyDir": {"sizeLimit": mb_to_quantity(shape.disk_mb)}}
+    ]
     if password_secret is not None:
         mounts.append({"name": PASSWORD_VOLUME, "mountPath": PASSWORD_DIR, "readOnly": True})
         volumes.append(
@@ -275,7 +303,7 @@ def build_worker_pod(
     container: dict[str, Any] = {
         "name": WORKER_CONTAINER_NAME,
         "image": spec.image,
-        "command": worker_command(args, use_tini=options.use_tini),
+        "command": worker_command(args, framework=framework, use_tini=options.use_tini),
         "env": [{"name": "HOME", "value": WORKSPACE_PATH}],
         "workingDir": WORKSPACE_PATH,
         "resources": worker_resources(shape),
@@ -287,6 +315,13 @@ def build_worker_pod(
             "capabilities": {"drop": ["ALL"]},
         },
     }
+    if framework is Framework.TASKVINE:
+        container["env"].append(
+            {"name": POD_IP_VARIABLE, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+        )
+        container["ports"] = [
+            {"name": TRANSFER_PORT_NAME, "containerPort": TRANSFER_PORT, "protocol": "TCP"}
+        ]
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": options.termination_grace_seconds,

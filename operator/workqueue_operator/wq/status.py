@@ -1,13 +1,16 @@
-"""Async client of a Work Queue manager's status protocol (the manager's own port).
+"""Async client of a Work Queue or TaskVine manager's status protocol (the manager's own port).
 
-Send one line (``queue_status``, ``worker_status``, ``task_status``, ``wable_status``,
-``resources_status``), read a JSON array until the manager closes the connection. With
+Send one line (``queue_status`` for Work Queue, ``manager_status`` for TaskVine,
+``worker_status``, ``task_status``, ``wable_status``, ``resources_status``), read a JSON array
+until the manager closes the connection. Each framework answers only its own queue request (the
+other gets an empty answer), so a manager declared with the wrong framework is recognised and
+named in :class:`FrameworkMismatchError`. With
 ``http=True`` the same names are fetched as ``GET /<name>`` (what a browser or a Service
 probe sees). A manager with a password first runs the password handshake (line mode only).
 
 Every call is bounded by ``timeout`` (connect, handshake and read together) and by
 ``max_bytes``; an unreachable or silent manager raises ``ManagerUnreachable``, never hangs.
-The manager answers only while the application is inside ``work_queue_wait``, so a busy
+The manager answers only while the application is inside ``wait()``, so a busy
 application can look unreachable for a while: callers should treat that as transient.
 """
 
@@ -22,6 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from workqueue_operator.api.common import Framework
 from workqueue_operator.wq import cctools_json
 from workqueue_operator.wq.auth import PasswordRejectedError, authenticate
 from workqueue_operator.wq.status_models import (
@@ -34,8 +38,11 @@ from workqueue_operator.wq.status_models import (
 
 log = logging.getLogger(__name__)
 
+QUEUE_REQUESTS = {Framework.WORK_QUEUE: "queue_status", Framework.TASKVINE: "manager_status"}
+"""The request each framework answers with its queue's figures."""
 STATUS_REQUESTS = (
     "queue_status",
+    "manager_status",
     "worker_status",
     "task_status",
     "wable_status",
@@ -61,6 +68,19 @@ class MalformedStatusError(StatusError):
 
 class AuthenticationError(StatusError):
     """The manager wants a password we do not have, or rejected ours."""
+
+
+class FrameworkMismatchError(StatusError):
+    """The manager runs the other framework (a TaskVine manager asked as Work Queue, or the
+    reverse)."""
+
+    def __init__(self, address: str, expected: Framework, found: Framework) -> None:
+        super().__init__(
+            f"{address} is a {found} manager, not {expected}: it answers {QUEUE_REQUESTS[found]} "
+            f"and not {QUEUE_REQUESTS[expected]} (set framework: {found})"
+        )
+        self.expected = expected
+        self.found = found
 
 
 def parse_address(address: str, default_port: int = 9123) -> tuple[str, int]:
@@ -135,6 +155,7 @@ class StatusClient:
         password: bytes | None = None,
         http: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        framework: Framework = Framework.WORK_QUEUE,
     ) -> None:
         if http and password is not None:
             raise ValueError("a password-protected manager cannot be queried over HTTP")
@@ -144,6 +165,7 @@ class StatusClient:
         self._password = password
         self._http = http
         self._max_bytes = max_bytes
+        self.framework = framework
 
     @classmethod
     def for_address(cls, address: str, **kwargs: Any) -> StatusClient:
@@ -207,13 +229,20 @@ class StatusClient:
         return payload
 
     async def queue_status(self) -> QueueStatus:
-        rows = await self.raw("queue_status")
+        """The queue's figures: ``queue_status`` of a Work Queue manager, ``manager_status`` of
+        a TaskVine one. An empty answer is asked again in the other framework's words, so that a
+        manager of the wrong framework is named as such."""
+        request = QUEUE_REQUESTS[self.framework]
+        rows = await self.raw(request)
         if not rows:
-            raise MalformedStatusError(f"{self.address}: empty queue_status")
+            other = next(f for f in Framework if f is not self.framework)
+            if await self.raw(QUEUE_REQUESTS[other]):
+                raise FrameworkMismatchError(self.address, self.framework, other)
+            raise MalformedStatusError(f"{self.address}: empty {request}")
         try:
             return QueueStatus.model_validate(rows[0])
         except ValidationError as exc:
-            raise MalformedStatusError(f"{self.address}: queue_status: {exc}") from exc
+            raise MalformedStatusError(f"{self.address}: {request}: {exc}") from exc
 
     async def worker_status(self) -> list[WorkerStatus]:
         return _validate(WorkerStatus, await self.raw("worker_status"), "worker_status")
