@@ -20,12 +20,36 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 RESOURCES = ("cores", "memory", "disk", "gpus", "wall_time", "cpu_time", "max_concurrent_processes")
+
+
+def free_port() -> int:
+    """A port the kernel picks at random from its ephemeral range. CCTools' own choice for
+    port 0 is the lowest free port from 1024 up, which hands one test's port to the next
+    test's manager while the first one's workers may still knock on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def create(factory: Any, port: int) -> Any:
+    """``factory(port)`` on ``port``, or on a random free port (five tries) when it is 0."""
+    if port:
+        return factory(port)
+    for attempt in range(5):
+        try:
+            return factory(free_port())
+        except Exception:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -79,7 +103,7 @@ class WorkQueue(Framework):
 
         self.wq = wq
         ssl = tuple(config["ssl"]) if config.get("ssl") else None
-        self.q = wq.WorkQueue(port=config.get("port", 0), ssl=ssl)
+        self.q = create(lambda port: wq.WorkQueue(port=port, ssl=ssl), config.get("port", 0))
         q = self.q
         if config.get("transactions_log"):
             q.specify_transactions_log(config["transactions_log"])
@@ -162,12 +186,15 @@ class TaskVine(Framework):
         self.vine, self.cvine = vine, cvine
         run_info = Path(config["run_info_dir"])
         ssl = tuple(config["ssl"]) if config.get("ssl") else None
-        self.m = vine.Manager(
-            port=config.get("port", 0),
-            run_info_path=str(run_info),
-            run_info_template="run",
-            staging_path=str(run_info),
-            ssl=ssl,
+        self.m = create(
+            lambda port: vine.Manager(
+                port=port,
+                run_info_path=str(run_info),
+                run_info_template="run",
+                staging_path=str(run_info),
+                ssl=ssl,
+            ),
+            config.get("port", 0),
         )
         m = self.m
         self.logs = run_info / "run" / "vine-logs"
