@@ -15,6 +15,8 @@ version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | h
 docker=${DOCKER_BIN:-/usr/bin/docker}
 start=$SECONDS
 while IFS=$'\t' read -r name status ref _seconds size_mb; do
+  # The CCTools build the worker and manager images copy (files only): no pod runs it.
+  [[ $name != cctools ]] || continue
   hash_tag=${ref##*:}
   for tag in "$version" "$hash_tag"; do
     target=$wq_registry/workqueue-operator/$name:$tag
