@@ -14,7 +14,7 @@ from e2e.hostrunner import HostRunner
 
 from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
 from tests.harness import Cluster, wait_for
-from workqueue_operator import metrics
+from workqueue_operator.controllers import metrics
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import pytest
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.test_autoscale import external_manager, pods, pool
 from tests.harness import Cluster, condition, wait_for
-from workqueue_operator import metrics
+from workqueue_operator.controllers import metrics
 
 pytestmark = pytest.mark.e2e
 

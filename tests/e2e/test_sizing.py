@@ -48,7 +48,7 @@ from tests.cctools.manager import FinishedTask, ManagerFactory, TestManager, fre
 from tests.e2e.operator_process import operator_program
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
-from workqueue_operator.k8s.quantities import quantity_to_mb
+from workqueue_operator.values.quantities import quantity_to_mb
 
 pytestmark = pytest.mark.e2e
 

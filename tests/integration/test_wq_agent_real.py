@@ -13,11 +13,11 @@ import pytest
 from tests.cctools.manager import CategorySpec, ManagerFactory
 from tests.cctools.tasks import hold_memory
 from tests.cctools.workers import LOCALHOST, StartWorker
-from workqueue_operator.agent.client import fetch_samples
 from workqueue_operator.agent.config import AgentConfig
 from workqueue_operator.agent.server import start_agent
 from workqueue_operator.api.common import Framework
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.telemetry.client import fetch_samples
+from workqueue_operator.values.samples import Sample, TaskResult
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

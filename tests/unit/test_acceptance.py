@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from workqueue_operator.acceptance import Verdict, judge_env, judge_manager, judge_pool, parse_spec
+from workqueue_operator.api.acceptance import (
+    Verdict,
+    judge_env,
+    judge_manager,
+    judge_pool,
+    parse_spec,
+)
 from workqueue_operator.api.common import Condition, ConditionStatus, is_transition, set_condition
 from workqueue_operator.api.env import PonchoEnvSpec
 from workqueue_operator.api.manager import WorkQueueManagerSpec

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from workqueue_operator.agent.ingest import IngestCollector
 from workqueue_operator.agent.manager_metrics import ManagerCollector, ManagerSnapshot
 from workqueue_operator.agent.metrics import TaskMetrics
-from workqueue_operator.metrics import BucketFigure, OperatorMetrics, QueueFigures
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics, QueueFigures
+from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 from workqueue_operator.wq.transactions import Observation
 

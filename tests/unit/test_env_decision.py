@@ -12,8 +12,9 @@ from workqueue_operator.envs.decision import (
     retry_delay,
     stamp,
 )
-from workqueue_operator.envs.observe import Donor, JobState, JobView, find_donor, job_view
+from workqueue_operator.envs.observe import Donor, JobState, JobView, find_donor
 from workqueue_operator.envs.result import BuildFailure, BuildSuccess, parse_report
+from workqueue_operator.k8s.job_view import job_view
 
 H = "a" * 64
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

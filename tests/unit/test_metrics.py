@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from workqueue_operator import metrics
 from workqueue_operator.api.pool import BucketShape, CategoryRecommendation
-from workqueue_operator.metrics import BucketFigure, OperatorMetrics, QueueFigures
+from workqueue_operator.controllers import metrics
+from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics, QueueFigures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 from workqueue_operator.wq.status_models import QueueStatus
 

@@ -20,7 +20,7 @@ from workqueue_operator.k8s.pods import (
     worker_args,
     worker_pod_name,
 )
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.values.shapes import WorkerShape
 
 SHAPE = WorkerShape.of(cores=4, memory_mb=8192, disk_mb=16384)
 

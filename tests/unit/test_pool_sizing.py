@@ -9,11 +9,11 @@ from workqueue_operator.api.pool import (
     UpdateMode,
     WorkerPoolSpec,
 )
-from workqueue_operator.pool_sizing import shapes_and_demands
 from workqueue_operator.scaling import CategoryDemand
+from workqueue_operator.scaling.pool_shapes import shapes_and_demands
 from workqueue_operator.sizing.recommend import bumped, recommend, recommend_category
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 
 
 def samples(category: str, memory: float, n: int) -> list[Sample]:
@@ -114,8 +114,8 @@ def test_buckets_split_a_category_backlog_by_share_onto_bucket_shapes() -> None:
 
 
 def test_recreate_replaces_only_idle_pods_of_an_old_shape_after_the_idle_delay() -> None:
-    from workqueue_operator.pool_sizing import recreate_victims, shape_of  # noqa: PLC0415
     from workqueue_operator.scaling import PodPhase, PodView, WorkerShape, WorkerView  # noqa: PLC0415
+    from workqueue_operator.scaling.pool_shapes import recreate_victims, shape_of  # noqa: PLC0415
 
     spec = WorkerPoolSpec.model_validate(
         {

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.connection import manager_connection, pool_connection
+from workqueue_operator.k8s.connection import manager_connection, pool_connection
 from workqueue_operator.k8s.manager_objects import manager_deployment, manager_service
+from workqueue_operator.k8s.observe import pod_view
 from workqueue_operator.k8s.pods import ManagerEndpoint, ManagerProject
-from workqueue_operator.manager_status import ManagerPoll, poll_status
-from workqueue_operator.observations import category_demands, pod_view, worker_views
+from workqueue_operator.managers.status import ManagerPoll, poll_status
 from workqueue_operator.scaling import UNKNOWN, PodPhase
+from workqueue_operator.scaling.observe import category_demands, worker_views
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus, WorkerStatus
 
 

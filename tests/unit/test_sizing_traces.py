@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.traces import load_trace, parse_line, parse_trace
+from workqueue_operator.values.samples import Sample, TaskResult
 
 HEADER = "taskid -- core -- memory -- virtual_memory -- disk -- time -- average_cores -- tag"
 

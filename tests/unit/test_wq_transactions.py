@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from tests.unit.wq_helpers import COFFEA_LOG, LOCAL_LOG, VINE_LOG
-from workqueue_operator.sizing.samples import TaskResult
+from workqueue_operator.values.samples import TaskResult
 from workqueue_operator.wq.measurements import is_under_measured
 from workqueue_operator.wq.transactions import (
     UNKNOWN_CATEGORY,

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from workqueue_operator.agent import wire
 from workqueue_operator.agent.config import AgentConfig
 from workqueue_operator.agent.ingest import (
     IngestCollector,
@@ -29,6 +28,7 @@ from workqueue_operator.agent.metrics import TaskMetrics
 from workqueue_operator.agent.poller import poll_forever
 from workqueue_operator.agent.telemetry import Telemetry
 from workqueue_operator.agent.window import SampleWindow
+from workqueue_operator.telemetry import wire
 from workqueue_operator.wq.status import StatusClient
 
 log = logging.getLogger(__name__)

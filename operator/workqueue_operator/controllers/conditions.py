@@ -9,7 +9,7 @@ from typing import Any, Generic
 
 import kopf
 
-from workqueue_operator.acceptance import ACCEPTED, SpecT, Verdict, parse_spec
+from workqueue_operator.api.acceptance import ACCEPTED, SpecT, Verdict, parse_spec
 from workqueue_operator.api.common import merge_condition
 
 REJECTED_PHASE = "Invalid"

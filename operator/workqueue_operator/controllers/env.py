@@ -13,16 +13,17 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.acceptance import judge_env
+from workqueue_operator.api.acceptance import judge_env
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec
 from workqueue_operator.controllers.conditions import accept_spec
 from workqueue_operator.controllers.kinds import ENVS
 from workqueue_operator.envs.decision import Action, Decision, Facts, decide
 from workqueue_operator.envs.normalize import SpecError, normalize_spec, spec_hash
-from workqueue_operator.envs.observe import JobState, JobView, find_donor, job_view
+from workqueue_operator.envs.observe import JobState, JobView, find_donor
 from workqueue_operator.envs.result import parse_report
 from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.job_view import job_view
 from workqueue_operator.k8s.jobs import (
     BUILDER_CONTAINER,
     RESULT_ANNOTATION,

@@ -11,20 +11,20 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator import metrics
-from workqueue_operator.acceptance import judge_manager
+from workqueue_operator.api.acceptance import judge_manager
 from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
-from workqueue_operator.connection import ManagerConnection, manager_connection
+from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.conditions import accept_spec
 from workqueue_operator.controllers.kinds import MANAGERS
 from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.connection import ManagerConnection, manager_connection
 from workqueue_operator.k8s.manager_objects import (
     OPERATOR_IMAGE,
     manager_deployment,
     manager_service,
 )
-from workqueue_operator.manager_status import ManagerPoll, poll_status
+from workqueue_operator.managers.status import ManagerPoll, poll_status
 from workqueue_operator.wq.catalog import CatalogError, find_managers
 from workqueue_operator.wq.status import (
     AuthenticationError,

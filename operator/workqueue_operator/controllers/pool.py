@@ -13,20 +13,13 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator import metrics
-from workqueue_operator.acceptance import Verdict, judge_pool
-from workqueue_operator.agent.client import AgentUnavailableError, fetch_samples
+from workqueue_operator.api.acceptance import Verdict, judge_pool
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import CategoryRecommendation, SizingMode, WorkerPoolSpec
-from workqueue_operator.concurrency import run_bounded
-from workqueue_operator.connection import (
-    ManagerConnection,
-    manager_connection,
-    pool_connection,
-    telemetry_url,
-)
+from workqueue_operator.controllers import metrics
+from workqueue_operator.controllers.concurrency import run_bounded
 from workqueue_operator.controllers.conditions import (
     accept_spec,
     post_verdict,
@@ -35,18 +28,17 @@ from workqueue_operator.controllers.conditions import (
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.manager import status_client
 from workqueue_operator.k8s.client import KubeApi, RefusedError
+from workqueue_operator.k8s.connection import (
+    ManagerConnection,
+    manager_connection,
+    pool_connection,
+    telemetry_url,
+)
 from workqueue_operator.k8s.env_mount import EnvMount, env_mount
 from workqueue_operator.k8s.labels import pool_selector
+from workqueue_operator.k8s.observe import pod_views
 from workqueue_operator.k8s.pods import PasswordSecret, build_worker_pod, worker_pod_name
-from workqueue_operator.k8s.quantities import MB_BYTES
-from workqueue_operator.manager_status import ManagerPoll
-from workqueue_operator.observations import (
-    category_demands,
-    estimate_waste,
-    pod_views,
-    worker_views,
-)
-from workqueue_operator.pool_sizing import recreate_victims, shapes_and_demands
+from workqueue_operator.managers.status import ManagerPoll
 from workqueue_operator.scaling import (
     PodPhase,
     PodView,
@@ -64,8 +56,12 @@ from workqueue_operator.scaling.creation import (
     creation_verdict,
     worth_an_event,
 )
+from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
+from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
 from workqueue_operator.sizing.recommend import recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE
+from workqueue_operator.telemetry.client import AgentUnavailableError, fetch_samples
+from workqueue_operator.values.quantities import MB_BYTES
 from workqueue_operator.wq.status import StatusError
 from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
 

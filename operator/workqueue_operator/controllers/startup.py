@@ -8,7 +8,8 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator import GROUP, metrics
+from workqueue_operator import GROUP
+from workqueue_operator.controllers import metrics
 from workqueue_operator.k8s.client import KubeApi, load_config
 
 

@@ -54,8 +54,8 @@ from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.env_mount import EnvMount
 from workqueue_operator.k8s.labels import GENERATION_LABEL, SHAPE_LABEL, pool_labels
 from workqueue_operator.k8s.placement import placement_fields
-from workqueue_operator.k8s.quantities import cores_to_quantity, mb_to_quantity
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.values.quantities import cores_to_quantity, mb_to_quantity
+from workqueue_operator.values.shapes import WorkerShape
 
 WORKER_CONTAINER_NAME = "worker"
 WORKER_APP_NAME = "workqueue-worker"

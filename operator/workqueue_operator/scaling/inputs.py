@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.api.pool import WorkerPoolSpec, WorkerResources
+from workqueue_operator.values.quantities import quantity_to_mb
+from workqueue_operator.values.shapes import WorkerShape
 
 UNKNOWN = -1.0
 """A task resource the manager does not know (``-1`` in ``task_status``/``wable_status``)."""
@@ -17,6 +18,21 @@ UNKNOWN = -1.0
 DEFAULT_CONNECT_GRACE_SECONDS = 300.0
 DEFAULT_FAILED_POD_RETENTION_SECONDS = 600.0
 DEFAULT_CRASH_LOOP_FAILURES = 3
+
+
+def declared_shape(resources: WorkerResources) -> WorkerShape:
+    """The shape of a WorkerPool's declared ``worker`` resources.
+
+    Memory and disk are rounded up to whole megabytes, so the pod gets at least what was
+    declared (``1G`` becomes 954 MB, i.e. ``954Mi``) and the worker claims exactly what the pod
+    has.
+    """
+    return WorkerShape.of(
+        resources.cores,
+        quantity_to_mb(resources.memory, round_up=True),
+        quantity_to_mb(resources.disk, round_up=True),
+        resources.gpus,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +103,7 @@ class PoolPolicy:
         return cls(
             min_workers=spec.min_workers,
             max_workers=spec.max_workers,
-            shapes=tuple(shapes) or (WorkerShape.from_resources(spec.worker),),
+            shapes=tuple(shapes) or (declared_shape(spec.worker),),
             autoscale=spec.autoscale.enabled,
             replicas=spec.replicas,
             scale_up_step=spec.autoscale.scale_up_step,

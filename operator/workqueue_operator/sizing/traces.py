@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 SEPARATOR = " -- "
 FIELDS = 8

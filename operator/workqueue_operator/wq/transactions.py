@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq import cctools_json
 from workqueue_operator.wq.measurements import (
     MeasurementError,

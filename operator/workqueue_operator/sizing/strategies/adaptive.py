@@ -30,10 +30,10 @@ import numpy as np
 
 from workqueue_operator.sizing.buckets import Ladders, Rung
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.history import FloatArray, History, histogram
 from workqueue_operator.sizing.strategies.ladder_dp import optimal_ladder
+from workqueue_operator.values.samples import Sample
 
 Values = tuple[float, ...]
 Rungs = tuple[Values, Values, Values]

@@ -25,6 +25,7 @@ from workqueue_operator.scaling import (
     apportion,
     worker_host_key,
 )
+from workqueue_operator.scaling.inputs import declared_shape
 from workqueue_operator.scaling.workers import workers_by_host
 from workqueue_operator.sizing.recommend import bucket_shape
 
@@ -42,7 +43,7 @@ def shapes_and_demands(
     recommendations: Sequence[CategoryRecommendation],
 ) -> tuple[tuple[WorkerShape, ...], list[CategoryDemand]]:
     """The shapes new pods may have (declared worker first) and the backlog per shape."""
-    declared = WorkerShape.from_resources(spec.worker)
+    declared = declared_shape(spec.worker)
     if not sizes_pods(spec):
         return (declared,), list(demands)
     by_category = {r.category: r for r in recommendations if r.buckets}
