@@ -73,6 +73,7 @@ cctools_archive() {
       return
     }
   done
+  return 0
 }
 
 # Sets CCTOOLS_ARCHIVE and CCTOOLS_SHA256, downloading the release tag's source from GitHub when
@@ -82,8 +83,10 @@ fetch_cctools_archive() {
   if [[ -z $CCTOOLS_ARCHIVE ]]; then
     log "no $CCTOOLS_ARCHIVE_NAME in $VENDOR_DIR or $DOWNLOAD_DIR: downloading $CCTOOLS_URL"
     mkdir -p "$DOWNLOAD_DIR"
-    curl -fL --retry 3 -o "$DOWNLOAD_DIR/$CCTOOLS_ARCHIVE_NAME.part" "$CCTOOLS_URL" ||
+    curl -fsSL --retry 3 -o "$DOWNLOAD_DIR/$CCTOOLS_ARCHIVE_NAME.part" "$CCTOOLS_URL" || {
+      rm -f "$DOWNLOAD_DIR/$CCTOOLS_ARCHIVE_NAME.part"
       die "could not download $CCTOOLS_URL (and no $CCTOOLS_ARCHIVE_NAME in $VENDOR_DIR)"
+    }
     mv "$DOWNLOAD_DIR/$CCTOOLS_ARCHIVE_NAME.part" "$DOWNLOAD_DIR/$CCTOOLS_ARCHIVE_NAME"
     CCTOOLS_ARCHIVE=$DOWNLOAD_DIR/$CCTOOLS_ARCHIVE_NAME
   fi
