@@ -13,9 +13,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import BucketShape, CategoryRecommendation
 from workqueue_operator.controllers import metrics
-from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics, QueueFigures
+from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics
+from workqueue_operator.managers.status import queue_figures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 from workqueue_operator.wq.status_models import QueueStatus
 
@@ -37,6 +39,16 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_pool_waste_cores",
 }
 
+QUEUE = QueueFigures(
+    tasks_waiting=5,
+    tasks_running=2,
+    tasks_done=40,
+    tasks_failed=1,
+    workers_connected=3,
+    workers_busy=2,
+    workers_idle=1,
+)
+
 
 def exercise(m: OperatorMetrics) -> None:
     """Call every function once with realistic values."""
@@ -48,7 +60,20 @@ def exercise(m: OperatorMetrics) -> None:
     m.record_scale("ns", "pool", "down", "ScaleDown", 1)
     m.record_refused_pods("ns", "pool", 2)
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
-    m.set_manager_figures("ns", "mgr", reachable=True, queue=QueueFigures(5, 2, 40, 1, 3, 2, 1))
+    m.set_manager_figures(
+        "ns",
+        "mgr",
+        reachable=True,
+        queue=QueueFigures(
+            tasks_waiting=5,
+            tasks_running=2,
+            tasks_done=40,
+            tasks_failed=1,
+            workers_connected=3,
+            workers_busy=2,
+            workers_idle=1,
+        ),
+    )
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
     m.set_buckets("ns", "pool", [BucketFigure("analysis", "0", 2 * 2**30, 1.0, 4 * 2**30, 0.8)])
     m.set_waste("ns", "pool", memory_bytes=3 * 2**30, cores=1.5)
@@ -178,7 +203,7 @@ def test_pool_pods_are_replaced_as_a_whole() -> None:
 
 def test_manager_figures_and_unreachable_drops_stale_queue_figures() -> None:
     m = OperatorMetrics()
-    queue = QueueFigures.from_status(
+    queue = queue_figures(
         QueueStatus(
             tasks_waiting=7,
             tasks_running=2,

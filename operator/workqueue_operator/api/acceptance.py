@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,27 @@ class Verdict:
 
     accepted: bool
     reason: str
+    message: str
+
+    def event(self) -> Event:
+        """The Event that says this verdict: Normal when it accepts, Warning when not."""
+        return Event(
+            EventType.NORMAL if self.accepted else EventType.WARNING, self.reason, self.message
+        )
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event a reconcile pass posts on its object."""
+
+    type: EventType
+    reason: str
+    """One CamelCase word."""
     message: str
 
 

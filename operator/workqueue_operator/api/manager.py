@@ -150,7 +150,7 @@ class WorkQueueManagerStatus(CamelModel):
     categories: list[CategoryFigures] = Field(default_factory=list)
     """Per-category figures from the last successful poll."""
     last_poll_time: datetime | None = None
-    """When the manager was last polled."""
+    """When a poll last changed this status (polls that find nothing new write nothing)."""
 
 
 class WorkQueueManager(CamelModel):

@@ -39,9 +39,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import CategoryRecommendation
+from workqueue_operator.scaling.plan import PoolFigures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
-from workqueue_operator.wq.status_models import QueueStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,49 +66,16 @@ ObjectKey = tuple[str, str]
 """(namespace, name) of a WorkerPool or WorkQueueManager."""
 
 
-@dataclass(frozen=True, slots=True)
-class QueueFigures:
-    """A manager's queue as its last status poll reported it (``queue_status``)."""
+def queue_tasks(queue: QueueFigures) -> dict[str, int]:
+    """A manager's tasks by the ``state`` label's values."""
+    figures = (queue.tasks_waiting, queue.tasks_running, queue.tasks_done, queue.tasks_failed)
+    return dict(zip(TASK_STATES, figures, strict=True))
 
-    tasks_waiting: int = 0
-    tasks_running: int = 0
-    tasks_done: int = 0
-    """Tasks returned to the application since the manager started."""
-    tasks_failed: int = 0
-    """Tasks returned with a result other than success since the manager started."""
-    workers_connected: int = 0
-    workers_busy: int = 0
-    workers_idle: int = 0
 
-    @classmethod
-    def from_status(cls, queue: QueueStatus) -> QueueFigures:
-        return cls(
-            tasks_waiting=queue.tasks_waiting,
-            tasks_running=queue.tasks_running,
-            tasks_done=queue.tasks_done,
-            tasks_failed=queue.tasks_failed,
-            workers_connected=queue.workers_connected,
-            workers_busy=queue.workers_busy,
-            workers_idle=queue.workers_idle,
-        )
-
-    def tasks(self) -> dict[str, int]:
-        return dict(
-            zip(
-                TASK_STATES,
-                (self.tasks_waiting, self.tasks_running, self.tasks_done, self.tasks_failed),
-                strict=True,
-            )
-        )
-
-    def workers(self) -> dict[str, int]:
-        return dict(
-            zip(
-                WORKER_STATES,
-                (self.workers_connected, self.workers_busy, self.workers_idle),
-                strict=True,
-            )
-        )
+def queue_workers(queue: QueueFigures) -> dict[str, int]:
+    """A manager's workers by the ``state`` label's values."""
+    figures = (queue.workers_connected, queue.workers_busy, queue.workers_idle)
+    return dict(zip(WORKER_STATES, figures, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,9 +230,9 @@ class _ObjectCollector(Collector):
             for (ns, name), manager in sorted(self.managers.items()):
                 f.manager_reachable.add_metric([ns, name], 1.0 if manager.reachable else 0.0)
                 if manager.queue is not None:
-                    for state, value in manager.queue.tasks().items():
+                    for state, value in queue_tasks(manager.queue).items():
                         f.manager_tasks.add_metric([ns, name, state], value)
-                    for state, value in manager.queue.workers().items():
+                    for state, value in queue_workers(manager.queue).items():
                         f.manager_workers.add_metric([ns, name, state], value)
             for (ns, pool), figures in sorted(self.buckets.items()):
                 for b in figures:
@@ -402,6 +370,27 @@ class OperatorMetrics:
         with self._objects.lock:
             self._objects.waste[(namespace, pool)] = (max(0.0, memory_bytes), max(0.0, cores))
 
+    def record_pool(
+        self,
+        namespace: str,
+        pool: str,
+        figures: PoolFigures,
+        recommendations: Iterable[CategoryRecommendation],
+    ) -> None:
+        """Everything one pass of a pool leaves: its scale actions by (direction, reason), its
+        refused creations, its pods, buckets and waste."""
+        for (direction, reason), count in figures.scaled.items():
+            self.record_scale(namespace, pool, direction, reason, count)
+        self.record_refused_pods(namespace, pool, figures.refused)
+        self.set_pool_pods(namespace, pool, figures.pods)
+        self.set_buckets(namespace, pool, buckets_from_recommendations(recommendations))
+        self.set_waste(
+            namespace,
+            pool,
+            memory_bytes=figures.waste_memory_mb * BYTES_PER_MB,
+            cores=figures.waste_cores,
+        )
+
     def forget_pool(self, namespace: str, pool: str) -> None:
         """Drop every series of a deleted WorkerPool (call it from its delete handler or
         when its daemon stops because the object is gone)."""
@@ -412,8 +401,8 @@ class OperatorMetrics:
         self, namespace: str, manager: str, *, reachable: bool, queue: QueueFigures | None
     ) -> None:
         """What the last status poll of a WorkQueueManager found: ``reachable``, and its queue
-        (``QueueFigures.from_status(poll.queue)``) or None when the poll got no answer, which
-        drops the task and worker series until the next answer (no stale figures)."""
+        (as its status shows it) or None when the poll got no answer, which drops the task and
+        worker series until the next answer (no stale figures)."""
         with self._objects.lock:
             self._objects.managers[(namespace, manager)] = _Manager(reachable, queue)
 
@@ -439,6 +428,7 @@ record_refused_pods = METRICS.record_refused_pods
 set_pool_pods = METRICS.set_pool_pods
 set_buckets = METRICS.set_buckets
 set_waste = METRICS.set_waste
+record_pool = METRICS.record_pool
 forget_pool = METRICS.forget_pool
 set_manager_figures = METRICS.set_manager_figures
 forget_manager = METRICS.forget_manager

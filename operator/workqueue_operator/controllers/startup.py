@@ -10,7 +10,7 @@ import kopf
 
 from workqueue_operator import GROUP
 from workqueue_operator.controllers import metrics
-from workqueue_operator.k8s.client import KubeApi, load_config
+from workqueue_operator.k8s.client import KubeClient, load_config
 
 
 @kopf.on.startup()
@@ -26,7 +26,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     load_config()
-    memo.kube = KubeApi()
+    memo.kube = KubeClient()
     try:
         port = metrics.port_from_env(os.environ)
     except ValueError as error:

@@ -1,7 +1,9 @@
 """The one thin wrapper over the Kubernetes API that the controllers use.
 
-Everything that decides lives elsewhere; this only reads and writes objects, as plain dicts
-(the JSON the apiserver speaks), with 404 and 409 turned into results instead of errors.
+``KubeApi`` is the interface: the reads and writes the operator makes, as plain dicts (the JSON
+the apiserver speaks), with 404 and 409 turned into results instead of errors. ``KubeClient``
+implements it with the official client; unit tests use an in-memory implementation. Everything
+that decides lives elsewhere.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import base64
 import json
 import os
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
@@ -62,9 +64,33 @@ def load_config() -> None:
         kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
 
 
-class KubeApi:
+class KubeApi(Protocol):
     """Reads and writes of the objects the operator touches. Blocking: call it from a thread
     (``asyncio.to_thread``) in async handlers."""
+
+    def secret_exists(self, namespace: str, name: str) -> bool: ...
+    def claim_exists(self, namespace: str, name: str) -> bool: ...
+    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None: ...
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]: ...
+    def patch_custom_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None: ...
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+    def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool: ...
+    def delete_pod(self, namespace: str, name: str) -> bool: ...
+    def apply(self, obj: dict[str, Any]) -> None: ...
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def create_job(self, namespace: str, job: dict[str, Any]) -> bool: ...
+    def delete_job(self, namespace: str, name: str) -> bool: ...
+    def annotate_job(self, namespace: str, name: str, annotations: dict[str, str]) -> None: ...
+    def pod_log(
+        self, namespace: str, name: str, container: str, tail_lines: int = 50
+    ) -> str | None: ...
+
+
+class KubeClient:
+    """``KubeApi`` on the official Kubernetes client."""
 
     def __init__(self) -> None:
         self.client = kubernetes.client.ApiClient()
@@ -270,3 +296,8 @@ class KubeApi:
             )
         items: list[dict[str, Any]] = found.get("items", [])
         return items
+
+
+def _implements_kube_api(client: KubeClient) -> KubeApi:
+    """Never called: mypy checks here that ``KubeClient`` has every method of ``KubeApi``."""
+    return client

@@ -165,8 +165,6 @@ class PodPhase(StrEnum):
 
 LIVE_PHASES = frozenset({PodPhase.PENDING, PodPhase.RUNNING, PodPhase.UNKNOWN})
 """Phases of pods that are (or will be) capacity."""
-FINISHED_PHASES = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
-"""Phases of pods whose worker has exited for good (restartPolicy Never)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,361 @@
+"""One WorkerPool pass as pure functions: what the pool looks like (``PoolObservation``), what to
+do about it (``plan_pool`` -> ``PoolPlan``), and what the pass leaves once the plan is applied
+(``settle_pool`` -> ``PoolResult``: status, Events, memory, metric figures).
+
+The controller gathers the observation, applies the plan's pod actions and writes the result;
+every choice is made here. Each action carries its own kind and reason, so a pod deleted to
+scale down, a pod replaced because its shape is out of date (Recreate) and a finished pod
+cleaned up are counted and announced as what they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from workqueue_operator.api.acceptance import Event, EventType, Verdict
+from workqueue_operator.api.common import merge_condition
+from workqueue_operator.api.pool import CategoryRecommendation, SizingMode, WorkerPoolSpec
+from workqueue_operator.scaling.creation import (
+    PODS_CREATED,
+    CreationOutcome,
+    creation_verdict,
+    worth_an_event,
+)
+from workqueue_operator.scaling.decision import DecisionKind, ScalingDecision, decide_scaling
+from workqueue_operator.scaling.inputs import (
+    LIVE_PHASES,
+    PodView,
+    PoolPolicy,
+    ScalingInputs,
+    WorkerView,
+)
+from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
+from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
+from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
+from workqueue_operator.sizing.recommend import recommend
+from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
+from workqueue_operator.values.samples import Sample
+from workqueue_operator.values.shapes import WorkerShape
+from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
+
+ENVIRONMENT_READY = "EnvironmentReady"
+
+
+# --- what the controller gathers ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ManagerObservation:
+    """The pool's manager as one poll saw it."""
+
+    located: bool
+    """Whether the operator knows where the manager is (its WorkQueueManager exists): without
+    that, workers could not be told where to connect and no pod is created or deleted."""
+    reachable: bool
+    why: str = ""
+    """Why it is not reachable."""
+    categories: Sequence[CategoryStatus] = ()
+    workers: Sequence[WorkerStatus] = ()
+
+
+@dataclass(frozen=True)
+class TelemetryObservation:
+    """Recent task samples per category from the telemetry agent, or why there are none."""
+
+    samples: Mapping[str, Sequence[Sample]] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolObservation:
+    """Everything one pass decides from."""
+
+    spec: WorkerPoolSpec
+    status: Mapping[str, Any]
+    """The pool's status as stored (with this pass's Accepted condition merged in)."""
+    generation: int
+    manager: ManagerObservation
+    environment: Verdict
+    """Whether the PonchoEnv the pool names (if any) is Ready: no pods are created until then."""
+    telemetry: TelemetryObservation
+    pods: Sequence[PodView]
+    now: float
+
+
+@dataclass(frozen=True)
+class PoolMemory:
+    """What a pool's passes carry from one to the next (lost on restart, which only makes the
+    scaler more patient: idle clocks start again)."""
+
+    idle_since: Mapping[str, float] = field(default_factory=dict)
+    last_scale_up: float | None = None
+
+
+# --- what the plan says to do ------------------------------------------------------------------
+class DeleteKind(StrEnum):
+    """Why a pod is deleted; also the metric's and the Event's reason."""
+
+    SCALE_DOWN = "ScaleDown"
+    """A surplus pod (pending, or with an idle worker) goes."""
+    RECREATE = "Recreate"
+    """An idle pod whose shape is off every recommended one goes; its replacement is created in
+    a recommended shape by a later pass."""
+    CLEAN_UP = "CleanUp"
+    """A finished pod (its worker exited) is removed; not a scale action."""
+
+
+@dataclass(frozen=True)
+class CreatePods:
+    shape: WorkerShape
+    count: int
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    name: str
+    kind: DeleteKind
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """A pass's actions and what it knows before applying them."""
+
+    creates: tuple[CreatePods, ...]
+    deletes: tuple[DeletePod, ...]
+    decision: ScalingDecision
+    policy: PoolPolicy
+    recommendations: tuple[CategoryRecommendation, ...]
+    workers: tuple[WorkerView, ...]
+    """The connected workers that run in this pool's pods."""
+    status: Mapping[str, Any]
+    """Status fields known before applying (conditions, recommendations)."""
+    events: tuple[Event, ...]
+    memory: PoolMemory
+
+    @property
+    def create_count(self) -> int:
+        return sum(c.count for c in self.creates)
+
+    def deleted(self, kind: DeleteKind) -> list[str]:
+        return [d.name for d in self.deletes if d.kind is kind]
+
+
+def pool_recommendations(
+    spec: WorkerPoolSpec,
+    telemetry: TelemetryObservation,
+    previous: Sequence[CategoryRecommendation],
+    machine: Allocation = DEFAULT_MACHINE,
+) -> list[CategoryRecommendation]:
+    """Bucket recommendations from the telemetry agent's samples; the previous ones when the
+    samples cannot be read (sizes never change on missing data); none unless sizing is
+    Buckets."""
+    if spec.sizing.mode is not SizingMode.BUCKETS:
+        return []
+    if telemetry.samples is None:
+        return list(previous)
+    return recommend(telemetry.samples, spec.sizing, machine, previous)
+
+
+def _pool_workers(observation: PoolObservation) -> list[WorkerView]:
+    pod_names = {p.name for p in observation.pods}
+    return [
+        w
+        for w in worker_views(observation.manager.workers)
+        if worker_host_key(w.hostname) in pod_names
+    ]
+
+
+def plan_pool(
+    observation: PoolObservation, memory: PoolMemory, machine: Allocation = DEFAULT_MACHINE
+) -> PoolPlan:
+    """The actions of one pass over a WorkerPool, from what it observed and remembers."""
+    spec, now = observation.spec, observation.now
+    conditions, env_changed = merge_condition(
+        observation.status,
+        type_=ENVIRONMENT_READY,
+        ok=observation.environment.accepted,
+        reason=observation.environment.reason,
+        message=observation.environment.message,
+        generation=observation.generation,
+    )
+    events = [observation.environment.event()] if env_changed and spec.env_ref else []
+    previous = [
+        CategoryRecommendation.model_validate(r)
+        for r in observation.status.get("recommendations") or []
+    ]
+    recs = pool_recommendations(spec, observation.telemetry, previous, machine)
+    manager = observation.manager
+    shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
+    policy = PoolPolicy.from_spec(spec, shapes=shapes)
+    workers = _pool_workers(observation)
+    idle_since = track_idle_since(memory.idle_since, workers, now)
+    decision = decide_scaling(
+        ScalingInputs(
+            policy=policy,
+            queue=demands,
+            pods=observation.pods,
+            workers=workers,
+            idle_since=idle_since,
+            now=now,
+            last_scale_up=memory.last_scale_up,
+            manager_reachable=manager.reachable,
+        )
+    )
+    recreate = [
+        name
+        for name in recreate_victims(
+            spec,
+            shapes=shapes,
+            pods=observation.pods,
+            workers=workers,
+            idle_since=idle_since,
+            now=now,
+        )
+        if name not in decision.delete and manager.reachable
+    ]
+    if recreate:
+        more = f"; replacing {len(recreate)} idle pod(s) of an old shape"
+        decision = replace(decision, reason=decision.reason + more)
+    creates: tuple[CreatePods, ...] = ()
+    deletes: tuple[DeletePod, ...] = ()
+    if manager.located:
+        if observation.environment.accepted:
+            creates = tuple(
+                CreatePods(shape, count)
+                for shape_id, count in decision.create.items()
+                if (shape := policy.shape(shape_id)) is not None
+            )
+        deletes = (
+            *(DeletePod(n, DeleteKind.SCALE_DOWN) for n in decision.delete),
+            *(DeletePod(n, DeleteKind.CLEAN_UP) for n in decision.delete_finished),
+            *(DeletePod(n, DeleteKind.RECREATE) for n in recreate),
+        )
+    return PoolPlan(
+        creates=creates,
+        deletes=deletes,
+        decision=decision,
+        policy=policy,
+        recommendations=tuple(recs),
+        workers=tuple(workers),
+        status={"conditions": conditions, "recommendations": [r.to_api() for r in recs]},
+        events=tuple(events),
+        memory=PoolMemory(idle_since=idle_since, last_scale_up=memory.last_scale_up),
+    )
+
+
+# --- after the plan is applied -----------------------------------------------------------------
+@dataclass(frozen=True)
+class PoolFigures:
+    """What the pass leaves for the operator's metrics."""
+
+    scaled: Mapping[tuple[str, str], int]
+    """Pods created ("up") or deleted to scale ("down"), by (direction, reason)."""
+    refused: int
+    pods: Mapping[tuple[str, str], int]
+    """Pods by (shape id, phase), as the pass saw them."""
+    waste_memory_mb: float
+    waste_cores: float
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    status: dict[str, Any]
+    events: tuple[Event, ...]
+    memory: PoolMemory
+    figures: PoolFigures
+
+
+def settle_pool(
+    observation: PoolObservation, plan: PoolPlan, outcome: CreationOutcome, *, timestamp: str
+) -> PoolResult:
+    """The status, Events, memory and figures a pass leaves once its plan was applied
+    (``timestamp``: now, as the API writes times)."""
+    decision, now = plan.decision, observation.now
+    events = list(plan.events)
+    conditions = list(plan.status["conditions"])
+    creation = creation_verdict(outcome)
+    if creation is not None:
+        status_so_far = {**observation.status, "conditions": conditions}
+        conditions, changed = merge_condition(
+            status_so_far,
+            type_=PODS_CREATED,
+            ok=creation.accepted,
+            reason=creation.reason,
+            message=creation.message,
+            generation=observation.generation,
+        )
+        if changed and worth_an_event(creation, observation.status):
+            events.append(creation.event())
+    scale_down = plan.deleted(DeleteKind.SCALE_DOWN)
+    recreated = plan.deleted(DeleteKind.RECREATE)
+    if outcome.created or scale_down:
+        events.append(Event(EventType.NORMAL, str(decision.kind), decision.reason))
+    if recreated:
+        message = (
+            f"deleting {len(recreated)} idle pod(s) whose shape is off every recommended one "
+            f"({', '.join(recreated[:5])}); replacements get a recommended shape"
+        )
+        events.append(Event(EventType.NORMAL, DeleteKind.RECREATE.value, message))
+    scaled = bool(outcome.created or scale_down or recreated)
+    live = sum(1 for p in observation.pods if p.phase in LIVE_PHASES)
+    busy = sum(1 for w in plan.workers if w.busy)
+    status = {
+        **plan.status,
+        "conditions": conditions,
+        "observedGeneration": observation.generation,
+        "replicas": max(0, live + outcome.created - len(scale_down) - len(recreated)),
+        "workersConnected": len(plan.workers),
+        "workersBusy": busy,
+        "workersIdle": len(plan.workers) - busy,
+        "desiredReplicas": decision.desired_replicas,
+        "desiredReason": decision.reason,
+        "lastScaleTime": timestamp if scaled else observation.status.get("lastScaleTime"),
+    }
+    waste_mb, waste_cores = estimate_waste(observation.pods, plan.workers, plan.policy)
+    figures = PoolFigures(
+        scaled={
+            k: n
+            for k, n in {
+                ("up", str(decision.kind)): outcome.created,
+                ("down", str(decision.kind)): len(scale_down),
+                ("down", DeleteKind.RECREATE.value): len(recreated),
+            }.items()
+            if n
+        },
+        refused=outcome.refused,
+        pods=_shape_phase_counts(observation.pods),
+        waste_memory_mb=waste_mb,
+        waste_cores=waste_cores,
+    )
+    memory = PoolMemory(
+        idle_since=plan.memory.idle_since,
+        last_scale_up=now if outcome.created else plan.memory.last_scale_up,
+    )
+    return PoolResult(status=status, events=tuple(events), memory=memory, figures=figures)
+
+
+def _shape_phase_counts(pods: Sequence[PodView]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for pod in pods:
+        key = (pod.shape_id, str(pod.phase))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+__all__ = [
+    "ENVIRONMENT_READY",
+    "CreatePods",
+    "DecisionKind",
+    "DeleteKind",
+    "DeletePod",
+    "ManagerObservation",
+    "PoolFigures",
+    "PoolMemory",
+    "PoolObservation",
+    "PoolPlan",
+    "PoolResult",
+    "TelemetryObservation",
+    "plan_pool",
+    "settle_pool",
+]
