@@ -421,3 +421,13 @@ def test_same_inputs_same_decision_whatever_the_order() -> None:
         first.desired_replicas,
     )
     assert first.delete == ("c", "d")  # 2 wanted: the pending ones go, ties broken by name
+
+
+def test_a_taskvine_worker_holding_only_its_file_cache_is_idle() -> None:
+    """TaskVine reports a worker's cache as disk in use: that is no task, and the worker may go."""
+    cached = WorkerView(hostname="w", disk_inuse_mb=12.0)
+    assert not cached.busy
+    assert WorkerView(hostname="w", memory_inuse_mb=100.0).busy
+    assert WorkerView(hostname="w", tasks_running=1).busy
+    decision = decide(pods=[pod("w")], workers=[cached], idle_for={"w": 999})
+    assert decision.delete == ("w",)

@@ -198,9 +198,12 @@ class WorkerView:
 
     @property
     def busy(self) -> bool:
-        """Whether it runs a task or holds resources for one."""
+        """Whether it runs a task or holds cores, memory or GPUs for one. Disk in use is not a
+        sign of work: a TaskVine worker counts its file cache in ``disk_inuse`` (its manager
+        adds ``inuse_cache``), so an idle TaskVine worker that ran anything reports disk in
+        use for as long as it lives."""
         return self.tasks_running > 0 or (
-            max(self.cores_inuse, self.memory_inuse_mb, self.disk_inuse_mb, self.gpus_inuse) > 0
+            max(self.cores_inuse, self.memory_inuse_mb, self.gpus_inuse) > 0
         )
 
 
