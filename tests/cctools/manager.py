@@ -124,6 +124,7 @@ class TestManager:
         keepalive: tuple[int, int] | None = None,
         ssl: tuple[Path, Path] | None = None,
         peer_transfers: bool | None = None,
+        tune: Mapping[str, float] | None = None,
         serve: bool = True,
     ) -> None:
         problem = missing_cctools()
@@ -148,6 +149,7 @@ class TestManager:
             "keepalive": list(keepalive) if keepalive else None,
             "ssl": [str(ssl[0]), str(ssl[1])] if ssl else None,
             "peer_transfers": peer_transfers,
+            "tune": dict(tune or {}),
             "serve": serve,
         }
         self.stderr_path = workdir / "manager-program.stderr"

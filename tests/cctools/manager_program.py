@@ -121,6 +121,8 @@ class WorkQueue(Framework):
             interval, timeout = config["keepalive"]
             q.specify_keepalive_interval(interval)
             q.specify_keepalive_timeout(timeout)
+        for name, value in (config.get("tune") or {}).items():
+            q.tune(name, value)
 
     def paths(self) -> dict[str, Any]:
         return {"transactions_log": self.config.get("transactions_log")}
@@ -210,6 +212,8 @@ class TaskVine(Framework):
             interval, timeout = config["keepalive"]
             m.set_keepalive_interval(interval)
             m.set_keepalive_timeout(timeout)
+        for name, value in (config.get("tune") or {}).items():
+            m.tune(name, value)
         if config.get("peer_transfers") is False:
             m.disable_peer_transfers()
 

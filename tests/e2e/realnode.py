@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.harness import REPO
+from workqueue_operator.api.common import Framework
 
 NODE_NAME = "wq-real-node"
 NODE_IP = "10.88.0.1"
@@ -116,7 +117,13 @@ def registry_image(name: str, tag: str = "0.1.0") -> str:
     return f"{REGISTRY}/workqueue-operator/{name}@{digest}"
 
 
-def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
+def external_manager(
+    port: int,
+    *,
+    name: str = "mgr",
+    extra: str = "",
+    framework: Framework = Framework.WORK_QUEUE,
+) -> str:
     """A WorkQueueManager for a manager in the test process, as pods on the real node reach it
     (the node's address); ``extra``: more spec lines, e.g. ``telemetryUrl: ...``."""
     lines = textwrap.indent(extra.strip(), "  ") + "\n" if extra.strip() else ""
@@ -124,7 +131,7 @@ def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
         "apiVersion: workqueue.dev/v1alpha1\n"
         "kind: WorkQueueManager\n"
         f"metadata:\n  name: {name}\n"
-        "spec:\n  mode: External\n"
+        f"spec:\n  mode: External\n  framework: {framework}\n"
         f"  address: {NODE_IP}:{port}\n  pollIntervalSeconds: 1\n" + lines
     )
 

@@ -69,6 +69,8 @@ class PodWatch:
         self.alive_until: dict[str, float] = {}
         self.nodes: set[str] = set()
         self.images: set[str] = set()
+        self.programs: set[str] = set()
+        """The first word of each container's command (the worker program)."""
         self.started_containers = 0
         self.most_alive = 0
         self.alive_now = 0
@@ -93,6 +95,9 @@ class PodWatch:
                 if spec.get("nodeName"):
                     self.nodes.add(spec["nodeName"])
                 self.images.update(c["image"] for c in spec["containers"])
+                self.programs.update(
+                    c["command"][0] for c in spec["containers"] if c.get("command")
+                )
                 ip = status.get("podIP")
                 if pod["metadata"].get("deletionTimestamp") or not ip:
                     continue
