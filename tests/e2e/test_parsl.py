@@ -29,7 +29,6 @@ import yaml
 from e2e.hostrunner import HostRunner, ProcessInfo
 
 from tests.harness import REPO, Cluster, wait_for
-from workqueue_operator.scaling.inputs import WorkerView
 
 pytestmark = pytest.mark.e2e
 
@@ -44,31 +43,6 @@ EXECUTORS = {"WorkQueue": "workqueue", "TaskVine": "taskvine"}
 """The WorkQueueManager's ``framework`` -> the program's ``--executor``."""
 WORKER_PROGRAMS = {"WorkQueue": "work_queue_worker", "TaskVine": "vine_worker"}
 frameworks = pytest.mark.parametrize("framework", list(EXECUTORS))
-
-
-def idle_vine_worker_looks_busy() -> bool:
-    """Whether the operator takes a worker holding disk but running nothing for busy: TaskVine
-    counts a worker's file cache in its ``disk_inuse`` (vine_manager.c, count_worker_resources),
-    and every worker that ran a Parsl task caches Parsl's exec_parsl_function.py, so such an
-    operator never lets an idle vine_worker go."""
-    return WorkerView(hostname="idle-vine-worker", disk_inuse_mb=1.0).busy
-
-
-frameworks_scaling_down = pytest.mark.parametrize(
-    "framework",
-    [
-        "WorkQueue",
-        pytest.param(
-            "TaskVine",
-            marks=pytest.mark.xfail(
-                idle_vine_worker_looks_busy(),
-                reason="the operator counts a TaskVine worker's file cache (disk_inuse) as "
-                "work: idle vine_workers are never removed",
-                strict=True,
-            ),
-        ),
-    ],
-)
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +198,7 @@ def worker_programs(runner: HostRunner) -> set[str]:
     return {Path(p.argv[0]).name for p in runner.processes() if p.argv}
 
 
-@frameworks_scaling_down
+@frameworks
 def test_parsl_external_manager_gets_its_workers_from_a_pool_that_scales_out_and_back(
     operator: Cluster,
     namespace: str,
