@@ -1,8 +1,8 @@
 """Everything in pods on the real node: the operator installed by its Helm chart from the
-operator image, an InCluster WorkQueueManager running a Work Queue program in the manager
-image (its Deployment, Service and telemetry-agent sidecar made by that operator), and a
-WorkerPool's workers from the worker image reaching the manager through its Service name
-(CoreDNS) and ClusterIP (kube-proxy).
+operator image, an InCluster WorkQueueManager running a Work Queue or a TaskVine program (the
+ndcctools API, CCTools 7.17.1) in the manager image (its Deployment, Service and
+telemetry-agent sidecar made by that operator), and a WorkerPool's workers from the worker
+image reaching the manager through its Service name (CoreDNS) and ClusterIP (kube-proxy).
 
 The local API server listens on 127.0.0.1 only (the ``kubernetes`` Service has no endpoints),
 so the operator's pod uses the node's network (chart values ``hostNetwork``, ``dnsPolicy:
@@ -12,6 +12,7 @@ operator is the only one there."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 import uuid
@@ -24,6 +25,8 @@ import pytest
 from tests.e2e.realnode import NODE_NAME, POD_NETWORK_PREFIX, REAL_NODE_PLACEMENT, registry_image
 from tests.harness import REPO, Cluster, wait_for
 from tests.integration.test_helm_install import helm, run
+from workqueue_operator.api.common import Framework
+from workqueue_operator.telemetry.client import fetch_samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 __all__ = ["helm"]  # the fixture, for pytest
@@ -32,28 +35,54 @@ TASKS = 20
 # Ports of the operator in the node's network: clear of the test session's operator (8080).
 METRICS_PORT, HEALTH_PORT = 18480, 18481
 
-MANAGER_PROGRAM = textwrap.dedent(
-    f"""
-    import json, os, sys, work_queue as wq
-    q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]))
-    q.specify_transactions_log(os.environ["WORKQUEUE_TRANSACTIONS_LOG"])
-    q.enable_monitoring()
-    for i in range({TASKS}):
-        t = wq.Task(f"echo task-{{i}} $(hostname -i)")
-        t.specify_cores(1)
-        q.submit(t)
-    ok = 0
-    while not q.empty():
-        t = q.wait(5)
-        if t:
-            ok += int(t.result == 0 and t.return_status == 0)
-            print(json.dumps({{"task": t.id, "output": t.output.strip(), "host": t.hostname}}),
-                  flush=True)
-    print(json.dumps({{"all_done": ok}}), flush=True)
-    while True:  # stay up, idle, until the WorkQueueManager is deleted
-        q.wait(5)
-    """
-)
+# The programs a user writes, with the ndcctools API, from what the operator tells them in the
+# environment (WORKQUEUE_PORT, and where the telemetry sidecar reads the manager's log).
+MANAGER_PROGRAMS = {
+    Framework.WORK_QUEUE: textwrap.dedent(
+        f"""
+        import json, os, ndcctools.work_queue as wq
+        q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]))
+        q.specify_transactions_log(os.environ["WORKQUEUE_TRANSACTIONS_LOG"])
+        q.enable_monitoring()
+        for i in range({TASKS}):
+            t = wq.Task(f"echo task-{{i}} $(hostname -i)")
+            t.specify_cores(1)
+            q.submit(t)
+        ok = 0
+        while not q.empty():
+            t = q.wait(5)
+            if t:
+                ok += int(t.result == 0 and t.return_status == 0)
+                print(json.dumps({{"task": t.id, "output": t.output.strip()}}), flush=True)
+        print(json.dumps({{"all_done": ok}}), flush=True)
+        while True:  # stay up, idle, until the WorkQueueManager is deleted
+            q.wait(5)
+        """
+    ),
+    Framework.TASKVINE: textwrap.dedent(
+        f"""
+        import json, os, ndcctools.taskvine as vine
+        m = vine.Manager(
+            port=int(os.environ["WORKQUEUE_PORT"]),
+            run_info_path=os.environ["WORKQUEUE_RUN_INFO_PATH"],
+        )
+        m.enable_monitoring()
+        for i in range({TASKS}):
+            t = vine.Task(f"echo task-{{i}} $(hostname -i)")
+            t.set_cores(1)
+            m.submit(t)
+        ok = 0
+        while not m.empty():
+            t = m.wait(5)
+            if t:
+                ok += int(t.successful())
+                print(json.dumps({{"task": t.id, "output": t.output.strip()}}), flush=True)
+        print(json.dumps({{"all_done": ok}}), flush=True)
+        while True:  # stay up, idle, until the WorkQueueManager is deleted
+            m.wait(5)
+        """
+    ),
+}
 
 
 @pytest.fixture
@@ -65,7 +94,7 @@ def own_namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def manager_and_pool(worker_image: str, manager_image: str) -> str:
+def manager_and_pool(framework: Framework, worker_image: str, manager_image: str) -> str:
     placement = json.dumps(REAL_NODE_PLACEMENT)
     manager: dict[str, Any] = {
         "apiVersion": "workqueue.dev/v1alpha1",
@@ -73,8 +102,9 @@ def manager_and_pool(worker_image: str, manager_image: str) -> str:
         "metadata": {"name": "mgr"},
         "spec": {
             "mode": "InCluster",
+            "framework": str(framework),
             "image": manager_image,
-            "command": ["python3", "-c", MANAGER_PROGRAM],
+            "command": ["python3", "-c", MANAGER_PROGRAMS[framework]],
             "pollIntervalSeconds": 1,
             "resources": {"cpu": "100m", "memory": "256Mi"},
             "template": json.loads(placement),
@@ -110,7 +140,9 @@ def manager_log_lines(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     return lines
 
 
+@pytest.mark.parametrize("framework", list(Framework))
 def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
+    framework: Framework,
     crds: Cluster,
     real_node: str,
     own_namespace: str,
@@ -150,7 +182,8 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
     )
     try:
         cluster.apply(
-            manager_and_pool(registry_image("worker"), registry_image("manager")), namespace
+            manager_and_pool(framework, registry_image("worker"), registry_image("manager")),
+            namespace,
         )
 
         def all_done() -> dict[str, Any] | None:
@@ -183,6 +216,15 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
 
         status = wait_for(reachable, timeout=60, what="the operator's status of the manager")
         assert status["address"].startswith("mgr."), status
+        # The telemetry sidecar followed the manager's own log (TaskVine: its run-info
+        # directory's most-recent/vine-logs/transactions) and serves every task's sample.
+        agent = f"http://{manager_pod['status']['podIP']}:9090"
+        samples = wait_for(
+            lambda: sum(len(v) for v in asyncio.run(fetch_samples(agent)).values()) >= TASKS,
+            timeout=60,
+            what="the telemetry sidecar's samples of every task",
+        )
+        assert samples
         # ...and scales the pool back to 0 once the queue is empty.
         wait_for(
             lambda: (
