@@ -136,3 +136,24 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
         return None
     conditions: Sequence[dict[str, Any]] = obj.get("status", {}).get("conditions", [])
     return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def wait_for_passes(
+    kind: str, namespace: str, name: str, count: int = 2, timeout: float = 60.0
+) -> None:
+    """Wait until the in-process operator (the session's ``operator`` fixture) has finished
+    ``count`` more reconcile passes of one object, as its
+    ``workqueue_operator_last_reconcile_timestamp_seconds`` says: what a test waits on before
+    it asserts that those passes changed nothing."""
+    from workqueue_operator.controllers import metrics  # noqa: PLC0415
+
+    last = metrics.last_pass(kind, namespace, name) or 0.0
+    for n in range(count):
+        last = wait_for(
+            lambda since=last: (
+                (at := metrics.last_pass(kind, namespace, name)) is not None and at > since and at
+            ),
+            timeout=timeout,
+            interval=0.1,
+            what=f"reconcile pass {n + 1} of {count} of {kind} {namespace}/{name}",
+        )

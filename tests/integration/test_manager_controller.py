@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-import time
 from typing import Any
 
 import pytest
 
 from tests.cctools.manager import ManagerFactory
-from tests.harness import Cluster, condition, wait_for
+from tests.harness import Cluster, condition, wait_for, wait_for_passes
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +66,7 @@ def test_external_manager_status_follows_the_real_queue(
         what="an Unreachable Event",
     )
     # Events on transitions only: three more polls (one a second) must not add any.
-    time.sleep(3)
+    wait_for_passes("WorkQueueManager", namespace, "ext", 3)
     again = [e for e in operator.events_for("ext", namespace) if e["reason"] == "Unreachable"]
     assert len(warnings) == len(again) == 1
     assert again[0].get("count", 1) == 1

@@ -70,6 +70,8 @@ def operator_exposition() -> str:
     )
     m.set_buckets("ns", "pool", [BucketFigure("c", "0", 1.0, 1.0, 1.0, 1.0)])
     m.set_waste("ns", "pool", memory_bytes=1.0, cores=1.0)
+    m.record_pass("WorkerPool", "ns", "pool")
+    m.record_status_patch("WorkerPool", "ns", "pool")
     return m.render().decode()
 
 

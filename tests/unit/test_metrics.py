@@ -37,6 +37,8 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_bucket_share_ratio",
     "workqueue_operator_pool_waste_memory_bytes",
     "workqueue_operator_pool_waste_cores",
+    "workqueue_operator_last_reconcile_timestamp_seconds",
+    "workqueue_operator_status_patches",
 }
 
 QUEUE = QueueFigures(
@@ -77,6 +79,8 @@ def exercise(m: OperatorMetrics) -> None:
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
     m.set_buckets("ns", "pool", [BucketFigure("analysis", "0", 2 * 2**30, 1.0, 4 * 2**30, 0.8)])
     m.set_waste("ns", "pool", memory_bytes=3 * 2**30, cores=1.5)
+    m.record_pass("WorkerPool", "ns", "pool", at=1_800_000_000.0)
+    m.record_status_patch("WorkerPool", "ns", "pool")
 
 
 def samples(m: OperatorMetrics) -> list[Sample]:
@@ -356,3 +360,23 @@ def test_serve_on_a_busy_port_warns_and_tries_again_later(caplog: pytest.LogCapt
         assert metrics.serve(port, host="127.0.0.1") is False
     assert "cannot serve metrics" in caplog.text
     assert metrics._serving_port is None
+
+
+def test_an_objects_last_pass_and_status_patches_are_kept_until_it_is_forgotten() -> None:
+    m = OperatorMetrics()
+    m.record_pass("PonchoEnv", "ns", "env", at=100.0)
+    m.record_status_patch("PonchoEnv", "ns", "env")
+    m.record_status_patch("PonchoEnv", "ns", "env")
+    m.record_pass("PonchoEnv", "ns", "other", at=50.0)
+    env = {"kind": "PonchoEnv", "namespace": "ns", "name": "env"}
+
+    def of(metric: str) -> list[float]:
+        return [s.value for s in samples(m) if s.name == metric and s.labels == env]
+
+    assert of("workqueue_operator_last_reconcile_timestamp_seconds") == [100.0]
+    assert of("workqueue_operator_status_patches_total") == [2]
+    assert m.status_patches("PonchoEnv", "ns", "env") == 2
+    m.forget_object("PonchoEnv", "ns", "env")
+    assert m.last_pass("PonchoEnv", "ns", "env") is None
+    assert of("workqueue_operator_status_patches_total") == []
+    assert m.last_pass("PonchoEnv", "ns", "other") == 50.0

@@ -4,7 +4,9 @@ Every pass: re-read the object (read-your-writes: the daemon's ``body`` may lag 
 own patches), parse and judge its spec (the Accepted condition, an Event when the verdict
 changes), hand an accepted spec to the kind's ``reconcile`` (gather, plan, apply), write only
 the status fields that differ from the stored ones, post the pass's Events, count the pass in
-``workqueue_operator_reconciles_total``, and sleep until the recheck time or until the spec
+``workqueue_operator_reconciles_total`` (and its end in
+``workqueue_operator_last_reconcile_timestamp_seconds``, its patches in
+``workqueue_operator_status_patches_total``), and sleep until the recheck time or until the spec
 changes. A pass that fails (the apiserver restarting, a manager's DNS name not resolving yet)
 is logged and retried with a growing delay; the daemon does not die. When the object is
 deleted its metric series are forgotten.
@@ -213,8 +215,10 @@ async def run_daemon(
                     await asyncio.to_thread(
                         context.kube.patch_custom_status, kind.plural, ns, name, changes
                     )
+                    metrics.record_status_patch(kind.name, ns, name)
                 for event in events:
                     post(body, event)
+            metrics.record_pass(kind.name, ns, name)
             memory, wait, retry = outcome.memory, outcome.recheck_seconds, RETRY_FIRST_SECONDS
         except Exception as error:
             if transient(error):
@@ -227,3 +231,4 @@ async def run_daemon(
         stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
     ):
         kind.forget(ns, name)
+        metrics.forget_object(kind.name, ns, name)

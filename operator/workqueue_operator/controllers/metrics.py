@@ -131,6 +131,8 @@ class _Families(NamedTuple):
     bucket_share: GaugeMetricFamily
     waste_memory: GaugeMetricFamily
     waste_cores: GaugeMetricFamily
+    last_pass: GaugeMetricFamily
+    status_patches: CounterMetricFamily
 
     @classmethod
     def empty(cls) -> _Families:
@@ -198,6 +200,16 @@ class _Families(NamedTuple):
                 "Cores allocated to a pool's running workers minus cores in use (estimated).",
                 labels=pool,
             ),
+            last_pass=GaugeMetricFamily(
+                f"{PREFIX}_last_reconcile_timestamp_seconds",
+                "When an object's last reconcile pass ended without an error (Unix time).",
+                labels=["kind", "namespace", "name"],
+            ),
+            status_patches=CounterMetricFamily(
+                f"{PREFIX}_status_patches",
+                "Status patches the operator sent for an object (only passes that changed it).",
+                labels=["kind", "namespace", "name"],
+            ),
         )
 
 
@@ -212,6 +224,8 @@ class _ObjectCollector(Collector):
         self.managers: dict[ObjectKey, _Manager] = {}
         self.buckets: dict[ObjectKey, list[BucketFigure]] = {}
         self.waste: dict[ObjectKey, tuple[float, float]] = {}
+        self.last_pass: dict[tuple[str, str, str], float] = {}
+        self.status_patches: dict[tuple[str, str, str], float] = {}
 
     def describe(self) -> Iterator[Metric]:
         yield from _Families.empty()
@@ -244,6 +258,10 @@ class _ObjectCollector(Collector):
             for (ns, pool), (memory, cores) in sorted(self.waste.items()):
                 f.waste_memory.add_metric([ns, pool], memory)
                 f.waste_cores.add_metric([ns, pool], cores)
+            for (kind, ns, name), at in sorted(self.last_pass.items()):
+                f.last_pass.add_metric([kind, ns, name], at)
+            for (kind, ns, name), count in sorted(self.status_patches.items()):
+                f.status_patches.add_metric([kind, ns, name], count)
         yield from f
 
     def forget_pool(self, key: ObjectKey) -> None:
@@ -312,6 +330,33 @@ class OperatorMetrics:
             self.observe_reconcile(kind, time.monotonic() - started, ok=False)
             raise
         self.observe_reconcile(kind, time.monotonic() - started, ok=True)
+
+    def record_pass(self, kind: str, namespace: str, name: str, at: float | None = None) -> None:
+        """An object's reconcile pass ended without an error (at ``at``, default now)."""
+        with self._objects.lock:
+            self._objects.last_pass[(kind, namespace, name)] = time.time() if at is None else at
+
+    def record_status_patch(self, kind: str, namespace: str, name: str) -> None:
+        """The operator sent a status patch for an object."""
+        with self._objects.lock:
+            key = (kind, namespace, name)
+            self._objects.status_patches[key] = self._objects.status_patches.get(key, 0.0) + 1
+
+    def status_patches(self, kind: str, namespace: str, name: str) -> int:
+        """Status patches sent for an object so far."""
+        with self._objects.lock:
+            return int(self._objects.status_patches.get((kind, namespace, name), 0))
+
+    def last_pass(self, kind: str, namespace: str, name: str) -> float | None:
+        """When an object's last pass ended without an error, if one has."""
+        with self._objects.lock:
+            return self._objects.last_pass.get((kind, namespace, name))
+
+    def forget_object(self, kind: str, namespace: str, name: str) -> None:
+        """Drop a deleted object's last-pass and status-patch series."""
+        with self._objects.lock:
+            self._objects.last_pass.pop((kind, namespace, name), None)
+            self._objects.status_patches.pop((kind, namespace, name), None)
 
     # --- WorkerPools -----------------------------------------------------------------------
     def record_scale(
@@ -429,6 +474,11 @@ set_pool_pods = METRICS.set_pool_pods
 set_buckets = METRICS.set_buckets
 set_waste = METRICS.set_waste
 record_pool = METRICS.record_pool
+record_pass = METRICS.record_pass
+last_pass = METRICS.last_pass
+record_status_patch = METRICS.record_status_patch
+status_patches = METRICS.status_patches
+forget_object = METRICS.forget_object
 forget_pool = METRICS.forget_pool
 set_manager_figures = METRICS.set_manager_figures
 forget_manager = METRICS.forget_manager

@@ -1,0 +1,114 @@
+"""An in-memory implementation of the project's own ``KubeApi`` interface, for unit tests of
+the code that calls it (appliers, gatherers). Not a fake apiserver: no validation, no
+defaulting, no watches; only what the interface promises (404 -> None/False, 409 -> False, a
+refused pod -> RefusedError)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from workqueue_operator.k8s.client import KubeApi, RefusedError
+
+
+@dataclass
+class InMemoryKube:
+    pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    custom: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+    claims: set[tuple[str, str]] = field(default_factory=set)
+    jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    pod_quota: int | None = None
+    """Pods a namespace may hold; creating more is refused as a full ResourceQuota would."""
+    status_patches: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.secrets
+
+    def claim_exists(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.claims
+
+    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        return self.secrets.get((namespace, name), {}).get(key)
+
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self.custom.get((plural, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(o)
+            for (p, ns, _), o in self.custom.items()
+            if p == plural and (namespace is None or ns == namespace)
+        ]
+
+    def patch_custom_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        self.status_patches.append((plural, namespace, name, copy.deepcopy(status)))
+        obj = self.custom.get((plural, namespace, name))
+        if obj is not None:
+            obj["status"] = {**obj.get("status", {}), **copy.deepcopy(status)}
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
+        return [
+            copy.deepcopy(p)
+            for (ns, _), p in self.pods.items()
+            if ns == namespace
+            and all(p["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+        ]
+
+    def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool:
+        self.calls.append(f"create {pod['metadata']['name']}")
+        key = (namespace, pod["metadata"]["name"])
+        if key in self.pods:
+            return False
+        held = sum(1 for ns, _ in self.pods if ns == namespace)
+        if self.pod_quota is not None and held >= self.pod_quota:
+            raise RefusedError(
+                403,
+                "Forbidden",
+                f'pods "{key[1]}" is forbidden: exceeded quota: pods, requested: pods=1, '
+                f"used: pods={held}, limited: pods={self.pod_quota}",
+            )
+        self.pods[key] = copy.deepcopy(pod)
+        return True
+
+    def delete_pod(self, namespace: str, name: str) -> bool:
+        self.calls.append(f"delete {name}")
+        return self.pods.pop((namespace, name), None) is not None
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.applied.append(copy.deepcopy(obj))
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.jobs.get((namespace, name)))
+
+    def create_job(self, namespace: str, job: dict[str, Any]) -> bool:
+        key = (namespace, job["metadata"]["name"])
+        if key in self.jobs:
+            return False
+        self.jobs[key] = copy.deepcopy(job)
+        return True
+
+    def delete_job(self, namespace: str, name: str) -> bool:
+        return self.jobs.pop((namespace, name), None) is not None
+
+    def annotate_job(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        job = self.jobs.get((namespace, name))
+        if job is not None:
+            job["metadata"].setdefault("annotations", {}).update(annotations)
+
+    def pod_log(
+        self, namespace: str, name: str, container: str, tail_lines: int = 50
+    ) -> str | None:
+        return None
+
+
+def _implements_kube_api(kube: InMemoryKube) -> KubeApi:
+    """Never called: mypy checks here that ``InMemoryKube`` has every method of ``KubeApi``."""
+    return kube
