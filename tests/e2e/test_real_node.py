@@ -30,14 +30,16 @@ from tests.harness import Cluster, wait_for
 pytestmark = pytest.mark.e2e
 
 
-def real_node_pool(*, max_workers: int, memory: str, idle_delay: int = 2) -> dict[str, Any]:
+def real_node_pool(
+    *, max_workers: int, memory: str, idle_delay: int = 2, min_workers: int = 0
+) -> dict[str, Any]:
     return {
         "apiVersion": "workqueue.dev/v1alpha1",
         "kind": "WorkerPool",
         "metadata": {"name": "workers"},
         "spec": {
             "managerRef": {"name": "mgr"},
-            "minWorkers": 0,
+            "minWorkers": min_workers,
             "maxWorkers": max_workers,
             "image": registry_image("worker"),
             "worker": {"cores": 1, "memory": memory, "disk": "1Gi"},

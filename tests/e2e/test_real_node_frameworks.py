@@ -12,20 +12,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.cctools.manager import CategoryMode, CategorySpec, FinishedTask, ManagerFactory
 from tests.e2e.realnode import (
     POD_NETWORK_PREFIX,
-    REAL_NODE_PLACEMENT,
     external_manager,
     free_cpu_millicores,
     registry_image,
 )
 from tests.e2e.test_autoscale import tasks_lost_to_vanished_workers
-from tests.e2e.test_real_node import PodWatch, collect
+from tests.e2e.test_real_node import PodWatch, collect, real_node_pool
 from tests.harness import Cluster, wait_for
 from workqueue_operator.api.common import Framework
 
@@ -35,28 +33,6 @@ DECLARED_TASKS = 150
 MEASURED_TASKS = 50
 TRANSFER_PORT = 9124
 """The port worker pods serve their cache on (k8s/pods.py TRANSFER_PORT)."""
-
-
-def pool(*, max_workers: int = 2, min_workers: int = 0, idle_delay: int = 2) -> dict[str, Any]:
-    return {
-        "apiVersion": "workqueue.dev/v1alpha1",
-        "kind": "WorkerPool",
-        "metadata": {"name": "workers"},
-        "spec": {
-            "managerRef": {"name": "mgr"},
-            "minWorkers": min_workers,
-            "maxWorkers": max_workers,
-            "image": registry_image("worker"),
-            "worker": {"cores": 1, "memory": "512Mi", "disk": "1Gi"},
-            "autoscale": {
-                "pollIntervalSeconds": 1,
-                "scaleUpStep": max_workers,
-                "idleDelaySeconds": idle_delay,
-                "cooldownSeconds": 2,
-            },
-            "template": REAL_NODE_PLACEMENT,
-        },
-    }
 
 
 def pod_ip(task: FinishedTask) -> str:
@@ -88,7 +64,7 @@ def test_two_hundred_tasks_scale_a_pool_zero_to_max_to_zero_and_none_is_lost(
     operator.apply(external_manager(manager.port, framework=framework), namespace)
 
     with PodWatch(operator, namespace) as watch:
-        operator.apply(json.dumps(pool()), namespace)
+        operator.apply(json.dumps(real_node_pool(max_workers=2, memory="512Mi")), namespace)
         finished = collect(manager, DECLARED_TASKS + MEASURED_TASKS, timeout=600)
         wait_for(lambda: watch.alive_now == 0, timeout=120, what="the pool back at 0 pods")
 
@@ -125,7 +101,10 @@ def test_taskvine_worker_pods_exchange_a_temporary_file_by_peer_transfer(
     )
     manager = manager_factory(framework=Framework.TASKVINE)
     operator.apply(external_manager(manager.port, framework=Framework.TASKVINE), namespace)
-    operator.apply(json.dumps(pool(min_workers=2, idle_delay=60)), namespace)
+    operator.apply(
+        json.dumps(real_node_pool(max_workers=2, memory="512Mi", min_workers=2, idle_delay=60)),
+        namespace,
+    )
     wait_for(
         lambda: manager.stats()["workers_connected"] == 2, timeout=180, what="two vine_workers"
     )

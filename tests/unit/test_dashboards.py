@@ -18,11 +18,11 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.unit.test_metrics import exercise
 from workqueue_operator.agent.ingest import IngestCollector
 from workqueue_operator.agent.manager_metrics import ManagerCollector, ManagerSnapshot
 from workqueue_operator.agent.metrics import TaskMetrics
-from workqueue_operator.api.manager import QueueFigures
-from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics
+from workqueue_operator.controllers.metrics import OperatorMetrics
 from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 from workqueue_operator.wq.transactions import Observation
@@ -37,41 +37,11 @@ PROMQL_KEYWORDS = {
     "group_left", "group_right", "inf", "nan",
 }  # fmt: skip
 
-QUEUE = QueueFigures(
-    tasks_waiting=1,
-    tasks_running=1,
-    tasks_done=1,
-    tasks_failed=1,
-    workers_connected=1,
-    workers_busy=1,
-    workers_idle=0,
-)
-
 
 def operator_exposition() -> str:
+    """The operator's metrics after every one of its calls (test_metrics.exercise)."""
     m = OperatorMetrics()
-    m.observe_reconcile("WorkerPool", 0.1, ok=False)
-    m.record_scale("ns", "pool", "up", "ScaleUp", 1)
-    m.record_refused_pods("ns", "pool", 1)
-    m.set_pool_pods("ns", "pool", {("s", "Running"): 1})
-    m.set_manager_figures(
-        "ns",
-        "mgr",
-        reachable=True,
-        queue=QueueFigures(
-            tasks_waiting=1,
-            tasks_running=1,
-            tasks_done=1,
-            tasks_failed=1,
-            workers_connected=1,
-            workers_busy=1,
-            workers_idle=0,
-        ),
-    )
-    m.set_buckets("ns", "pool", [BucketFigure("c", "0", 1.0, 1.0, 1.0, 1.0)])
-    m.set_waste("ns", "pool", memory_bytes=1.0, cores=1.0)
-    m.record_pass("WorkerPool", "ns", "pool")
-    m.record_status_patch("WorkerPool", "ns", "pool")
+    exercise(m)
     return m.render().decode()
 
 

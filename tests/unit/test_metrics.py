@@ -62,20 +62,7 @@ def exercise(m: OperatorMetrics) -> None:
     m.record_scale("ns", "pool", "down", "ScaleDown", 1)
     m.record_refused_pods("ns", "pool", 2)
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
-    m.set_manager_figures(
-        "ns",
-        "mgr",
-        reachable=True,
-        queue=QueueFigures(
-            tasks_waiting=5,
-            tasks_running=2,
-            tasks_done=40,
-            tasks_failed=1,
-            workers_connected=3,
-            workers_busy=2,
-            workers_idle=1,
-        ),
-    )
+    m.set_manager_figures("ns", "mgr", reachable=True, queue=QUEUE)
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
     m.set_buckets("ns", "pool", [BucketFigure("analysis", "0", 2 * 2**30, 1.0, 4 * 2**30, 0.8)])
     m.set_waste("ns", "pool", memory_bytes=3 * 2**30, cores=1.5)
