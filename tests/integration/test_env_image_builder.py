@@ -7,26 +7,20 @@ Needs PyPI and the registry of e2e/node (no cluster)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.error
-import urllib.request
 import uuid
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.harness import REPO
+from tests.registry import AuthRegistry, answers, auth_registry, free_port
 from workqueue_operator.envs.artifact import ImageArtifact, image_tag, parse_artifact
 from workqueue_operator.envs.normalize import spec_hash
 
@@ -38,7 +32,6 @@ PAUSE = f"{NODE_REGISTRY}/workqueue-operator/pause:0.1.0"
 SIX = {"pip": ["six==1.16.0"]}
 SIX_HASH = spec_hash(SIX)
 DOCKER = "/usr/bin/docker"
-REGISTRY_BIN = "/usr/bin/docker-registry"
 
 
 @pytest.fixture(scope="session")
@@ -55,81 +48,24 @@ def crane() -> str:
     return str(Path(result.stdout.strip()) / "crane")
 
 
-def answers(url: str) -> int | None:
-    """The HTTP status of GET url (no proxy), None when nothing answers."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=3) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
-
-
 @pytest.fixture(scope="session")
 def node_registry() -> str:
     if answers(f"http://{NODE_REGISTRY}/v2/") != 200:
-        pytest.fail(
-            f"the registry of e2e/node does not answer on {NODE_REGISTRY}: run e2e/node/up.sh"
-        )
+        pytest.fail(f"no registry answers on {NODE_REGISTRY}: run e2e/node/up.sh")
     return NODE_REGISTRY
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class AuthRegistry:
-    address: str
-    user: str
-    password: str
-
-
 @pytest.fixture
-def auth_registry(tmp_path: Path) -> Iterator[AuthRegistry]:
-    """A docker-registry that takes only user ``pusher`` with password ``right`` (htpasswd,
-    bcrypt), on a free port of 127.0.0.1."""
-    if not Path(REGISTRY_BIN).exists():
-        pytest.skip(f"no {REGISTRY_BIN} (Debian's docker-registry; scripts/setup.sh installs it)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # noqa: PLC0415  (bcrypt through glibc's libxcrypt)
-
-        hashed = crypt.crypt("right", crypt.mksalt(crypt.METHOD_BLOWFISH))
-    (tmp_path / "htpasswd").write_text(f"pusher:{hashed}\n")
-    address = f"127.0.0.1:{free_port()}"
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
-        f"http: {{addr: {address}}}\n"
-        f"auth: {{htpasswd: {{realm: test, path: {tmp_path / 'htpasswd'}}}}}\n"
-    )
-    log = (tmp_path / "registry.log").open("w")
-    process = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while answers(f"http://{address}/v2/") != 401:
-            assert process.poll() is None, (tmp_path / "registry.log").read_text()
-            assert time.monotonic() < deadline, "the auth registry did not answer"
-            time.sleep(0.1)
-        yield AuthRegistry(address, "pusher", "right")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+def refusing(tmp_path: Path) -> Iterator[AuthRegistry]:
+    with auth_registry(tmp_path / "auth-registry") as registry:
+        yield registry
 
 
-def docker_config(tmp_path: Path, registry: str, user: str, password: str) -> Path:
+def docker_config(tmp_path: Path, registry: AuthRegistry, password: str) -> Path:
     """A $DOCKER_CONFIG directory, as the build Job mounts the push Secret."""
     directory = tmp_path / f"docker-config-{uuid.uuid4().hex[:6]}"
     directory.mkdir()
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (directory / "config.json").write_text(json.dumps({"auths": {registry: {"auth": auth}}}))
+    (directory / "config.json").write_text(registry.docker_config(password))
     return directory
 
 
@@ -243,13 +179,13 @@ def test_an_environment_image_is_the_base_plus_one_layer_and_runs_its_tasks_insi
 
 
 def test_a_registry_that_refuses_fails_before_the_build_with_its_own_message(
-    crane: str, auth_registry: AuthRegistry, tmp_path: Path
+    crane: str, refusing: AuthRegistry, tmp_path: Path
 ) -> None:
-    repository = f"{auth_registry.address}/envs/six"
+    repository = f"{refusing.address}/envs/six"
     anonymous = build_image(crane, repository, PAUSE)
     wrong = build_image(
         crane, repository, PAUSE,
-        config=docker_config(tmp_path, auth_registry.address, "pusher", "wrong"),
+        config=docker_config(tmp_path, refusing, "wrong"),
     )  # fmt: skip
     for code, report, log in (anonymous, wrong):
         assert code == 4, log  # permanent: the Job fails at once, the operator retries later
@@ -257,7 +193,7 @@ def test_a_registry_that_refuses_fails_before_the_build_with_its_own_message(
         assert "UNAUTHORIZED: authentication required" in report["message"], report
         assert "uv" not in log  # refused before anything was built
 
-    right = docker_config(tmp_path, auth_registry.address, "pusher", "right")
+    right = docker_config(tmp_path, refusing, refusing.password)
     code, report, log = build_image(crane, repository, PAUSE, config=right)
     assert code == 0, log
     assert report["artifact"].startswith(f"{repository}:{image_tag(SIX_HASH, PAUSE)}@sha256:")
