@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,6 +105,36 @@ class Cluster:
         )
         items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
         return items
+
+
+@contextmanager
+def crd_kept_applied(cluster: Cluster, crd_file: Path, every: float = 2.0) -> Iterator[None]:
+    """Apply ``crd_file`` now, and again every ``every`` seconds while the block runs.
+
+    The local cluster is shared by several checkouts at once; one whose CRD lacks this
+    checkout's newer fields may apply it at any moment, and the apiserver then prunes those
+    fields from every read of this checkout's objects (the operator would act on a spec without
+    them). Apply only a CRD whose fields are a superset of the others'."""
+
+    def apply() -> None:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(crd_file), check=False
+        )
+
+    apply()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            apply()
+
+    thread = threading.Thread(target=loop, name="crd-kept-applied", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def start_cluster(extra_env: dict[str, str] | None = None) -> Cluster:

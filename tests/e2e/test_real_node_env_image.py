@@ -5,6 +5,9 @@ Everything runs on the real node of e2e/node (kubelet + containerd) and its regi
 pods reach at the node's address (10.88.0.1:5000, the same storage as 127.0.0.1:5000) and
 containerd pulls from under that same name:
 
+The builder image is this checkout's own build (``checkout_image``: the shared ``:0.1.0`` tag is
+whatever checkout pushed last).
+
 1. A PonchoEnv with ``output.image`` (a repository of its own in the node's registry, the worker
    image as base): its build Job's pod (builder image, on the node) installs six from PyPI,
    and crane appends the environment as a layer to the worker image and pushes it. The
@@ -25,7 +28,6 @@ import json
 import logging
 import textwrap
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,13 +37,16 @@ import pytest
 
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.realnode import (
-    MANIFEST_TYPES,
     NODE_IP,
     NODE_NAME,
     REGISTRY,
+    checkout_image,
+    delete_manifest,
     external_manager,
     free_cpu_millicores,
+    registry_digest,
     registry_image,
+    registry_manifest,
 )
 from tests.e2e.test_real_node_env import (
     CA_CONFIGMAP,
@@ -49,8 +54,11 @@ from tests.e2e.test_real_node_env import (
     describe,
     placement_yaml,
     pods,
+    settled,
+    wait_ready,
+    worker_pool,
 )
-from tests.harness import REPO, Cluster, condition, wait_for
+from tests.harness import REPO, Cluster, condition, crd_kept_applied, wait_for
 from tests.registry import AuthRegistry, auth_registry
 from workqueue_operator.envs.artifact import ImageArtifact, image_tag, parse_artifact
 from workqueue_operator.envs.normalize import normalize_spec, spec_hash
@@ -62,6 +70,7 @@ PONCHO_SPEC = {"pip": ["six==1.16.0"]}
 RESPELLED = {"pip": ["Six == 1.16.0"]}
 ENV_HASH = spec_hash(normalize_spec(PONCHO_SPEC))
 ENV_DIR = f"/opt/poncho/{ENV_HASH}"
+PONCHOENV_CRD = REPO / "crds" / "ponchoenvs.workqueue.dev.yaml"
 POD_REGISTRY = f"{NODE_IP}:5000"
 """The node's registry as pods (and containerd) name it."""
 
@@ -83,33 +92,10 @@ def ponchoenv(name: str, spec: dict[str, Any], image_output: dict[str, Any]) -> 
               spec: {json.dumps(spec)}
               output:
                 image: {json.dumps(image_output)}
-              builderImage: {registry_image("builder")}
+              builderImage: {checkout_image("builder")}
               builder:
                 resources: {{cpu: 100m, memory: 256Mi, memoryLimit: 1Gi}}
                 caBundle: {{name: {CA_CONFIGMAP}, key: ca.crt}}
-            """
-        )
-        + placement_yaml(4)
-        + "\n"
-    )
-
-
-def worker_pool(env: str) -> str:
-    return (
-        textwrap.dedent(
-            f"""
-            apiVersion: workqueue.dev/v1alpha1
-            kind: WorkerPool
-            metadata:
-              name: workers
-            spec:
-              managerRef: {{name: mgr}}
-              envRef: {{name: {env}}}
-              minWorkers: 1
-              maxWorkers: 1
-              worker: {{cores: 1, memory: 512Mi, disk: 1Gi}}
-              autoscale: {{pollIntervalSeconds: 1, idleDelaySeconds: 300}}
-              template:
             """
         )
         + placement_yaml(4)
@@ -129,81 +115,23 @@ def applied(
     )
 
 
-def settled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
-    env = cluster.get("penv", name, namespace) or {}
-    status: dict[str, Any] = env.get("status") or {}
-    return status if status.get("phase") in ("Ready", "Failed", "Invalid") else None
-
-
-def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: float = 420) -> dict[str, Any]:
-    try:
-        status = wait_for(
-            lambda: settled(cluster, namespace, name),
-            timeout=timeout,
-            interval=1,
-            what=f"PonchoEnv {name} settled",
-        )
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{describe(cluster, namespace)}") from None
-    if status["phase"] != "Ready":
-        why = [c.get("message") for c in status.get("conditions", []) if c["status"] != "True"]
-        raise AssertionError(f"{name} {status['phase']}: {why}\n{describe(cluster, namespace)}")
-    return status
-
-
-def registry_digest(reference: str) -> str | None:
-    """The digest the node's registry holds for ``repository:tag`` (as the host reaches it)."""
-    name, _, tag = reference.replace(f"{POD_REGISTRY}/", "", 1).rpartition(":")
-    request = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{name}/manifests/{tag}",
-        method="HEAD",
-        headers={"Accept": MANIFEST_TYPES},
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=10) as response:
-            return str(response.headers["Docker-Content-Digest"])
-    except OSError:
-        return None
-
-
-def manifest(artifact: ImageArtifact) -> dict[str, Any]:
-    name = artifact.repository.replace(f"{POD_REGISTRY}/", "", 1)
-    request = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{name}/manifests/{artifact.digest}",
-        headers={"Accept": MANIFEST_TYPES},
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        data: dict[str, Any] = json.load(response)
-    return data
-
-
-def delete_image(artifact: ImageArtifact) -> None:
-    """Drop the test's image from the node's registry (its storage is shared and kept)."""
-    name = artifact.repository.replace(f"{POD_REGISTRY}/", "", 1)
-    request = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{name}/manifests/{artifact.digest}", method="DELETE"
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        opener.open(request, timeout=10).close()
-    except OSError as error:
-        log.warning("could not delete %s: %s", artifact, error)
+def in_registry(artifact: ImageArtifact) -> str:
+    """The repository's name inside the node's registry."""
+    return artifact.repository.removeprefix(f"{POD_REGISTRY}/")
 
 
 @pytest.fixture
-def ca_configmap(operator: Cluster, namespace: str, real_node: str) -> str:
-    """The CA bundle the builder trusts (this machine's egress inspects TLS). Also applies
-    this checkout's CRDs again: the cluster is shared, and a checkout with an older PonchoEnv
-    CRD may have applied it since the session started (the apiserver would then prune
-    output.image's newer fields; :func:`applied` checks)."""
-    operator.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+def ca_configmap(operator: Cluster, namespace: str, real_node: str) -> Iterator[str]:
+    """The CA bundle the builder trusts (this machine's egress inspects TLS). While the test
+    runs, this checkout's PonchoEnv CRD is kept applied: the cluster is shared, and a checkout
+    with an older one may apply it at any time (the apiserver would then prune output.image's
+    newer fields from what the operator reads; :func:`applied` checks what was stored)."""
     operator.kubectl(
         "create", "configmap", CA_CONFIGMAP, f"--from-file=ca.crt={ca_bundle_file()}",
         namespace=namespace,
     )  # fmt: skip
-    return CA_CONFIGMAP
+    with crd_kept_applied(operator, PONCHOENV_CRD):
+        yield CA_CONFIGMAP
 
 
 @pytest.fixture
@@ -236,8 +164,8 @@ def test_an_image_ponchoenv_is_pushed_reused_and_runs_its_workers_tasks(
     try:
         assert status["hash"] == ENV_HASH
         assert (artifact.repository, artifact.tag) == (repository, image_tag(ENV_HASH, base))
-        assert registry_digest(artifact.tagged) == artifact.digest
-        layers = manifest(artifact)["layers"]
+        assert registry_digest(in_registry(artifact), artifact.tag) == artifact.digest
+        layers = registry_manifest(in_registry(artifact), artifact.digest)["layers"]
         assert layers[-1]["size"] == status["sizeBytes"] > 0
         assert condition(operator.get("penv", "six-image", namespace), "Built")["reason"] == "Built"
 
@@ -263,7 +191,7 @@ def test_an_image_ponchoenv_is_pushed_reused_and_runs_its_workers_tasks(
         )
         outside = manager.submit("/usr/bin/python3 -c 'import six' 2>&1")
         operator.apply(external_manager(manager.port), namespace)
-        operator.apply(worker_pool("six-image"), namespace)
+        operator.apply(worker_pool(None, env="six-image"), namespace)
         try:
             finished = {task.task_id: task for task in manager.wait_for(2, timeout=300)}
         except TimeoutError as error:
@@ -288,7 +216,7 @@ def test_an_image_ponchoenv_is_pushed_reused_and_runs_its_workers_tasks(
         )  # fmt: skip
     finally:
         operator.kubectl("delete", "wqpool", "--all", "--wait=true", namespace=namespace)
-        delete_image(artifact)
+        delete_manifest(in_registry(artifact), artifact.digest)
 
 
 def test_a_registry_that_refuses_the_push_fails_with_its_message_until_the_secret_is_fixed(
