@@ -422,7 +422,7 @@ def main() -> int:
     ):
         # The cluster is shared: a checkout with an older PonchoEnv CRD may apply it at any
         # time, and the apiserver would prune output.image's newer fields from every read.
-        stack.enter_context(crd_kept_applied(cluster, REPO / "crds" / PONCHOENV_CRD, every=1.0))
+        stack.enter_context(crd_kept_applied(cluster, REPO / "crds" / PONCHOENV_CRD))
         volume = Path(tmp) / "pv"
         volume.mkdir(mode=0o777)
         volume.chmod(0o777)

@@ -115,6 +115,22 @@ def applied(
     )
 
 
+def stray_bases(cluster: Cluster, namespace: str, base: str) -> str:
+    """The build Jobs made for another base than the test's: the operator read the PonchoEnv
+    without ``output.image.baseImage``, i.e. an older CRD was in place at that moment (another
+    checkout sharing the cluster applied it)."""
+    jobs = json.loads(cluster.kubectl("get", "jobs", "-o", "json", namespace=namespace).stdout)
+    stray = []
+    for job in jobs["items"]:
+        args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        used = args[args.index("--base-image") + 1] if "--base-image" in args else None
+        if used != base:
+            stray.append(f"{job['metadata']['name']} (--base-image {used})")
+    if not stray:
+        return ""
+    return f"Jobs for another base, made while an older PonchoEnv CRD was applied: {stray}"
+
+
 def in_registry(artifact: ImageArtifact) -> str:
     """The repository's name inside the node's registry."""
     return artifact.repository.removeprefix(f"{POD_REGISTRY}/")
@@ -182,7 +198,8 @@ def test_an_image_ponchoenv_is_pushed_reused_and_runs_its_workers_tasks(
         assert again["artifact"] == status["artifact"]
         assert again["reusedFrom"] == f"{namespace}/six-image"
         jobs = json.loads(operator.kubectl("get", "jobs", "-o", "json", namespace=namespace).stdout)
-        assert [j["metadata"]["name"] for j in jobs["items"]] == [status["jobName"]]
+        names = [j["metadata"]["name"] for j in jobs["items"]]
+        assert names == [status["jobName"]], stray_bases(operator, namespace, base)
 
         # -- 3. a worker in the environment image runs a task inside the environment -----------
         manager = manager_factory()
@@ -252,7 +269,9 @@ def test_a_registry_that_refuses_the_push_fails_with_its_message_until_the_secre
     failed = wait_for(
         lambda: settled(operator, namespace, "refused"), timeout=300, what="PonchoEnv refused"
     )
-    assert failed["phase"] == "Failed", f"{failed}\n{describe(operator, namespace)}"
+    assert failed["phase"] == "Failed", (
+        f"{failed}\n{stray_bases(operator, namespace, base)}\n{describe(operator, namespace)}"
+    )
     built = condition(operator.get("penv", "refused", namespace), "Built")
     assert built is not None and built["reason"] == "RegistryRefused", built
     assert "UNAUTHORIZED: authentication required" in built["message"], built
@@ -272,7 +291,9 @@ def test_a_registry_that_refuses_the_push_fails_with_its_message_until_the_secre
         return current if done else None
 
     status = wait_for(retried, timeout=300, interval=1, what="the retry of PonchoEnv refused")
-    assert status["phase"] == "Ready", f"{status}\n{describe(operator, namespace)}"
+    assert status["phase"] == "Ready", (
+        f"{status}\n{stray_bases(operator, namespace, base)}\n{describe(operator, namespace)}"
+    )
     artifact = parse_artifact(status["artifact"])
     assert isinstance(artifact, ImageArtifact)
     assert artifact.tagged == f"{repository}:{image_tag(ENV_HASH, base)}"
