@@ -5,11 +5,12 @@ refused pod -> RefusedError)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from workqueue_operator.k8s.client import KubeApi, RefusedError
+from workqueue_operator.k8s.client import KubeApi, RefusedError, StoredSecret
 
 
 @dataclass
@@ -17,6 +18,8 @@ class InMemoryKube:
     pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     custom: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     secrets: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+    secret_labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     claims: set[tuple[str, str]] = field(default_factory=set)
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     applied: list[dict[str, Any]] = field(default_factory=list)
@@ -33,6 +36,16 @@ class InMemoryKube:
 
     def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
         return self.secrets.get((namespace, name), {}).get(key)
+
+    def read_secret(self, namespace: str, name: str) -> StoredSecret | None:
+        data = self.secrets.get((namespace, name))
+        if data is None:
+            return None
+        return StoredSecret(dict(self.secret_labels.get((namespace, name), {})), dict(data))
+
+    def config_map_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        value = self.config_maps.get((namespace, name), {}).get(key)
+        return None if value is None else value.encode()
 
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         obj = self.custom.get((plural, namespace, name))
@@ -90,6 +103,10 @@ class InMemoryKube:
 
     def apply(self, obj: dict[str, Any]) -> None:
         self.applied.append(copy.deepcopy(obj))
+        if obj["kind"] == "Secret":
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            self.secrets[key] = {k: base64.b64decode(v) for k, v in obj["data"].items()}
+            self.secret_labels[key] = dict(obj["metadata"].get("labels", {}))
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.jobs.get((namespace, name)))

@@ -251,3 +251,9 @@ def test_workspace_is_an_empty_dir_limited_to_the_pods_disk() -> None:
         [workspace] = [v for v in pod["spec"]["volumes"] if v["name"] == "workspace"]
         limit = pod["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"]
         assert workspace["emptyDir"] == {"sizeLimit": limit}
+
+
+def test_workers_of_a_tls_manager_connect_with_ssl() -> None:
+    command = build(tls=True)["spec"]["containers"][0]["command"]
+    assert "--ssl" in command and command.index("--ssl") < len(command) - 2
+    assert "--ssl" not in build()["spec"]["containers"][0]["command"]

@@ -18,6 +18,7 @@ from workqueue_operator.api.common import (
     LocalObjectReference,
     PodTemplate,
     Quantity,
+    TlsVerification,
     cel,
     with_cel,
 )
@@ -50,6 +51,9 @@ class ManagerAddress(CamelModel):
     """Project name, resolved through the catalog server."""
     catalog: Address | None = None
     """host:port of the catalog server used to resolve projectName."""
+    tls: TlsVerification | None = None
+    """The manager uses TLS: workers connect with --ssl, the operator's polls check its
+    certificate as this says."""
 
 
 class WorkerResources(CamelModel):

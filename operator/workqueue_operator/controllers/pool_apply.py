@@ -51,6 +51,7 @@ def new_pods(plan: PoolPlan, target: PoolTarget) -> list[dict[str, Any]]:
             generation=target.generation,
             framework=target.connection.framework,
             password_secret=PasswordSecret(password.name, password.key) if password else None,
+            tls=target.connection.tls is not None,
             environment=target.environment,
         )
         for create in plan.creates

@@ -33,6 +33,8 @@ Choices, and why:
   tell other workers the address it sees the worker connect from, which is the node's when
   kube-proxy masquerades Service traffic; ``--contact-hostport`` gives it the pod's own IP
   (downward API) instead.
+* **TLS**: a manager with a certificate gets workers started with ``--ssl`` (CCTools' workers
+  encrypt but do not check the manager's certificate).
 * **Workspace** (``--workdir``/``--workspace``: task sandboxes, TaskVine's cache) is an
   ``emptyDir`` limited to the pod's disk, as its ephemeral-storage limit is.
 * **Restricted security**: non-root, no privilege escalation, no capabilities, the runtime's
@@ -183,6 +185,7 @@ def worker_args(
     *,
     framework: Framework = Framework.WORK_QUEUE,
     password_file: str | None = None,
+    tls: bool = False,
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
@@ -207,6 +210,8 @@ def worker_args(
         ]
     if password_file is not None:
         args += ["--password", password_file]
+    if tls:
+        args.append("--ssl")
     if isinstance(manager, ManagerEndpoint):
         args += [manager.host, str(manager.port)]
     else:
@@ -248,6 +253,7 @@ def build_worker_pod(
     generation: int,
     framework: Framework = Framework.WORK_QUEUE,
     password_secret: PasswordSecret | None = None,
+    tls: bool = False,
     options: WorkerPodOptions = WorkerPodOptions(),
     environment: EnvMount | None = None,
 ) -> dict[str, Any]:
@@ -268,6 +274,7 @@ def build_worker_pod(
         manager,
         framework=framework,
         password_file=password_file,
+        tls=tls,
         timeout_seconds=options.timeout_seconds,
         extra_args=spec.worker_args,
     )
