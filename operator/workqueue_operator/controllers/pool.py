@@ -113,8 +113,6 @@ async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMem
     manager, connection, agent = await observe_manager(spec, ns, kube)
     environment, mount = await observe_environment(spec, ns, kube)
     telemetry = await observe_telemetry(spec, agent)
-    if telemetry.problem:
-        p.logger.warning(telemetry.problem)
     pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(p.name)))
     observation = PoolObservation(
         spec, p.status, p.generation, manager, environment, telemetry, pods, time.time()

@@ -42,6 +42,8 @@ from workqueue_operator.values.shapes import WorkerShape
 from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
 
 ENVIRONMENT_READY = "EnvironmentReady"
+TELEMETRY_AVAILABLE = "TelemetryAvailable"
+"""Buckets pools: whether the telemetry agent's samples could be read this pass."""
 
 
 # --- what the controller gathers ---------------------------------------------------------------
@@ -157,6 +159,36 @@ def pool_recommendations(
     return recommend(telemetry.samples, spec.sizing, machine, previous)
 
 
+def telemetry_condition(
+    status: Mapping[str, Any], telemetry: TelemetryObservation, *, kept: int, generation: int
+) -> tuple[list[dict[str, Any]], list[Event]]:
+    """The TelemetryAvailable condition of a Buckets pool, and an Event when it changes: when
+    the samples cannot be read the pool keeps its last recommended shapes (``kept`` of them) or,
+    with none yet, gives pods the declared worker size."""
+    ok = telemetry.samples is not None
+    if ok:
+        reason, message = "SamplesRead", "recommendations follow the telemetry agent's samples"
+    else:
+        fallback = (
+            f"keeping the last recommended shapes ({kept} categories)"
+            if kept
+            else "pods get the declared worker size"
+        )
+        reason, message = "TelemetryUnavailable", f"{telemetry.problem}; {fallback}"
+    conditions, changed = merge_condition(
+        status,
+        type_=TELEMETRY_AVAILABLE,
+        ok=ok,
+        reason=reason,
+        message=message,
+        generation=generation,
+    )
+    first = not any(c.get("type") == TELEMETRY_AVAILABLE for c in status.get("conditions") or [])
+    if not changed or (ok and first):  # samples read from the start are no news
+        return conditions, []
+    return conditions, [Event(EventType.NORMAL if ok else EventType.WARNING, reason, message)]
+
+
 def _pool_workers(observation: PoolObservation) -> list[WorkerView]:
     pod_names = {p.name for p in observation.pods}
     return [
@@ -185,6 +217,14 @@ def plan_pool(
         for r in observation.status.get("recommendations") or []
     ]
     recs = pool_recommendations(spec, observation.telemetry, previous, machine)
+    if spec.sizing.mode is SizingMode.BUCKETS:
+        conditions, telemetry_event = telemetry_condition(
+            {**observation.status, "conditions": conditions},
+            observation.telemetry,
+            kept=len(previous),
+            generation=observation.generation,
+        )
+        events += telemetry_event
     manager = observation.manager
     shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
     policy = PoolPolicy.from_spec(spec, shapes=shapes)
