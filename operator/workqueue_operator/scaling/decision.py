@@ -248,7 +248,7 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
         source = "replicas" if policy.replicas is not None else "replicas unset, minWorkers"
         demand_text = f"autoscale off: {source} {wanted}" + _describe_clamp(wanted, policy)
     weights = dict(need.by_shape)
-    if not policy.autoscale and not need.workers:
+    if not need.workers and (not policy.autoscale or policy.keep_shapes_without_tasks):
         weights = {sid: len(pods) for sid, pods in live_by_shape.items()}
     desired = apportion(target, weights)
 
