@@ -395,3 +395,27 @@ def test_pods_not_running_or_resized_by_someone_else_are_left_alone() -> None:
     observation = observe_in_place(pending, foreign, workers=(worker("foreign"),))
     plan = plan_pool(observation, PoolMemory(idle_since={"foreign": 0.0}))
     assert plan.resizes == ()
+
+
+def test_an_idle_pod_is_resized_beside_a_busy_one_whose_category_has_no_buckets_yet() -> None:
+    """A long task of a category without buckets keeps one declared-shape pod busy; the other
+    pod (minWorkers 2) is resized and kept, not replaced by a declared-shape pod."""
+    observation = observe_in_place(
+        pod("busy"),
+        pod("old"),
+        workers=(worker("busy", tasks=1), worker("old")),
+        categories=(category("gate", waiting=0, running=1),),
+        min_workers=2,
+    )
+    plan = plan_pool(observation, PoolMemory(idle_since=IDLE_LONG, last_scale_up=0.0))
+    assert [(r.name, r.shape.id) for r in plan.resizes] == [("old", MEDIUM)]
+    assert (plan.creates, plan.deletes) == ((), ())
+    after = observe_in_place(
+        pod("busy"),
+        pod("old", MEDIUM),
+        workers=(worker("busy", tasks=1), worker("old")),
+        categories=(category("gate", waiting=0, running=1),),
+        min_workers=2,
+    )
+    steady = plan_pool(after, PoolMemory(idle_since=IDLE_LONG, last_scale_up=0.0))
+    assert (steady.creates, steady.deletes, steady.resizes) == ((), (), ())

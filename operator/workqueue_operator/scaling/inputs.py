@@ -60,10 +60,10 @@ class PoolPolicy:
     failed_pod_retention_seconds: float = DEFAULT_FAILED_POD_RETENTION_SECONDS
     """How long a Failed pod is kept (for ``kubectl logs``) before it is deleted."""
     keep_shapes_without_tasks: bool = False
-    """With no task waiting or running, the pods kept (minWorkers) keep the shapes they have
-    instead of the default shape. Pools that resize pods in place need it: otherwise an idle
-    pod resized to a recommended shape would be replaced by one of the default shape, which
-    would be resized again."""
+    """The pods kept beyond what the tasks need (minWorkers) keep the shapes they have instead
+    of taking the tasks' shapes (or the default shape when there is no task). Pools that resize
+    pods in place need it: otherwise an idle pod resized to a recommended shape would be
+    replaced by one of another shape, which would be resized again."""
     crash_loop_failures: int = DEFAULT_CRASH_LOOP_FAILURES
     """This many pods that failed soon after they started (within ``connect_grace_seconds``),
     all within ``failed_pod_retention_seconds``, stop new pods from being created: the image,
