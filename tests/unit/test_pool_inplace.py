@@ -219,7 +219,7 @@ def test_a_pod_made_before_in_place_or_too_small_on_disk_is_recreated_instead() 
         pod("fixed", resize=ResizeView(resizable=False)),
         pod("tiny", "c2m4096d512"),
         workers=(worker("fixed"), worker("tiny")),
-        categories=(category("a", waiting=2),),
+        min_workers=2,
     )
     plan = plan_pool(observation, PoolMemory(idle_since={"fixed": 0.0, "tiny": 0.0}))
     assert plan.resizes == ()
@@ -229,11 +229,12 @@ def test_a_pod_made_before_in_place_or_too_small_on_disk_is_recreated_instead() 
     }
     assert "resize policy" in next(d.why for d in plan.deletes if d.name == "fixed")
     assert "fits its disk (512 MB)" in next(d.why for d in plan.deletes if d.name == "tiny")
-    # Counted as going already: the backlog's two pods are created in the same pass.
-    assert plan.create_count == 2
+    # Each is replaced at once by a pod of the nearest recommended shape; the decision counts
+    # the replacements as the backlog's pods and adds none.
+    assert [(c.shape.id, c.count) for c in plan.creates] == [(MEDIUM, 1), (MEDIUM, 1)]
     result = settle(observation, plan)
     assert (EventType.NORMAL, "Recreate") in events(result)
-    assert result.figures.scaled[("down", "Recreate")] == 2
+    assert result.figures.scaled == {("down", "Recreate"): 2, ("up", "Recreate"): 2}
 
 
 def test_an_unreachable_manager_starts_no_resize() -> None:
@@ -268,12 +269,11 @@ def test_a_resize_the_kubelet_finds_infeasible_recreates_an_idle_pod() -> None:
     stuck = pod(
         "old", MEDIUM, size=DECLARED, resize=under_way(ResizeState.INFEASIBLE, message=said)
     )
-    observation = observe_in_place(
-        stuck, workers=(worker("old"),), categories=(category("a", waiting=1),)
-    )
+    observation = observe_in_place(stuck, workers=(worker("old"),))
     plan = plan_pool(observation, PoolMemory())
     assert [(d.name, d.kind) for d in plan.deletes] == [("old", DeleteKind.RECREATE)]
-    assert plan.create_count == 1  # its replacement, in the same pass
+    # Its replacement, in the same pass and in the shape it was to have.
+    assert [(c.shape.id, c.count) for c in plan.creates] == [(MEDIUM, 1)]
     result = settle(observation, plan)
     assert (EventType.WARNING, "ResizeInfeasible") in events(result)
     assert said in next(e.message for e in result.events if e.reason == "ResizeInfeasible")

@@ -64,6 +64,15 @@ class ResizePod:
 
 
 @dataclass(frozen=True)
+class RecreatePod:
+    """Delete a pod that cannot be resized in place and create one of ``shape`` instead."""
+
+    name: str
+    shape: WorkerShape
+    why: str
+
+
+@dataclass(frozen=True)
 class ResizeNote:
     """Something that happened to a resize without a resize request of this pass: done (its
     record is dropped), first seen Deferred, or infeasible or timed out (the pod is
@@ -106,15 +115,15 @@ class InPlacePlan:
     resizes: tuple[ResizePod, ...] = ()
     finished: tuple[str, ...] = ()
     """Pods whose resize is done: their record is dropped."""
-    recreate: tuple[tuple[str, str], ...] = ()
-    """Pods to delete (their replacements get a recommended shape), with why."""
+    recreate: tuple[RecreatePod, ...] = ()
+    """Pods to delete and replace with a pod of the shape they were to have."""
     notes: tuple[ResizeNote, ...] = ()
     deferred_seen: frozenset[str] = frozenset()
     in_progress: int = 0
     """Resizes of the operator's under way (not done, not given up)."""
     pods: tuple[PodView, ...] = ()
-    """The pool's pods as the scaling decision should count them: a pod being resized as its
-    new shape, a pod about to be recreated as Terminating."""
+    """The pool's pods as the scaling decision should count them: a pod being resized, or
+    recreated, as its new shape (a recreated pod's replacement is created with it)."""
 
 
 def in_place(spec: WorkerPoolSpec) -> bool:
@@ -151,11 +160,15 @@ def off_in_cpu_and_memory(have: WorkerShape, want: WorkerShape) -> float:
     return max(abs(h - w) / max(w, 1) for h, w in pairs)
 
 
-def nearest_shape(have: WorkerShape, wanted: Sequence[WorkerShape]) -> WorkerShape | None:
-    """The wanted shape closest to ``have`` in cores and memory that a resize can give it: its
-    disk fits in the pod's, its GPUs are the pod's. Ties go to the larger shape; None when no
-    wanted shape can be reached."""
-    reachable = [w for w in wanted if w.disk_mb <= have.disk_mb and w.gpus == have.gpus]
+def nearest_shape(
+    have: WorkerShape, wanted: Sequence[WorkerShape], *, in_place: bool = True
+) -> WorkerShape | None:
+    """The wanted shape closest to ``have`` in cores and memory; ``in_place``: one that a resize
+    can give it (its disk fits in the pod's, its GPUs are the pod's). Ties go to the larger
+    shape; None when no wanted shape can be reached."""
+    reachable = [
+        w for w in wanted if not in_place or (w.disk_mb <= have.disk_mb and w.gpus == have.gpus)
+    ]
     ranked = sorted(
         reachable, key=lambda w: (off_in_cpu_and_memory(have, w), -w.memory_mb, -w.cores)
     )
@@ -182,7 +195,7 @@ class _Walk:
         self.deadline = float(inputs.spec.sizing.resize_deadline_seconds)
         self.resizes: list[ResizePod] = []
         self.finished: list[str] = []
-        self.recreate: list[tuple[str, str]] = []
+        self.recreate: list[RecreatePod] = []
         self.notes: list[ResizeNote] = []
         self.deferred_seen: set[str] = set()
         self.in_progress = 0
@@ -206,11 +219,13 @@ class _Walk:
         self.in_progress += 1
         self.keep(pod)
 
-    def _recreate(self, pod: PodView, why: str, note: ResizeResult | None = None) -> None:
-        self.recreate.append((pod.name, why))
+    def _recreate(
+        self, pod: PodView, shape: WorkerShape, why: str, note: ResizeResult | None = None
+    ) -> None:
+        self.recreate.append(RecreatePod(pod.name, shape, why))
         if note is not None:
             self.notes.append(ResizeNote(pod.name, note, why))
-        self.pods.append(replace(pod, phase=PodPhase.TERMINATING))
+        self.pods.append(replace(pod, shape_id=shape.id))
 
     def _take_back(
         self, pod: PodView, origin: WorkerShape, result: ResizeResult | None, why: str
@@ -245,7 +260,7 @@ class _Walk:
             self._wait(pod)  # whether its worker is busy is unknown
         elif resize.state is ResizeState.INFEASIBLE or refusal is not None:
             said = refusal if refusal is not None else resize.message
-            self._infeasible(pod, origin, busy, counted=refusal is not None, said=said)
+            self._infeasible(pod, target, origin, busy, counted=refusal is not None, said=said)
         elif busy and resize.state is not ResizeState.IN_PROGRESS and origin is not None:
             why = (
                 f"pod {pod.name}: its worker got a task before the resize to {target.id} was "
@@ -258,7 +273,7 @@ class _Walk:
                 f"pod {pod.name}: the resize to {target.id} was not done within "
                 f"{self.deadline:.0f}s ({said}); recreating it"
             )
-            self._recreate(pod, why, ResizeResult.TIMED_OUT)
+            self._recreate(pod, target, why, ResizeResult.TIMED_OUT)
         elif resize.state is ResizeState.NONE and not busy:
             # The record is on the pod but the apiserver never took the resize (the operator
             # stopped between its two requests): ask again.
@@ -280,13 +295,21 @@ class _Walk:
             self._wait(pod)
 
     def _infeasible(
-        self, pod: PodView, origin: WorkerShape | None, busy: bool, *, counted: bool, said: str
+        self,
+        pod: PodView,
+        target: WorkerShape,
+        origin: WorkerShape | None,
+        busy: bool,
+        *,
+        counted: bool,
+        said: str,
     ) -> None:
         """The resize can never be done: recreate the pod, or while its worker is busy take
         the resize back. ``counted``: the apiserver's refusal was counted when it came."""
         if not busy:
             why = f"pod {pod.name}: the resize to {pod.shape_id} cannot be done ({said}); "
-            self._recreate(pod, why + "recreating it", None if counted else ResizeResult.INFEASIBLE)
+            note = None if counted else ResizeResult.INFEASIBLE
+            self._recreate(pod, target, why + "recreating it", note)
         elif origin is not None:
             why = (
                 f"pod {pod.name}: the resize to {pod.shape_id} cannot be done ({said}) and its "
@@ -317,14 +340,15 @@ class _Walk:
         ):
             self.keep(pod)
             return
-        if not pod.resize.resizable:
-            why = "made without a resize policy that restarts its worker (before InPlace)"
-            self._recreate(pod, f"pod {pod.name}: {why}; recreating it")
-            return
         target = nearest_shape(have, wanted)
-        if target is None:
-            why = f"no recommended shape fits its disk ({have.disk_mb} MB) and GPUs"
-            self._recreate(pod, f"pod {pod.name}: {why}; recreating it")
+        if target is None or not pod.resize.resizable:
+            why = (
+                "made without a resize policy that restarts its worker (before InPlace)"
+                if not pod.resize.resizable
+                else f"no recommended shape fits its disk ({have.disk_mb} MB) and GPUs"
+            )
+            anew = nearest_shape(have, wanted, in_place=False) or wanted[0]
+            self._recreate(pod, anew, f"pod {pod.name}: {why}; recreating it as {anew.id}")
             return
         if not fits_use(target, worker):
             self.keep(pod)

@@ -255,22 +255,32 @@ def plan_pool(
         more = f"; replacing {len(recreate)} idle pod(s) of an old shape"
         decision = replace(decision, reason=decision.reason + more)
     gone = set(decision.delete)
-    inplace = replace(inplace, resizes=tuple(r for r in inplace.resizes if r.name not in gone))
+    inplace = replace(
+        inplace,
+        resizes=tuple(r for r in inplace.resizes if r.name not in gone),
+        recreate=tuple(r for r in inplace.recreate if r.name not in gone)
+        if observation.environment.accepted
+        else (),
+    )
     decision = replace(decision, reason=decision.reason + _describe_in_place(inplace))
     creates: tuple[CreatePods, ...] = ()
     deletes: tuple[DeletePod, ...] = ()
     if manager.located:
         if observation.environment.accepted:
-            creates = tuple(
-                CreatePods(shape, count)
-                for shape_id, count in decision.create.items()
-                if (shape := policy.shape(shape_id)) is not None
+            # A recreated pod's replacement first: the decision counted the pod as it.
+            creates = (
+                *(CreatePods(r.shape, 1) for r in inplace.recreate),
+                *(
+                    CreatePods(shape, count)
+                    for shape_id, count in decision.create.items()
+                    if (shape := policy.shape(shape_id)) is not None
+                ),
             )
         deletes = (
             *(DeletePod(n, DeleteKind.SCALE_DOWN) for n in decision.delete),
             *(DeletePod(n, DeleteKind.CLEAN_UP) for n in decision.delete_finished),
             *(DeletePod(n, DeleteKind.RECREATE) for n in recreate),
-            *(DeletePod(n, DeleteKind.RECREATE, why) for n, why in inplace.recreate),
+            *(DeletePod(r.name, DeleteKind.RECREATE, r.why) for r in inplace.recreate),
         )
     else:
         inplace = InPlacePlan(pods=inplace.pods)
@@ -358,7 +368,10 @@ def settle_pool(
             events.append(creation.event())
     scale_down = plan.deleted(DeleteKind.SCALE_DOWN)
     recreated = plan.deleted(DeleteKind.RECREATE)
-    if outcome.created or scale_down:
+    # Replacements of pods recreated in place are the first creations of the plan.
+    replaced = min(outcome.created, len(plan.in_place.recreate))
+    created = outcome.created - replaced
+    if created or scale_down:
         events.append(Event(EventType.NORMAL, str(decision.kind), decision.reason))
     old_shape = [d.name for d in plan.deletes if d.kind is DeleteKind.RECREATE and not d.why]
     if old_shape:
@@ -405,7 +418,8 @@ def settle_pool(
         scaled={
             k: n
             for k, n in {
-                ("up", str(decision.kind)): outcome.created,
+                ("up", str(decision.kind)): created,
+                ("up", DeleteKind.RECREATE.value): replaced,
                 ("down", str(decision.kind)): len(scale_down),
                 ("down", DeleteKind.RECREATE.value): len(recreated),
             }.items()
