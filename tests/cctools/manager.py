@@ -261,8 +261,8 @@ class TestManager:
         ("workflow", "worker", "forever"; default: not cached)."""
         self._send("declare", kind="buffer", name=name, value=text, cache=cache)
 
-    def declare_file(self, name: str, path: Path) -> None:
-        self._send("declare", kind="file", name=name, value=str(path))
+    def declare_file(self, name: str, path: Path, cache: str | None = None) -> None:
+        self._send("declare", kind="file", name=name, value=str(path), cache=cache)
 
     def submit(
         self,
