@@ -410,7 +410,7 @@ def settle_pool(
         "desiredReplicas": decision.desired_replicas,
         "desiredReason": decision.reason,
         "lastScaleTime": timestamp if scaled else observation.status.get("lastScaleTime"),
-        "podShapes": _shape_counts(plan.in_place.pods),
+        "podShapes": _shape_counts(plan.in_place.pods) or None,
         "resizes": settled.status,
     }
     waste_mb, waste_cores = estimate_waste(observation.pods, plan.workers, plan.policy)
@@ -440,7 +440,8 @@ def settle_pool(
 
 
 def _shape_counts(pods: Sequence[PodView]) -> list[dict[str, Any]]:
-    """Live pods per shape label, as the scaler counts them (``status.podShapes``)."""
+    """Live pods per shape label, as the scaler counts them (``status.podShapes``; left out
+    when there is none)."""
     counts: dict[str, int] = {}
     for pod in pods:
         if pod.phase in LIVE_PHASES:
