@@ -57,6 +57,12 @@ class InMemoryKube:
         if obj is not None:
             obj["status"] = {**obj.get("status", {}), **copy.deepcopy(status)}
 
+    def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
+        obj = self.custom.get((plural, namespace, name))
+        if obj is not None:
+            meta = obj.setdefault("metadata", {})
+            meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != finalizer]
+
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
         return [

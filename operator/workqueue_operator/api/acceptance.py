@@ -5,11 +5,13 @@ Pure functions: the caller gathers the facts (which objects exist) and gets a ve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ValidationError
 
 from workqueue_operator.api.env import PonchoEnvSpec
@@ -101,8 +103,43 @@ def judge_pool(
     return Verdict(True, "Valid", "spec is valid: workers follow the manager's backlog")
 
 
+_CONDA_TOKEN = r"[A-Za-z0-9_.*=<>!~,|+-]+"
+CONDA_SPEC = re.compile(
+    rf"^[A-Za-z0-9_][A-Za-z0-9_.:/-]*(?:\[[A-Za-z0-9_.*=<>!~,|+' -]*\])?{_CONDA_TOKEN[:-1]}*"
+    rf"(?: {_CONDA_TOKEN}(?: {_CONDA_TOKEN})?)?$"
+)
+"""A conda match spec: ``name[version[ build]]`` as in ``numpy=1.26``, ``numpy >=1.20,<2``,
+``conda-forge::numpy 1.26.0 py311h0``, ``numpy[version='>=1.20']``: no ``$``, ``;``, ``&``,
+backticks, quotes outside brackets, or more words."""
+
+
+def package_problems(spec: PonchoEnvSpec) -> list[str]:
+    """What is wrong with a Poncho spec's package lists: every pip entry must be a PEP 508
+    requirement (no pip options, no shell), every conda entry a plain match spec."""
+    problems = []
+    pip = list(spec.spec.pip or [])
+    conda = spec.spec.conda
+    for dependency in conda.dependencies if conda is not None else []:
+        if isinstance(dependency, str):
+            if not CONDA_SPEC.match(dependency):
+                problems.append(f"conda dependency {dependency!r} is not a conda match spec")
+        elif isinstance(dependency, dict):
+            pip += [str(item) for item in dependency.get("pip") or []]
+    for requirement in pip:
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as error:
+            first_line = str(error).splitlines()[0]
+            problems.append(f"pip {requirement!r} is not a PEP 508 requirement ({first_line})")
+    return problems
+
+
 def judge_env(spec: PonchoEnvSpec, claim_exists: Callable[[str], bool]) -> Verdict:
-    """A PonchoEnv is accepted when the PersistentVolumeClaim it writes to exists."""
+    """A PonchoEnv is accepted when its packages are well-formed requirements and the
+    PersistentVolumeClaim it writes to exists."""
+    problems = package_problems(spec)
+    if problems:
+        return Verdict(False, "InvalidPackages", "; ".join(problems)[:1000])
     tarball = spec.output.tarball
     if tarball is not None and tarball.pvc is not None and not claim_exists(tarball.pvc.claim_name):
         return Verdict(

@@ -13,9 +13,15 @@ from workqueue_operator.api.common import (
     Condition,
     ConfigMapKeyReference,
     EnvVar,
+    GitRemote,
+    HttpUrl,
+    ImageReference,
+    LabelMap,
     LocalObjectReference,
     ObjectName,
+    ObjectStoreUrl,
     Quantity,
+    Toleration,
     cel,
     with_cel,
 )
@@ -43,7 +49,7 @@ class TarballOutput(CamelModel):
 
     pvc: PvcTarball | None = None
     """A PersistentVolumeClaim."""
-    url: str | None = None
+    url: ObjectStoreUrl | None = None
     """An object-store URL prefix (s3://, gs://, https://); <url>/<hash>.tar.gz."""
 
 
@@ -83,8 +89,8 @@ class CondaSection(CamelModel):
 class GitSource(CamelModel):
     """A git repository fetched into the environment."""
 
-    remote: Annotated[str, Field(min_length=1)]
-    """Repository URL."""
+    remote: GitRemote
+    """Repository URL (https://, git://, ssh:// or user@host:path)."""
     ref: str | None = None
     """Branch, tag or commit; the default branch when unset."""
 
@@ -92,12 +98,24 @@ class GitSource(CamelModel):
 class HttpSource(CamelModel):
     """A file fetched over HTTP into the environment."""
 
-    url: Annotated[str, Field(min_length=1)]
-    """URL of the file."""
+    url: HttpUrl
+    """URL of the file (http:// or https://)."""
     type: str | None = None
     """"tar" to unpack it; a plain file otherwise."""
     compression: str | None = None
     """"gzip" to decompress a plain file (a tar is decompressed whatever this says)."""
+
+
+VARIABLE_KEYS = Field(
+    max_length=64,
+    json_schema_extra=with_cel(
+        cel(
+            "self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
+            "keys must be environment variable names (letters, digits and '_', not starting "
+            "with a digit)",
+        )
+    ),
+)
 
 
 class PonchoSpec(CamelModel):
@@ -116,9 +134,9 @@ class PonchoSpec(CamelModel):
     """Conda channels and packages."""
     pip: list[str] | None = None
     """pip requirements ("requests==2.32.3")."""
-    git: dict[str, GitSource] | None = None
+    git: Annotated[dict[str, GitSource], VARIABLE_KEYS] | None = None
     """Git repositories; each key names an environment variable set to the checkout."""
-    http: dict[str, HttpSource] | None = None
+    http: Annotated[dict[str, HttpSource], VARIABLE_KEYS] | None = None
     """Files over HTTP; each key names an environment variable set to the file."""
 
 
@@ -146,13 +164,13 @@ class BuilderResources(CamelModel):
 class BuilderPod(CamelModel):
     """The build Job's pod: where it runs, what it may use, what it trusts."""
 
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: LabelMap = Field(default_factory=dict)
     """Node selector of the build pod."""
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
-    """Tolerations of the build pod (core/v1 Toleration)."""
+    tolerations: Annotated[list[Toleration], Field(max_length=64)] = Field(default_factory=list)
+    """Tolerations of the build pod."""
     affinity: dict[str, Any] | None = None
     """Affinity of the build pod (core/v1 Affinity)."""
-    priority_class_name: str | None = None
+    priority_class_name: ObjectName | None = None
     """Priority class of the build pod."""
     resources: BuilderResources = Field(default_factory=BuilderResources)
     """CPU and memory of the build container."""
@@ -172,7 +190,7 @@ class PonchoEnvSpec(CamelModel):
     """The Poncho JSON spec of the environment."""
     output: EnvOutput
     """Where the built environment goes."""
-    builder_image: str = DEFAULT_BUILDER_IMAGE
+    builder_image: ImageReference = DEFAULT_BUILDER_IMAGE
     """Image of the builder Job (and of worker pods' init container that unpacks the
     environment)."""
     builder: BuilderPod = Field(default_factory=BuilderPod)

@@ -14,6 +14,8 @@ from workqueue_operator.api.common import (
     Condition,
     EnvVar,
     Framework,
+    HttpUrl,
+    ImageReference,
     PodTemplate,
     Quantity,
     SecretKeyReference,
@@ -21,8 +23,11 @@ from workqueue_operator.api.common import (
     with_cel,
 )
 
-# host:port, where host is a DNS name or an IPv4 address.
-ADDRESS_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$"
+# host:port, where host is a DNS name or an IPv4 address and port 1-65535.
+PORT_PATTERN = (
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+)
+ADDRESS_PATTERN = rf"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:{PORT_PATTERN}$"
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, max_length=260)]
 ProjectName = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -70,7 +75,7 @@ class WorkQueueManagerSpec(CamelModel):
     """InCluster: the operator runs image/command as a one-replica Deployment with a Service on
     port. External: nothing is deployed; the operator reaches address, or resolves projectName
     through the catalog server."""
-    image: str | None = None
+    image: ImageReference | None = None
     """Container image of the manager program (mode InCluster)."""
     command: list[str] | None = None
     """Command of the manager container; the image's entry point when unset."""
@@ -97,7 +102,7 @@ class WorkQueueManagerSpec(CamelModel):
     """Tasks are measured with resource_monitor; the telemetry agent collects what they used."""
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     """How often the operator polls the manager's status."""
-    telemetry_url: str | None = None
+    telemetry_url: HttpUrl | None = None
     """URL of the telemetry agent beside an External manager (http://host:9090), which
     WorkerPools with sizing mode Buckets read. InCluster managers have one as a sidecar."""
 

@@ -13,6 +13,8 @@ from workqueue_operator.api.common import (
     CamelModel,
     Condition,
     Framework,
+    HttpUrl,
+    ImageReference,
     LocalObjectReference,
     PodTemplate,
     Quantity,
@@ -93,9 +95,11 @@ class SizingSpec(CamelModel):
     """Bucketing strategy: adaptive (this project's, see docs/sizing.md), or the published
     greedy, exhaustive and kmeans bucketing (Phung, Thain et al.)."""
     max_buckets: Annotated[int, Field(ge=1, le=16)] = 4
-    """Most buckets (pod shapes) per category."""
+    """The most buckets (pod shapes) recommended per task category."""
     margin_percent: Annotated[int, Field(ge=0, le=200)] = 10
-    """Headroom added to a bucket's value when it becomes a pod request."""
+    """Headroom, in percent, added to a bucket's memory and disk when it becomes a pod's
+    request; also how far a pod's shape may be off a recommended one before updateMode
+    Recreate replaces it."""
     update_mode: UpdateMode = UpdateMode.INITIAL
     """Off: only recommend. Initial: new pods get the recommended shapes. Recreate: also replace
     idle pods whose shape is off by more than the margin (never a busy one). InPlace: resize
@@ -107,7 +111,7 @@ class SizingSpec(CamelModel):
     min_samples: Annotated[int, Field(ge=1, le=100000)] = 20
     """Samples a category needs before its buckets are trusted; until then the declared worker
     resources are used."""
-    telemetry_url: str | None = None
+    telemetry_url: HttpUrl | None = None
     """URL of the telemetry agent that measures this pool's tasks (http://host:9090). Default:
     the WorkQueueManager's (its sidecar, or its spec.telemetryUrl)."""
 
@@ -120,7 +124,7 @@ class AutoscaleSpec(CamelModel):
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     """How often the backlog is read and the decision made."""
     scale_up_step: Annotated[int, Field(ge=1, le=10000)] = 10
-    """Most pods created in one decision."""
+    """The most pods one decision creates (a decision is made every pollIntervalSeconds)."""
     idle_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
     """How long a worker must stay idle before it may be removed."""
     cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
@@ -150,14 +154,14 @@ class WorkerPoolSpec(CamelModel):
     """The WorkQueueManager whose tasks these workers run."""
     manager: ManagerAddress | None = None
     """A manager outside any WorkQueueManager object."""
-    image: str = DEFAULT_WORKER_IMAGE
+    image: ImageReference = DEFAULT_WORKER_IMAGE
     """Worker image: has work_queue_worker or vine_worker (and resource_monitor) on its PATH."""
     env_ref: LocalObjectReference | None = None
     """A PonchoEnv whose environment tasks run in."""
     min_workers: Annotated[int, Field(ge=0, le=100000)] = 0
-    """Fewest worker pods."""
+    """The fewest worker pods the pool keeps, backlog or not (pods being created count)."""
     max_workers: Annotated[int, Field(ge=0, le=100000)] = 10
-    """Most worker pods."""
+    """The most worker pods the pool has at once, whatever the backlog."""
     replicas: Annotated[int, Field(ge=0, le=100000)] | None = None
     """Worker pods wanted when autoscale is off (the scale subresource: kubectl scale, HPA)."""
     worker: WorkerResources = Field(default_factory=WorkerResources)

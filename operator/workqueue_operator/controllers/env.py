@@ -16,7 +16,7 @@ from workqueue_operator.api.acceptance import Event, EventType, judge_env
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec
 from workqueue_operator.controllers.kinds import ENVS
-from workqueue_operator.controllers.loop import Kind, Outcome, Pass, run_daemon, wakeup_event
+from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
 from workqueue_operator.envs.decision import Action, Decision, Facts, decide
 from workqueue_operator.envs.normalize import SpecError, normalize_spec, spec_hash
 from workqueue_operator.envs.observe import JobState, JobView, find_donor
@@ -138,12 +138,7 @@ ENV = Kind(
 )
 
 
-@kopf.on.update(*ENVS, field="spec")
-def spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Wake the object's daemon at once: a new spec may mean a new hash."""
-    wakeup_event(memo, ENV.name, namespace or "", name).set()
-
-
-@kopf.daemon(*ENVS, cancellation_timeout=10, backoff=10)
-async def build_env(**kwargs: Any) -> None:
-    await run_daemon(ENV, **kwargs)
+@kopf.on.event(*ENVS)
+async def watch(**kwargs: Any) -> None:
+    """Each PonchoEnv's watch events start, wake and stop its loop."""
+    await on_event(ENV, **kwargs)

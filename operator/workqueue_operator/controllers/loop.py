@@ -1,15 +1,20 @@
-"""One reconcile loop for the three kinds: a kopf daemon per object runs ``run_daemon``.
+"""One reconcile loop for the three kinds: the supervisor runs ``run_object`` per object.
 
-Every pass: re-read the object (read-your-writes: the daemon's ``body`` may lag the operator's
-own patches), parse and judge its spec (the Accepted condition, an Event when the verdict
+The objects' watch events (kopf's low-level ``on.event`` handlers) start an object's loop, wake
+it when its spec changes and stop it when the object is deleted. Nothing is written on the
+objects to do that: no finalizer (owner references remove what the operator made, so objects
+and namespaces are deleted even while the operator is stopped) and no kopf annotations.
+
+Every pass: re-read the object (read-your-writes: a watch event may lag the operator's own
+patches), parse and judge its spec (the Accepted condition, an Event when the verdict
 changes), hand an accepted spec to the kind's ``reconcile`` (gather, plan, apply), write only
 the status fields that differ from the stored ones, post the pass's Events, count the pass in
 ``workqueue_operator_reconciles_total`` (and its end in
 ``workqueue_operator_last_reconcile_timestamp_seconds``, its patches in
 ``workqueue_operator_status_patches_total``), and sleep until the recheck time or until the spec
 changes. A pass that fails (the apiserver restarting, a manager's DNS name not resolving yet)
-is logged and retried with a growing delay; the daemon does not die. When the object is
-deleted its metric series are forgotten.
+is logged and retried with a growing delay; the loop does not die. When the object is deleted
+its metric series are forgotten.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import kopf
 import urllib3.exceptions
@@ -150,18 +155,9 @@ async def reconcile_object(
     return status_changes(stored, acceptance | dict(outcome.status)), events, outcome
 
 
-def wakeup_event(memo: Any, kind: str, namespace: str, name: str) -> asyncio.Event:
-    """The event that cuts an object's sleep short (set when its spec changes)."""
-    events: dict[tuple[str, str, str], asyncio.Event] = memo.setdefault("wakeups", {})
-    return events.setdefault((kind, namespace, name), asyncio.Event())
-
-
-async def _sleep(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    """Wait ``seconds``, or less when the spec changes or the daemon is stopped."""
-    waiters = {
-        asyncio.ensure_future(wakeup.wait()),
-        asyncio.ensure_future(stopped.wait(seconds)),
-    }
+async def _sleep(wakeup: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less when the spec changes or the loop is stopped."""
+    waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stop.wait())}
     _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     for waiter in pending:
         waiter.cancel()
@@ -176,37 +172,31 @@ def transient(error: Exception) -> bool:
     return isinstance(error, OSError | urllib3.exceptions.HTTPError | TimeoutError)
 
 
-def post(body: kopf.Body, event: Event) -> None:
+def post(obj: Mapping[str, Any], event: Event) -> None:
+    body = kopf.Body(cast(kopf.RawBody, dict(obj)))
     kopf.event(body, type=event.type.value, reason=event.reason, message=event.message[:1000])
 
 
-async def run_daemon(
+async def run_object(
     kind: Kind[SpecT, MemoryT],
     *,
-    stopped: kopf.DaemonStopped,
     name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    memo: Any,
+    context: Context,
     logger: logging.Logger | logging.LoggerAdapter[Any],
-    indexes: Mapping[str, kopf.Index[str, str] | None] | None = None,
-    **_: Any,
+    stop: asyncio.Event,
+    wakeup: asyncio.Event,
 ) -> None:
-    """The loop of one object's daemon (see the module docstring); takes kopf's daemon
-    keyword arguments as they come."""
-    ns = namespace or ""
-    context = Context(kube=memo.kube, namespace=ns, indexes=indexes or {})
-    wakeup = wakeup_event(memo, kind.name, ns, name)
+    """The loop of one object (see the module docstring), until ``stop`` is set or the object
+    is gone."""
+    ns = context.namespace
     memory = kind.new_memory()
     retry = RETRY_FIRST_SECONDS
-    gone = False
-    while not stopped:
+    while not stop.is_set():
         wait = retry
         try:
             with metrics.reconcile(kind.name):
                 obj = await asyncio.to_thread(context.kube.get_custom, kind.plural, ns, name)
                 if obj is None:
-                    gone = True
                     break
                 changes, events, outcome = await reconcile_object(
                     kind, obj, memory, context, logger
@@ -217,7 +207,7 @@ async def run_daemon(
                     )
                     metrics.record_status_patch(kind.name, ns, name)
                 for event in events:
-                    post(body, event)
+                    post(obj, event)
             metrics.record_pass(kind.name, ns, name)
             memory, wait, retry = outcome.memory, outcome.recheck_seconds, RETRY_FIRST_SECONDS
         except Exception as error:
@@ -226,9 +216,98 @@ async def run_daemon(
             else:
                 logger.exception(f"{kind.name} pass failed, retrying in {retry:g}s")
             retry = min(retry * 2, RETRY_MAX_SECONDS)
-        await _sleep(wakeup, stopped, wait)
-    if gone or (
-        stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
-    ):
-        kind.forget(ns, name)
-        metrics.forget_object(kind.name, ns, name)
+        await _sleep(wakeup, stop, wait)
+
+
+@dataclass
+class ObjectLoop:
+    """One object's running loop, and what wakes or stops it."""
+
+    task: asyncio.Task[None]
+    wakeup: asyncio.Event
+    stop: asyncio.Event
+    generation: int
+
+
+OLD_FINALIZER = "workqueue.dev/finalizer"
+"""The finalizer operators before this loop put on every object (kopf daemons require one).
+Nothing needs it: owner references remove what the operator made. It is taken off objects as
+they are seen, so that a namespace deleted while the operator is down can finish."""
+
+
+class Supervisor:
+    """One loop per object of every kind, started, woken and stopped from the objects' watch
+    events (kopf's low-level ``on.event``: no finalizer and no annotations on the objects, so
+    objects can be deleted while the operator is stopped or uninstalled)."""
+
+    def __init__(self) -> None:
+        self.loops: dict[tuple[str, str, str], ObjectLoop] = {}
+
+    async def observe(
+        self,
+        kind: Kind[SpecT, MemoryT],
+        *,
+        type: str | None,
+        body: Mapping[str, Any],
+        context: Context,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        """Start the object's loop, wake it when its spec changed, stop it when the object is
+        deleted."""
+        meta = body.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        key = (kind.name, context.namespace, name)
+        running = self.loops.get(key)
+        if type == "DELETED" or meta.get("deletionTimestamp"):
+            if running is not None:
+                running.stop.set()
+                del self.loops[key]
+                kind.forget(context.namespace, name)
+                metrics.forget_object(kind.name, context.namespace, name)
+            if OLD_FINALIZER in (meta.get("finalizers") or []):
+                await asyncio.to_thread(
+                    context.kube.remove_finalizer, kind.plural, context.namespace, name,
+                    OLD_FINALIZER,
+                )  # fmt: skip
+            return
+        if OLD_FINALIZER in (meta.get("finalizers") or []):
+            await asyncio.to_thread(
+                context.kube.remove_finalizer, kind.plural, context.namespace, name, OLD_FINALIZER
+            )
+        generation = int(meta.get("generation") or 0)
+        if running is not None and not running.task.done():
+            if generation != running.generation:
+                running.generation = generation
+                running.wakeup.set()
+            return
+        stop, wakeup = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(
+            run_object(kind, name=name, context=context, logger=logger, stop=stop, wakeup=wakeup),
+            name=f"{kind.name}/{context.namespace}/{name}",
+        )
+        self.loops[key] = ObjectLoop(task, wakeup, stop, generation)
+
+    async def shutdown(self) -> None:
+        """Stop every loop and wait for them (the operator is stopping)."""
+        for loop in self.loops.values():
+            loop.stop.set()
+        tasks = [loop.task for loop in self.loops.values()]
+        self.loops.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+
+
+async def on_event(
+    kind: Kind[SpecT, MemoryT],
+    *,
+    type: str | None,
+    body: Mapping[str, Any],
+    namespace: str | None,
+    memo: Any,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    indexes: Mapping[str, kopf.Index[str, str] | None] | None = None,
+    **_: Any,
+) -> None:
+    """What a kind's ``@kopf.on.event`` handler does: hand the event to the supervisor."""
+    context = Context(kube=memo.kube, namespace=namespace or "", indexes=indexes or {})
+    await memo.supervisor.observe(kind, type=type, body=body, context=context, logger=logger)

@@ -14,7 +14,7 @@ from workqueue_operator.api.acceptance import judge_manager
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import MANAGERS
-from workqueue_operator.controllers.loop import Kind, Outcome, Pass, run_daemon, wakeup_event
+from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
 from workqueue_operator.controllers.reach import poll_manager
 from workqueue_operator.k8s.connection import manager_connection
 from workqueue_operator.k8s.manager_objects import (
@@ -71,12 +71,7 @@ MANAGER = Kind(
 )
 
 
-@kopf.on.update(*MANAGERS, field="spec")
-def spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Wake the manager's daemon at once (a new image rolls out without waiting for a poll)."""
-    wakeup_event(memo, MANAGER.name, namespace or "", name).set()
-
-
-@kopf.daemon(*MANAGERS, cancellation_timeout=10)
-async def manage(**kwargs: Any) -> None:
-    await run_daemon(MANAGER, **kwargs)
+@kopf.on.event(*MANAGERS)
+async def watch(**kwargs: Any) -> None:
+    """Each WorkQueueManager's watch events start, wake and stop its loop."""
+    await on_event(MANAGER, **kwargs)

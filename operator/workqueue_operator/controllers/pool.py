@@ -16,7 +16,7 @@ from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import SizingMode, WorkerPoolSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
-from workqueue_operator.controllers.loop import Kind, Outcome, Pass, run_daemon, wakeup_event
+from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
 from workqueue_operator.controllers.pool_apply import (
     PoolTarget,
     apply_pool_plan,
@@ -165,17 +165,12 @@ POOL = Kind(
 )
 
 
-@kopf.on.update(*POOLS, field="spec")
-def spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Wake the pool's daemon at once (kubectl scale, a new maxWorkers)."""
-    wakeup_event(memo, POOL.name, namespace or "", name).set()
-
-
-@kopf.daemon(*POOLS, cancellation_timeout=10)
-async def manage(
+@kopf.on.event(*POOLS)
+async def watch(
     *,
     manager_names: kopf.Index[str, str] | None = None,
     env_names: kopf.Index[str, str] | None = None,
     **kwargs: Any,
 ) -> None:
-    await run_daemon(POOL, indexes={"managers": manager_names, "envs": env_names}, **kwargs)
+    """Each WorkerPool's watch events start, wake and stop its loop."""
+    await on_event(POOL, indexes={"managers": manager_names, "envs": env_names}, **kwargs)

@@ -21,9 +21,12 @@ from workqueue_operator import GROUP, VERSION
 
 NOT_FOUND = 404
 CONFLICT = 409
+UNPROCESSABLE = 422
+"""A JSON patch whose ``test`` failed: the object changed meanwhile (the next event retries)."""
 TOO_MANY_REQUESTS = 429
 FIELD_MANAGER = "workqueue-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
@@ -78,6 +81,7 @@ class KubeApi(Protocol):
     def patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None: ...
+    def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None: ...
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool: ...
     def delete_pod(self, namespace: str, name: str) -> bool: ...
@@ -172,6 +176,29 @@ class KubeClient:
             )
         except ApiException as error:
             if error.status != NOT_FOUND:
+                raise
+
+    def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
+        """Take one finalizer off an object (a JSON patch that tests the list it replaces, so
+        a concurrent change is not lost; a gone object or a finalizer already gone is fine)."""
+        obj = self.get_custom(plural, namespace, name)
+        finalizers = list((obj or {}).get("metadata", {}).get("finalizers") or [])
+        if finalizer not in finalizers:
+            return
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in finalizers if f != finalizer],
+            },
+        ]
+        try:
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, patch, _content_type=JSON_PATCH
+            )
+        except ApiException as error:
+            if error.status not in (NOT_FOUND, UNPROCESSABLE):
                 raise
 
     # --- pods ------------------------------------------------------------------------------

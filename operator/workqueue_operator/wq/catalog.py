@@ -100,7 +100,10 @@ def select_managers(
 
 async def query_catalog(catalog: str, *, timeout: float = 5.0) -> list[dict[str, Any]]:
     """All records of the catalog at ``host[:port]``."""
-    host, port = parse_address(catalog, default_port=DEFAULT_CATALOG_PORT)
+    try:
+        host, port = parse_address(catalog, default_port=DEFAULT_CATALOG_PORT)
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from exc
     url = f"http://{host}:{port}/query.json"
     try:
         async with (
