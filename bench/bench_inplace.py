@@ -53,7 +53,7 @@ from tests.e2e.realnode import (  # noqa: E402
     free_cpu_millicores,
     registry_image,
 )
-from tests.harness import Cluster, start_cluster  # noqa: E402
+from tests.harness import Cluster, start_cluster, wait_for  # noqa: E402
 
 from workqueue_operator.api.common import Framework  # noqa: E402
 from workqueue_operator.api.pool import WorkerPoolSpec  # noqa: E402
@@ -72,13 +72,8 @@ DISK_MB = 2048
 
 
 def wait(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+    """The test harness's ``wait_for``, polled often enough to time a worker's return."""
+    return wait_for(probe, timeout=timeout, interval=interval, what=what)
 
 
 @dataclass

@@ -406,11 +406,7 @@ def test_a_resize_the_node_cannot_fit_is_refused_and_the_pod_recreated(
 ) -> None:
     wait_for(lambda: free_cpu_millicores(operator) >= 1000, timeout=300, what="1 free CPU")
     apply_crds(operator)
-    manager = manager_factory(framework=Framework.TASKVINE)
-    operator.apply(external_manager(manager.port, framework=Framework.TASKVINE), namespace)
-    small = {"cores": 1, "memory": "256Mi", "disk": "1Gi"}
-    operator.apply(in_place_pool(min_workers=1, worker=small, telemetry=NOBODY), namespace)
-    wait_for(lambda: manager.stats()["workers_connected"] == 1, timeout=180, what="a worker")
+    one_small_worker(operator, namespace, manager_factory, deadline=60)
     [old] = pods(operator, namespace)
     recommend(operator, namespace, cores=3)
 
@@ -474,12 +470,7 @@ def test_a_resize_deferred_past_the_deadline_recreates_the_pod(
         },
     }
     operator.apply(json.dumps(hog), namespace)
-    manager = manager_factory(framework=Framework.TASKVINE)
-    operator.apply(external_manager(manager.port, framework=Framework.TASKVINE), namespace)
-    small = {"cores": 1, "memory": "256Mi", "disk": "1Gi"}
-    pool = in_place_pool(min_workers=1, worker=small, telemetry=NOBODY, deadline=15)
-    operator.apply(pool, namespace)
-    wait_for(lambda: manager.stats()["workers_connected"] == 1, timeout=180, what="a worker")
+    manager = one_small_worker(operator, namespace, manager_factory, deadline=15)
     [old] = pods(operator, namespace)
     recommend(operator, namespace, cores=2)
 
@@ -511,6 +502,20 @@ def test_a_resize_deferred_past_the_deadline_recreates_the_pod(
     assert resize_counts(namespace) == {"requested": 1, "deferred": 1, "timed_out": 1}
     assert restarts(pods(operator, namespace)[new]) == 0
     print_report({"deferred": deferred[0], "timed_out": timed_out[0]})
+
+
+def one_small_worker(
+    cluster: Cluster, namespace: str, manager_factory: ManagerFactory, *, deadline: int
+) -> TestManager:
+    """A TaskVine manager and an InPlace pool of one 1-core, 256 MiB worker, connected; the
+    pool's telemetry answers nothing (its recommendations are the ones written by the test)."""
+    manager = manager_factory(framework=Framework.TASKVINE)
+    cluster.apply(external_manager(manager.port, framework=Framework.TASKVINE), namespace)
+    small = {"cores": 1, "memory": "256Mi", "disk": "1Gi"}
+    pool = in_place_pool(min_workers=1, worker=small, telemetry=NOBODY, deadline=deadline)
+    cluster.apply(pool, namespace)
+    wait_for(lambda: manager.stats()["workers_connected"] == 1, timeout=180, what="a worker")
+    return manager
 
 
 def replaced(old: str, found: dict[str, dict[str, Any]]) -> list[str]:
