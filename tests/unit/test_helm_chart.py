@@ -275,6 +275,7 @@ NAMESPACED_RULES = _expand(
         **{(GROUP, f"{k}/finalizers"): "update" for k in KINDS},
         ("", "pods"): "get list watch create patch delete",
         ("", "pods/log"): "get",
+        ("", "pods/resize"): "patch",
         ("apps", "deployments"): "get list watch create patch",
         ("", "services"): "get list watch create patch",
         ("", "secrets"): "get create patch",

@@ -29,6 +29,8 @@ FIELD_MANAGER = "workqueue-operator"
 T = TypeVar("T")
 APPLY_PATCH = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
 class RefusedError(Exception):
@@ -95,6 +97,10 @@ class KubeApi(Protocol):
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool: ...
     def delete_pod(self, namespace: str, name: str) -> bool: ...
+    def patch_pod_metadata(
+        self, namespace: str, name: str, labels: dict[str, str], annotations: dict[str, str | None]
+    ) -> bool: ...
+    def resize_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> bool: ...
     def apply(self, obj: dict[str, Any]) -> None: ...
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     def create_job(self, namespace: str, job: dict[str, Any]) -> bool: ...
@@ -251,6 +257,46 @@ class KubeClient:
         except ApiException as error:
             if error.status == NOT_FOUND:
                 return False
+            raise
+        return True
+
+    def patch_pod_metadata(
+        self, namespace: str, name: str, labels: dict[str, str], annotations: dict[str, str | None]
+    ) -> bool:
+        """Merge labels and annotations into a pod (an annotation set to None is removed);
+        False when the pod is gone."""
+        body = {"metadata": {"labels": labels, "annotations": annotations}}
+        return self._patch_pod(self.core.patch_namespaced_pod, namespace, name, body, MERGE_PATCH)
+
+    def resize_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        """Resize a pod's containers in place: a strategic merge patch of their resources
+        through the pods/resize subresource (a JSON merge patch would replace the container
+        list, which the apiserver refuses). False when the pod is gone; :class:`RefusedError`
+        when the apiserver refuses it (e.g. ``node didn't have enough allocatable resources``,
+        or the operator may not patch pods/resize)."""
+        return self._patch_pod(
+            self.core.patch_namespaced_pod_resize, namespace, name, patch, STRATEGIC_MERGE_PATCH
+        )
+
+    def _patch_pod(
+        self,
+        send: Callable[..., Any],
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        content_type: str,
+    ) -> bool:
+        """Send one patch of a pod (or its subresource); False when the pod is gone."""
+        try:
+            self._body(
+                send(name, namespace, body, _content_type=content_type, _preload_content=False)
+            )
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return False
+            refusal = refused(error)
+            if refusal is not None:
+                raise refusal from error
             raise
         return True
 
