@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -199,11 +200,14 @@ def wait_for_passes(
     from workqueue_operator.controllers import metrics  # noqa: PLC0415
 
     last = metrics.last_pass(kind, namespace, name) or 0.0
+
+    def pass_after(since: float) -> float | None:
+        at = metrics.last_pass(kind, namespace, name)
+        return at if at is not None and at > since else None
+
     for n in range(count):
         last = wait_for(
-            lambda since=last: (
-                (at := metrics.last_pass(kind, namespace, name)) is not None and at > since and at
-            ),
+            functools.partial(pass_after, last),
             timeout=timeout,
             interval=0.1,
             what=f"reconcile pass {n + 1} of {count} of {kind} {namespace}/{name}",

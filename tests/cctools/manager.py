@@ -256,11 +256,13 @@ class TestManager:
         """A TaskVine temporary file (lives on workers; moved between them by peer transfer)."""
         self._send("declare", kind="temp", name=name)
 
-    def declare_buffer(self, name: str, text: str) -> None:
-        self._send("declare", kind="buffer", name=name, value=text)
+    def declare_buffer(self, name: str, text: str, cache: str | None = None) -> None:
+        """A file made from ``text``; TaskVine: ``cache`` is its cache level on the workers
+        ("workflow", "worker", "forever"; default: not cached)."""
+        self._send("declare", kind="buffer", name=name, value=text, cache=cache)
 
-    def declare_file(self, name: str, path: Path) -> None:
-        self._send("declare", kind="file", name=name, value=str(path))
+    def declare_file(self, name: str, path: Path, cache: str | None = None) -> None:
+        self._send("declare", kind="file", name=name, value=str(path), cache=cache)
 
     def submit(
         self,

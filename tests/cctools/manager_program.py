@@ -132,7 +132,7 @@ class WorkQueue(Framework):
             self.q.specify_category_max_resources(name, maximum)
         self.q.specify_category_mode(name, mode)
 
-    def declare(self, kind: str, name: str, value: str | None) -> None:
+    def declare(self, kind: str, name: str, value: str | None, cache: str | None = None) -> None:
         self.files[name] = value  # Work Queue files are local paths
 
     def task(self, command: dict[str, Any]) -> Any:
@@ -229,13 +229,14 @@ class TaskVine(Framework):
             self.m.set_category_resources_max(name, maximum)
         self.m.set_category_mode(name, mode)
 
-    def declare(self, kind: str, name: str, value: str | None) -> None:
+    def declare(self, kind: str, name: str, value: str | None, cache: str | None = None) -> None:
+        level: Any = cache or False
         if kind == "temp":
             self.files[name] = self.m.declare_temp()
         elif kind == "buffer":
-            self.files[name] = self.m.declare_buffer((value or "").encode())
+            self.files[name] = self.m.declare_buffer((value or "").encode(), cache=level)
         else:
-            self.files[name] = self.m.declare_file(value)
+            self.files[name] = self.m.declare_file(value, cache=level)
 
     def task(self, command: dict[str, Any]) -> Any:
         t = self.vine.Task(command["command"])
@@ -330,7 +331,7 @@ class Program:
         elif op == "category":
             f.category(command["name"], command["max"], command["mode"])
         elif op == "declare":
-            f.declare(command["kind"], command["name"], command.get("value"))
+            f.declare(command["kind"], command["name"], command.get("value"), command.get("cache"))
         elif op == "serve":
             self.serve = bool(command["on"])
         elif op == "stats":

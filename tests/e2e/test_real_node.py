@@ -73,6 +73,8 @@ class PodWatch:
         self.images: set[str] = set()
         self.programs: set[str] = set()
         """The first word of each container's command (the worker program)."""
+        self.commands: set[tuple[str, ...]] = set()
+        """Each container's whole command."""
         self.started_containers = 0
         self.most_alive = 0
         self.alive_now = 0
@@ -99,6 +101,9 @@ class PodWatch:
                 self.images.update(c["image"] for c in spec["containers"])
                 self.programs.update(
                     c["command"][0] for c in spec["containers"] if c.get("command")
+                )
+                self.commands.update(
+                    tuple(c["command"]) for c in spec["containers"] if c.get("command")
                 )
                 ip = status.get("podIP")
                 if pod["metadata"].get("deletionTimestamp") or not ip:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.realnode import NODE_NAME, POD_NETWORK_PREFIX, REAL_NODE_PLACEMENT, registry_image
+from tests.e2e.test_real_node import PodWatch
 from tests.harness import REPO, Cluster, wait_for
 from tests.integration.test_helm_install import helm, run
 from workqueue_operator.api.common import Framework
@@ -41,7 +42,8 @@ MANAGER_PROGRAMS = {
     Framework.WORK_QUEUE: textwrap.dedent(
         f"""
         import json, os, ndcctools.work_queue as wq
-        q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]))
+        tls = os.environ.get("WORKQUEUE_SSL_KEY"), os.environ.get("WORKQUEUE_SSL_CERT")
+        q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]), ssl=tls if all(tls) else None)
         q.specify_transactions_log(os.environ["WORKQUEUE_TRANSACTIONS_LOG"])
         q.enable_monitoring()
         for i in range({TASKS}):
@@ -62,9 +64,11 @@ MANAGER_PROGRAMS = {
     Framework.TASKVINE: textwrap.dedent(
         f"""
         import json, os, ndcctools.taskvine as vine
+        tls = os.environ.get("WORKQUEUE_SSL_KEY"), os.environ.get("WORKQUEUE_SSL_CERT")
         m = vine.Manager(
             port=int(os.environ["WORKQUEUE_PORT"]),
             run_info_path=os.environ["WORKQUEUE_RUN_INFO_PATH"],
+            ssl=tls if all(tls) else None,
         )
         m.enable_monitoring()
         for i in range({TASKS}):
@@ -94,7 +98,9 @@ def own_namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def manager_and_pool(framework: Framework, worker_image: str, manager_image: str) -> str:
+def manager_and_pool(
+    framework: Framework, worker_image: str, manager_image: str, *, tls: bool = False
+) -> str:
     placement = json.dumps(REAL_NODE_PLACEMENT)
     manager: dict[str, Any] = {
         "apiVersion": "workqueue.dev/v1alpha1",
@@ -110,6 +116,8 @@ def manager_and_pool(framework: Framework, worker_image: str, manager_image: str
             "template": json.loads(placement),
         },
     }
+    if tls:
+        manager["spec"]["tls"] = {}
     pool: dict[str, Any] = {
         "apiVersion": "workqueue.dev/v1alpha1",
         "kind": "WorkerPool",
@@ -140,11 +148,16 @@ def manager_log_lines(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     return lines
 
 
-@pytest.mark.parametrize("framework", list(Framework))
+@pytest.mark.usefixtures("real_node")
+@pytest.mark.parametrize(
+    ("framework", "tls"),
+    [(Framework.WORK_QUEUE, False), (Framework.TASKVINE, False), (Framework.WORK_QUEUE, True)],
+    ids=["WorkQueue", "TaskVine", "WorkQueue-tls"],
+)
 def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
     framework: Framework,
+    tls: bool,
     crds: Cluster,
-    real_node: str,
     own_namespace: str,
     helm: tuple[Path, dict[str, str]],
 ) -> None:
@@ -182,7 +195,9 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
     )
     try:
         cluster.apply(
-            manager_and_pool(framework, registry_image("worker"), registry_image("manager")),
+            manager_and_pool(
+                framework, registry_image("worker"), registry_image("manager"), tls=tls
+            ),
             namespace,
         )
 
@@ -191,7 +206,8 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
                 (line for line in manager_log_lines(cluster, namespace) if "all_done" in line), None
             )
 
-        summary = wait_for(all_done, timeout=300, what=f"the manager's {TASKS} tasks done")
+        with PodWatch(cluster, namespace) as watch:
+            summary = wait_for(all_done, timeout=300, what=f"the manager's {TASKS} tasks done")
         assert summary["all_done"] == TASKS, summary
         results = [line for line in manager_log_lines(cluster, namespace) if "task" in line]
         assert sorted(r["output"].split()[0] for r in results) == sorted(
@@ -216,6 +232,12 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
 
         status = wait_for(reachable, timeout=60, what="the operator's status of the manager")
         assert status["address"].startswith("mgr."), status
+        if tls:
+            # Through TLS, the certificate checked against the Secret the operator made, and
+            # every worker connected with --ssl.
+            secret = cluster.get("secret", "mgr-tls", namespace)
+            assert secret is not None and secret["type"] == "kubernetes.io/tls"
+            assert watch.commands and all("--ssl" in c for c in watch.commands)
         # The telemetry sidecar followed the manager's own log (TaskVine: its run-info
         # directory's most-recent/vine-logs/transactions) and serves every task's sample.
         agent = f"http://{manager_pod['status']['podIP']}:9090"

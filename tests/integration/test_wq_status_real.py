@@ -5,8 +5,10 @@ an unreachable or busy manager raises ManagerUnreachable quickly."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,15 @@ from tests.cctools.polling import wait_until
 from tests.cctools.tasks import hold_memory
 from tests.cctools.workers import LOCALHOST, StartWorker
 from workqueue_operator.api.common import Framework
+from workqueue_operator.managers.tls import self_signed
 from workqueue_operator.wq.status import (
     AuthenticationError,
     FrameworkMismatchError,
     ManagerUnreachable,
     StatusClient,
+    StatusError,
+    TlsError,
+    client_tls,
 )
 from workqueue_operator.wq.status_models import BoundKind
 
@@ -216,3 +222,51 @@ def test_busy_manager_times_out_as_unreachable(manager_factory: ManagerFactory) 
     with pytest.raises(ManagerUnreachable, match="within"):
         asyncio.run(StatusClient(LOCALHOST, manager.port, timeout=1.0).queue_status())
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("framework", list(Framework))
+def test_a_tls_manager_is_polled_with_its_certificate_checked(
+    framework: Framework, manager_factory: ManagerFactory, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """A manager with a key and certificate (CCTools' ssl), a worker with --ssl, the password
+    handshake inside TLS; the client checks the certificate against its CA and the name."""
+    mine = self_signed("localhost", ["localhost"], datetime.now(UTC))
+    other = self_signed("localhost", ["localhost"], datetime.now(UTC))
+    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
+    key.write_bytes(mine.key_pem)
+    cert.write_bytes(mine.certificate_pem)
+    password = tmp_path / "password"
+    password.write_text("over tls\n")
+    manager = manager_factory(framework=framework, ssl=(key, cert), password_file=password)
+    start_worker(
+        LOCALHOST, manager.port, framework=framework, password_file=password, extra=("--ssl",)
+    )
+    assert wait_until(lambda: manager.stats()["workers_connected"] == 1, timeout=30)
+    manager.submit("echo encrypted")
+    [done] = manager.wait_for(1, timeout=60)
+    assert done.ok and done.output.strip() == "encrypted"
+
+    def client(tls: ssl.SSLContext | None, name: str = "localhost") -> StatusClient:
+        return StatusClient(
+            LOCALHOST,
+            manager.port,
+            password=password.read_bytes(),
+            framework=framework,
+            tls=tls,
+            server_name=name,
+            timeout=5,
+        )
+
+    async def scenario() -> None:
+        checked = await client(client_tls(mine.certificate_pem, verify=True)).queue_status()
+        assert checked.workers_connected == 1 and checked.tasks_done == 1
+        unchecked = await client(client_tls(None, verify=False)).queue_status()
+        assert unchecked.tasks_done == 1
+        with pytest.raises(TlsError, match=r"certificate verify failed|self.signed|unable"):
+            await client(client_tls(other.certificate_pem, verify=True)).queue_status()
+        with pytest.raises(TlsError, match=r"mismatch|match"):
+            await client(client_tls(mine.certificate_pem, verify=True), "other.name").queue_status()
+        with pytest.raises(StatusError):  # plain text to a TLS port: no answer
+            await client(None).queue_status()
+
+    asyncio.run(scenario())

@@ -27,6 +27,7 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_reconcile_duration_seconds",
     "workqueue_operator_scale_actions",
     "workqueue_operator_pods_refused",
+    "workqueue_operator_pod_resizes",
     "workqueue_operator_pods",
     "workqueue_operator_manager_tasks",
     "workqueue_operator_manager_workers",
@@ -61,6 +62,7 @@ def exercise(m: OperatorMetrics) -> None:
     m.record_scale("ns", "pool", "up", "ScaleUp", 3)
     m.record_scale("ns", "pool", "down", "ScaleDown", 1)
     m.record_refused_pods("ns", "pool", 2)
+    m.record_resizes("ns", "pool", {"requested": 2, "done": 1, "infeasible": 1})
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
     m.set_manager_figures("ns", "mgr", reachable=True, queue=QUEUE)
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
@@ -165,6 +167,19 @@ def test_refused_pods_accumulate_per_pool() -> None:
     assert series(m, name) == [{"namespace": "ns", "pool": "p"}]
     with pytest.raises(ValueError, match="count"):
         m.record_refused_pods("ns", "p", -1)
+
+
+def test_pod_resizes_accumulate_per_pool_and_result() -> None:
+    m = OperatorMetrics()
+    m.record_resizes("ns", "p", {"requested": 2, "done": 0})
+    m.record_resizes("ns", "p", {"requested": 1, "done": 2, "infeasible": 1})
+    name = "workqueue_operator_pod_resizes_total"
+    assert value(m, name, namespace="ns", pool="p", result="requested") == 3
+    assert value(m, name, namespace="ns", pool="p", result="done") == 2
+    assert value(m, name, namespace="ns", pool="p", result="infeasible") == 1
+    assert value(m, name, namespace="ns", pool="p", result="timed_out") is None
+    with pytest.raises(ValueError, match="counts"):
+        m.record_resizes("ns", "p", {"done": -1})
 
 
 def test_scale_rejects_a_bad_direction_or_count() -> None:

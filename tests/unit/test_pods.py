@@ -278,3 +278,82 @@ def test_workspace_is_an_empty_dir_limited_to_the_pods_disk() -> None:
         [workspace] = [v for v in pod["spec"]["volumes"] if v["name"] == "workspace"]
         limit = pod["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"]
         assert workspace["emptyDir"] == {"sizeLimit": limit}
+
+
+def test_workers_of_a_tls_manager_connect_with_ssl() -> None:
+    command = build(tls=True)["spec"]["containers"][0]["command"]
+    assert "--ssl" in command and command.index("--ssl") < len(command) - 2
+    assert "--ssl" not in build()["spec"]["containers"][0]["command"]
+
+
+IN_PLACE = {"mode": "Buckets", "updateMode": "InPlace"}
+
+
+@pytest.mark.parametrize("framework", list(Framework))
+def test_in_place_pods_take_their_size_from_their_own_limits_and_restart_on_a_resize(
+    framework: Framework,
+) -> None:
+    pod = build(spec=spec(image="w:1", sizing=IN_PLACE), framework=framework)
+    container = pod["spec"]["containers"][0]
+    command = container["command"]
+    # The kubelet expands $(VAR) from the env, which the downward API fills at each start.
+    assert "--cores=$(WORKER_CORES)" in command
+    assert "--memory=$(WORKER_MEMORY_MB)" in command
+    assert "--disk=$(WORKER_DISK_MB)" in command
+    assert "--gpus=0" in command
+    assert not any(a in command for a in ("--cores=4", "--memory=8192", "--disk=16384"))
+    fields = {
+        e["name"]: e["valueFrom"]["resourceFieldRef"]
+        for e in container["env"]
+        if "resourceFieldRef" in e.get("valueFrom", {})
+    }
+    assert fields == {
+        "WORKER_CORES": {"containerName": "worker", "resource": "limits.cpu", "divisor": "1"},
+        "WORKER_MEMORY_MB": {
+            "containerName": "worker",
+            "resource": "limits.memory",
+            "divisor": "1Mi",
+        },
+        "WORKER_DISK_MB": {
+            "containerName": "worker",
+            "resource": "limits.ephemeral-storage",
+            "divisor": "1Mi",
+        },
+    }
+    assert container["resizePolicy"] == [
+        {"resourceName": "cpu", "restartPolicy": "RestartContainer"},
+        {"resourceName": "memory", "restartPolicy": "RestartContainer"},
+    ]
+    # RestartContainer is refused with restartPolicy Never; a worker that exits 0 still ends.
+    assert pod["spec"]["restartPolicy"] == "OnFailure"
+    assert container["resources"] == build()["spec"]["containers"][0]["resources"]
+    # A TaskVine worker keeps its workspace (and "forever" cached files) across the restart.
+    assert ("--keep-workspace" in command) is (framework is Framework.TASKVINE)
+
+
+@pytest.mark.parametrize("mode", ["Off", "Initial", "Recreate"])
+def test_pools_that_never_resize_keep_fixed_sizes_and_restart_policy_never(mode: str) -> None:
+    pod = build(spec=spec(image="w:1", sizing={"mode": "Buckets", "updateMode": mode}))
+    container = pod["spec"]["containers"][0]
+    assert "--cores=4" in container["command"]
+    assert "resizePolicy" not in container
+    assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_resize_patch_sets_cpu_and_memory_requests_and_limits_only() -> None:
+    from workqueue_operator.k8s.pods import resize_patch  # noqa: PLC0415
+
+    patch = resize_patch(WorkerShape.of(1, 512, 4096))
+    assert patch == {
+        "spec": {
+            "containers": [
+                {
+                    "name": "worker",
+                    "resources": {
+                        "requests": {"cpu": "1", "memory": "512Mi"},
+                        "limits": {"cpu": "1", "memory": "512Mi"},
+                    },
+                }
+            ]
+        }
+    }

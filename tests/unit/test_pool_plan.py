@@ -230,6 +230,38 @@ def test_telemetry_that_cannot_be_read_keeps_the_previous_recommendations() -> N
     )
     plan = plan_pool(observation, PoolMemory())
     assert [r.to_api() for r in plan.recommendations] == previous["recommendations"]
+    [condition] = [c for c in plan.status["conditions"] if c["type"] == "TelemetryAvailable"]
+    assert (condition["status"], condition["reason"]) == ("False", "TelemetryUnavailable")
+    assert condition["message"] == "agent down; keeping the last recommended shapes (1 categories)"
+    assert [(e.type, e.reason) for e in plan.events] == [
+        (EventType.WARNING, "TelemetryUnavailable")
+    ]
+    # The same loss on the next pass: no new Event; the agent back: True, one Normal Event.
+    again = plan_pool(
+        observe(pool, telemetry=observation.telemetry, status=plan.status), PoolMemory()
+    )
+    assert again.events == ()
+    back = plan_pool(
+        observe(pool, telemetry=TelemetryObservation(samples={}), status=plan.status), PoolMemory()
+    )
+    [condition] = [c for c in back.status["conditions"] if c["type"] == "TelemetryAvailable"]
+    assert (condition["status"], condition["reason"]) == ("True", "SamplesRead")
+    assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "SamplesRead")]
+
+
+def test_a_buckets_pool_without_telemetry_or_history_gets_the_declared_size() -> None:
+    pool = spec(sizing={"mode": "Buckets", "minSamples": 1, "telemetryUrl": "http://a:9090"})
+    observation = observe(
+        pool,
+        categories=(category("a", waiting=2),),
+        telemetry=TelemetryObservation(problem="agent down"),
+    )
+    plan = plan_pool(observation, PoolMemory())
+    assert [(c.shape.id, c.count) for c in plan.creates] == [(DECLARED, 2)]
+    [condition] = [c for c in plan.status["conditions"] if c["type"] == "TelemetryAvailable"]
+    assert condition["message"] == "agent down; pods get the declared worker size"
+    fixed = plan_pool(observe(categories=(category("a", waiting=2),)), PoolMemory())
+    assert not [c for c in fixed.status["conditions"] if c["type"] == "TelemetryAvailable"]
 
 
 def test_refused_pods_set_pods_created_false_with_a_warning_and_count_refusals() -> None:

@@ -34,6 +34,9 @@ class AgentConfig:
     manager: str | None = None  # host:port of the manager's status port
     framework: Framework = Framework.WORK_QUEUE
     password_file: Path | None = None
+    tls: bool = False  # the manager speaks TLS
+    tls_ca: Path | None = None  # checked against this PEM (None: the system's roots)
+    tls_verify: bool = True
     listen_host: str = "0.0.0.0"
     listen_port: int = DEFAULT_PORT
     window: int = DEFAULT_WINDOW  # samples kept per category

@@ -29,7 +29,7 @@ from workqueue_operator.agent.poller import poll_forever
 from workqueue_operator.agent.telemetry import Telemetry
 from workqueue_operator.agent.window import SampleWindow
 from workqueue_operator.telemetry import wire
-from workqueue_operator.wq.status import StatusClient
+from workqueue_operator.wq.status import StatusClient, client_tls
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ def build_agent(config: AgentConfig) -> Agent:
             timeout=config.status_timeout_s,
             password=password,
             framework=config.framework,
+            tls=client_tls(
+                config.tls_ca.read_bytes() if config.tls_ca else None, verify=config.tls_verify
+            )
+            if config.tls
+            else None,
         )
         snapshot = ManagerSnapshot(address=client.address)
         registry.register(ManagerCollector(snapshot))

@@ -109,6 +109,28 @@ class ConfigMapKeyReference(CamelModel):
     """Key in the ConfigMap whose value is used."""
 
 
+class TlsVerification(CamelModel):
+    """How the operator checks a manager's TLS certificate when it polls its status port.
+    (CCTools' workers encrypt but never check the manager's certificate.)"""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "!(has(self.caConfigMapRef) && has(self.insecureSkipVerify) && "
+                "self.insecureSkipVerify)",
+                "give caConfigMapRef or insecureSkipVerify, not both",
+            ),
+        )
+    )
+
+    ca_config_map_ref: ConfigMapKeyReference | None = None
+    """A ConfigMap key holding the PEM certificate(s) the manager's certificate is checked
+    against; the system's trusted roots when unset."""
+    insecure_skip_verify: bool = False
+    """Encrypt without checking the manager's certificate (e.g. the temporary self-signed one
+    ndcctools makes for ssl=True)."""
+
+
 class EnvVar(CamelModel):
     """An environment variable of a container."""
 

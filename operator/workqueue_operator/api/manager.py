@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -16,9 +16,11 @@ from workqueue_operator.api.common import (
     Framework,
     HttpUrl,
     ImageReference,
+    ObjectName,
     PodTemplate,
     Quantity,
     SecretKeyReference,
+    TlsVerification,
     cel,
     with_cel,
 )
@@ -46,6 +48,34 @@ class ContainerResources(CamelModel):
     """Memory, as a Kubernetes quantity."""
 
 
+class IssuerReference(CamelModel):
+    """A cert-manager Issuer or ClusterIssuer."""
+
+    name: ObjectName
+    """Name of the issuer."""
+    kind: Literal["Issuer", "ClusterIssuer"] = "Issuer"
+    """Issuer (in this namespace) or ClusterIssuer."""
+    group: str = "cert-manager.io"
+    """API group of the issuer."""
+
+
+class ManagerTls(TlsVerification):
+    """TLS between the manager and its workers (CCTools' ssl), and for the operator's polls.
+
+    InCluster: the manager gets a key and certificate from the kubernetes.io/tls Secret
+    secretName, mounted at /etc/workqueue/tls (WORKQUEUE_SSL_KEY, WORKQUEUE_SSL_CERT). The
+    operator makes that Secret (a self-signed certificate for the manager's Service names, kept
+    renewed) unless it exists, or asks cert-manager for it (issuerRef). External: the manager
+    has its own; caConfigMapRef or insecureSkipVerify say how the operator checks it. Workers
+    connect with --ssl either way."""
+
+    secret_name: ObjectName | None = None
+    """InCluster: the TLS Secret of the manager's key and certificate; <name>-tls when unset."""
+    issuer_ref: IssuerReference | None = None
+    """InCluster: have cert-manager issue the certificate (a Certificate the operator makes)
+    instead of the operator's self-signed one."""
+
+
 class WorkQueueManagerSpec(CamelModel):
     """Desired state of a WorkQueueManager."""
 
@@ -64,6 +94,19 @@ class WorkQueueManagerSpec(CamelModel):
                 "self.mode != 'InCluster' || !has(self.address)",
                 "address is only for mode External; an InCluster manager is reached through "
                 "its Service",
+            ),
+            cel(
+                "!has(self.tls) || self.mode == 'InCluster' || "
+                "(!has(self.tls.secretName) && !has(self.tls.issuerRef))",
+                "tls.secretName and tls.issuerRef are only for mode InCluster: an External "
+                "manager brings its own certificate",
+            ),
+            cel(
+                "!has(self.tls) || self.mode == 'External' || "
+                "(!has(self.tls.caConfigMapRef) && "
+                "!(has(self.tls.insecureSkipVerify) && self.tls.insecureSkipVerify))",
+                "tls.caConfigMapRef and tls.insecureSkipVerify are only for mode External: an "
+                "InCluster manager's certificate is checked against its own Secret",
             ),
         )
     )
@@ -98,6 +141,8 @@ class WorkQueueManagerSpec(CamelModel):
     """host:port of the catalog server used to resolve projectName."""
     password_secret_ref: SecretKeyReference | None = None
     """Secret holding the manager's password, shared by manager and workers."""
+    tls: ManagerTls | None = None
+    """TLS between the manager and its workers; unset: plain TCP."""
     monitoring: bool = True
     """Tasks are measured with resource_monitor; the telemetry agent collects what they used."""
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5

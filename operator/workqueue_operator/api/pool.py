@@ -18,6 +18,7 @@ from workqueue_operator.api.common import (
     LocalObjectReference,
     PodTemplate,
     Quantity,
+    TlsVerification,
     cel,
     with_cel,
 )
@@ -50,6 +51,9 @@ class ManagerAddress(CamelModel):
     """Project name, resolved through the catalog server."""
     catalog: Address | None = None
     """host:port of the catalog server used to resolve projectName."""
+    tls: TlsVerification | None = None
+    """The manager uses TLS: workers connect with --ssl, the operator's polls check its
+    certificate as this says."""
 
 
 class WorkerResources(CamelModel):
@@ -82,6 +86,7 @@ class UpdateMode(StrEnum):
     OFF = "Off"
     INITIAL = "Initial"
     RECREATE = "Recreate"
+    IN_PLACE = "InPlace"
 
 
 class SizingSpec(CamelModel):
@@ -101,7 +106,12 @@ class SizingSpec(CamelModel):
     Recreate replaces it."""
     update_mode: UpdateMode = UpdateMode.INITIAL
     """Off: only recommend. Initial: new pods get the recommended shapes. Recreate: also replace
-    idle pods whose shape is off by more than the margin (never a busy one)."""
+    idle pods whose shape is off by more than the margin (never a busy one). InPlace: resize
+    such pods' CPU and memory in place (pods/resize; the worker restarts in the same pod, which
+    keeps its node and its emptyDir cache), and recreate them when the resize cannot be done."""
+    resize_deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    """InPlace: how long a resize may stay Deferred (or not done) before the pod is recreated
+    instead."""
     min_samples: Annotated[int, Field(ge=1, le=100000)] = 20
     """Samples a category needs before its buckets are trusted; until then the declared worker
     resources are used."""
@@ -194,6 +204,35 @@ class CategoryRecommendation(CamelModel):
     """Samples the buckets were computed from."""
 
 
+class ShapeCount(CamelModel):
+    """How many of a pool's pods have one shape."""
+
+    shape: str
+    """Shape id (the pods' workqueue.dev/shape label): c<cores>m<memory MB>d<disk MB>."""
+    pods: int
+    """Pods of that shape."""
+
+
+class PodResizeCounts(CamelModel):
+    """In-place resizes of a pool's pods (updateMode InPlace): totals since the pool was made,
+    and the resizes under way now."""
+
+    in_progress: int = 0
+    """Pods whose resize was asked for and is not done yet."""
+    requested: int = 0
+    """Resizes the apiserver took."""
+    done: int = 0
+    """Resizes the kubelet completed (the worker restarted with the new size)."""
+    deferred: int = 0
+    """Resizes the kubelet deferred (the node had no room yet) at least once."""
+    infeasible: int = 0
+    """Resizes the apiserver refused or the kubelet found infeasible; the pod was recreated."""
+    timed_out: int = 0
+    """Resizes not done within resizeDeadlineSeconds; the pod was recreated."""
+    cancelled: int = 0
+    """Resizes taken back because the worker got a task before the kubelet acted."""
+
+
 class WorkerPoolStatus(CamelModel):
     """Observed state of a WorkerPool."""
 
@@ -221,6 +260,11 @@ class WorkerPoolStatus(CamelModel):
     """When pods were last created or deleted."""
     recommendations: list[CategoryRecommendation] = Field(default_factory=list)
     """Bucket recommendations per category (sizing mode Buckets)."""
+    pod_shapes: list[ShapeCount] = Field(default_factory=list)
+    """Worker pods that exist (not terminating) per shape, as the scaler counts them: by their
+    shape label, which follows an in-place resize."""
+    resizes: PodResizeCounts | None = None
+    """In-place resizes (sizing updateMode InPlace)."""
 
 
 class WorkerPool(CamelModel):

@@ -58,6 +58,21 @@ def register(subparsers: Any) -> None:
         help="the manager's password file, if it has one",
     )
     parser.add_argument(
+        "--tls", action="store_true", help="the manager speaks TLS (its certificate is checked)"
+    )
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="FILE",
+        help="PEM certificate(s) the manager's is checked against (implies --tls; default: the "
+        "system's roots)",
+    )
+    parser.add_argument(
+        "--tls-insecure-skip-verify",
+        action="store_true",
+        help="TLS without checking the manager's certificate (implies --tls)",
+    )
+    parser.add_argument(
         "--listen",
         default=f":{DEFAULT_PORT}",
         metavar="[HOST]:PORT",
@@ -95,6 +110,9 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         manager=args.manager,
         framework=Framework(args.framework),
         password_file=args.password_file,
+        tls=args.tls or args.tls_ca is not None or args.tls_insecure_skip_verify,
+        tls_ca=args.tls_ca,
+        tls_verify=not args.tls_insecure_skip_verify,
         listen_host=host,
         listen_port=port,
         window=args.window,
@@ -109,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         if config.password_file is not None and not config.password_file.is_file():
             raise ValueError(f"no password file {config.password_file}")
+        if config.tls_ca is not None and not config.tls_ca.is_file():
+            raise ValueError(f"no CA file {config.tls_ca}")
     except ValueError as exc:
         print(f"workqueue-operator agent: {exc}", file=sys.stderr)
         return 2

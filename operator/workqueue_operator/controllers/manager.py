@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
 
-from workqueue_operator.api.acceptance import judge_manager
+from workqueue_operator.api.acceptance import Event, judge_manager
+from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import MANAGERS
 from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
+from workqueue_operator.controllers.manager_tls import (
+    ManagerTlsSecret,
+    TlsWaiting,
+    ensure_manager_tls,
+)
 from workqueue_operator.controllers.reach import poll_manager
 from workqueue_operator.k8s.connection import manager_connection
 from workqueue_operator.k8s.manager_objects import (
@@ -22,7 +29,7 @@ from workqueue_operator.k8s.manager_objects import (
     manager_deployment,
     manager_service,
 )
-from workqueue_operator.managers.status import poll_status, queue_figures
+from workqueue_operator.managers.status import ManagerPoll, poll_status, queue_figures
 
 
 @kopf.index(*MANAGERS)
@@ -31,30 +38,77 @@ def manager_names(*, namespace: str | None, name: str, **_: Any) -> dict[str, st
     return {namespace or "": name}
 
 
+TLS_RECHECK_S = 300.0
+"""How often a deployed TLS manager's Secret is read again (renewal, cert-manager's rotation)."""
+
+
 @dataclass(frozen=True)
 class ManagerMemory:
-    """What a manager's passes carry: the generation whose Deployment was last applied."""
+    """What a manager's passes carry: what its Deployment was last applied for (generation and
+    TLS certificate), and when its TLS Secret was last read."""
 
     deployed_generation: int | None = None
+    deployed_certificate: str | None = None
+    tls_read_at: float | None = None
 
 
 async def reconcile_manager(p: Pass[WorkQueueManagerSpec, ManagerMemory]) -> Outcome[ManagerMemory]:
     """One pass over an accepted WorkQueueManager."""
     spec, memory = p.spec, p.memory
-    if spec.mode is ManagerMode.IN_CLUSTER and memory.deployed_generation != p.generation:
-        agent_image = os.environ.get("WORKQUEUE_OPERATOR_IMAGE", OPERATOR_IMAGE)
-        deployment = manager_deployment(p.name, p.namespace, p.uid, spec, agent_image)
-        await asyncio.to_thread(p.kube.apply, deployment)
-        await asyncio.to_thread(
-            p.kube.apply, manager_service(p.name, p.namespace, p.uid, spec.port)
-        )
-        memory = ManagerMemory(deployed_generation=p.generation)
-        p.logger.info(f"applied the manager's Deployment and Service (generation {p.generation})")
-    poll = await poll_manager(manager_connection(p.name, p.namespace, spec), p.namespace, p.kube)
-    fields, events = poll_status(p.status, poll, p.generation)
+    events: list[Event] = []
+    poll: ManagerPoll | None = None
+    if spec.mode is ManagerMode.IN_CLUSTER:
+        memory, waiting, events = await deploy_manager(p)
+        if waiting is not None:
+            poll = ManagerPoll(now(), None, reason=waiting.reason, message=waiting.message)
+    if poll is None:
+        connection = manager_connection(p.name, p.namespace, spec)
+        poll = await poll_manager(connection, p.namespace, p.kube)
+    fields, poll_events = poll_status(p.status, poll, p.generation)
     queue = queue_figures(poll.queue) if poll.queue is not None else None
     metrics.set_manager_figures(p.namespace, p.name, reachable=poll.reachable, queue=queue)
-    return Outcome(fields, memory, float(spec.poll_interval_seconds), events)
+    return Outcome(fields, memory, float(spec.poll_interval_seconds), events + poll_events)
+
+
+async def deploy_manager(
+    p: Pass[WorkQueueManagerSpec, ManagerMemory],
+) -> tuple[ManagerMemory, TlsWaiting | None, list[Event]]:
+    """Apply an InCluster manager's Deployment and Service when its generation or its TLS
+    certificate changed; with TLS, first its Secret (or say what it waits for)."""
+    spec, memory = p.spec, p.memory
+    new_generation = memory.deployed_generation != p.generation
+    tls: ManagerTlsSecret | None = None
+    events: list[Event] = []
+    if spec.tls is not None:
+        clock = time.monotonic()
+        due = memory.tls_read_at is None or clock - memory.tls_read_at >= TLS_RECHECK_S
+        if not (new_generation or due or memory.deployed_certificate is None):
+            return memory, None, []
+        found, events = await ensure_manager_tls(
+            p.kube, p.name, p.namespace, p.uid, spec, apply_certificate=new_generation
+        )
+        if isinstance(found, TlsWaiting):
+            return replace(memory, tls_read_at=None), found, events
+        tls = found
+        memory = replace(memory, tls_read_at=clock)
+    certificate = tls.fingerprint if tls is not None else None
+    if not new_generation and memory.deployed_certificate == certificate:
+        return memory, None, events
+    agent_image = os.environ.get("WORKQUEUE_OPERATOR_IMAGE", OPERATOR_IMAGE)
+    deployment = manager_deployment(
+        p.name,
+        p.namespace,
+        p.uid,
+        spec,
+        agent_image,
+        tls_secret=tls.secret_name if tls is not None else None,
+        tls_fingerprint=certificate,
+    )
+    await asyncio.to_thread(p.kube.apply, deployment)
+    await asyncio.to_thread(p.kube.apply, manager_service(p.name, p.namespace, p.uid, spec.port))
+    p.logger.info(f"applied the manager's Deployment and Service (generation {p.generation})")
+    memory = replace(memory, deployed_generation=p.generation, deployed_certificate=certificate)
+    return memory, None, events
 
 
 MANAGER = Kind(

@@ -121,6 +121,7 @@ class _Families(NamedTuple):
 
     scale_actions: CounterMetricFamily
     pods_refused: CounterMetricFamily
+    pod_resizes: CounterMetricFamily
     pods: GaugeMetricFamily
     manager_tasks: GaugeMetricFamily
     manager_workers: GaugeMetricFamily
@@ -149,6 +150,12 @@ class _Families(NamedTuple):
                 f"{PREFIX}_pods_refused",
                 "Worker pod creations the apiserver refused (quota, admission, invalid).",
                 labels=pool,
+            ),
+            pod_resizes=CounterMetricFamily(
+                f"{PREFIX}_pod_resizes",
+                "In-place resizes of worker pods (updateMode InPlace) by result: requested, "
+                "done, deferred, infeasible, timed_out, cancelled.",
+                labels=[*pool, "result"],
             ),
             pods=GaugeMetricFamily(
                 f"{PREFIX}_pods",
@@ -220,6 +227,7 @@ class _ObjectCollector(Collector):
         self.lock = threading.Lock()
         self.scale_actions: dict[ObjectKey, dict[tuple[str, str], float]] = {}
         self.pods_refused: dict[ObjectKey, float] = {}
+        self.pod_resizes: dict[ObjectKey, dict[str, float]] = {}
         self.pods: dict[ObjectKey, dict[tuple[str, str], int]] = {}
         self.managers: dict[ObjectKey, _Manager] = {}
         self.buckets: dict[ObjectKey, list[BucketFigure]] = {}
@@ -238,6 +246,9 @@ class _ObjectCollector(Collector):
                     f.scale_actions.add_metric([ns, pool, direction, reason], count)
             for (ns, pool), refused in sorted(self.pods_refused.items()):
                 f.pods_refused.add_metric([ns, pool], refused)
+            for (ns, pool), results in sorted(self.pod_resizes.items()):
+                for result, count in sorted(results.items()):
+                    f.pod_resizes.add_metric([ns, pool, result], count)
             for (ns, pool), counts in sorted(self.pods.items()):
                 for (shape, phase), n in sorted(counts.items()):
                     f.pods.add_metric([ns, pool, shape, phase], n)
@@ -268,6 +279,7 @@ class _ObjectCollector(Collector):
         with self.lock:
             self.scale_actions.pop(key, None)
             self.pods_refused.pop(key, None)
+            self.pod_resizes.pop(key, None)
             self.pods.pop(key, None)
             self.buckets.pop(key, None)
             self.waste.pop(key, None)
@@ -387,6 +399,17 @@ class OperatorMetrics:
             key = (namespace, pool)
             self._objects.pods_refused[key] = self._objects.pods_refused.get(key, 0.0) + count
 
+    def record_resizes(self, namespace: str, pool: str, results: Mapping[str, int]) -> None:
+        """In-place resizes of a pool's pods by result (``requested``, ``done``,
+        ``deferred``, ``infeasible``, ``timed_out``, ``cancelled``)."""
+        if any(n < 0 for n in results.values()):
+            raise ValueError(f"counts must be >= 0, not {dict(results)}")
+        with self._objects.lock:
+            counts = self._objects.pod_resizes.setdefault((namespace, pool), {})
+            for result, n in results.items():
+                if n:
+                    counts[result] = counts.get(result, 0.0) + n
+
     def set_pool_pods(
         self, namespace: str, pool: str, counts: Mapping[tuple[str, str], int]
     ) -> None:
@@ -427,6 +450,7 @@ class OperatorMetrics:
         for (direction, reason), count in figures.scaled.items():
             self.record_scale(namespace, pool, direction, reason, count)
         self.record_refused_pods(namespace, pool, figures.refused)
+        self.record_resizes(namespace, pool, figures.resizes)
         self.set_pool_pods(namespace, pool, figures.pods)
         self.set_buckets(namespace, pool, buckets_from_recommendations(recommendations))
         self.set_waste(
@@ -470,6 +494,7 @@ observe_reconcile = METRICS.observe_reconcile
 reconcile = METRICS.reconcile
 record_scale = METRICS.record_scale
 record_refused_pods = METRICS.record_refused_pods
+record_resizes = METRICS.record_resizes
 set_pool_pods = METRICS.set_pool_pods
 set_buckets = METRICS.set_buckets
 set_waste = METRICS.set_waste

@@ -17,7 +17,11 @@ from workqueue_operator.api.pool import SizingMode, WorkerPoolSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
-from workqueue_operator.controllers.pool_apply import PoolTarget, apply_pool_plan
+from workqueue_operator.controllers.pool_apply import (
+    PoolTarget,
+    apply_pool_plan,
+    apply_pool_resizes,
+)
 from workqueue_operator.controllers.reach import status_client
 from workqueue_operator.k8s.client import KubeApi
 from workqueue_operator.k8s.connection import (
@@ -31,6 +35,7 @@ from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.k8s.observe import pod_views
 from workqueue_operator.managers.status import ManagerPoll
 from workqueue_operator.scaling.creation import CreationOutcome
+from workqueue_operator.scaling.inplace import ResizeOutcome
 from workqueue_operator.scaling.plan import (
     ManagerObservation,
     PoolMemory,
@@ -117,8 +122,6 @@ async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMem
     manager, connection, agent = await observe_manager(spec, ns, kube)
     environment, mount = await observe_environment(spec, ns, kube)
     telemetry = await observe_telemetry(spec, agent)
-    if telemetry.problem:
-        p.logger.warning(telemetry.problem)
     pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(p.name)))
     observation = PoolObservation(
         spec, p.status, p.generation, manager, environment, telemetry, pods, time.time()
@@ -130,7 +133,12 @@ async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMem
         outcome = await apply_pool_plan(plan, target, kube)
     if outcome.refusal is not None:
         p.logger.warning(f"the apiserver refused a worker pod: {outcome.refusal}")
-    result = settle_pool(observation, plan, outcome, timestamp=api_time())
+    resizes = ResizeOutcome()
+    if plan.resizes or plan.in_place.finished:
+        resizes = await apply_pool_resizes(plan, ns, kube, timestamp=api_time())
+    for pod, refusal in resizes.refused.items():
+        p.logger.warning(f"the apiserver refused to resize pod {pod}: {refusal}")
+    result = settle_pool(observation, plan, outcome, timestamp=api_time(), resizes=resizes)
     metrics.record_pool(ns, p.name, result.figures, plan.recommendations)
     if result.figures.scaled:
         p.logger.info(f"scaled: {dict(result.figures.scaled)}; {plan.decision.reason}")

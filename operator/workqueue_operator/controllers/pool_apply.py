@@ -1,5 +1,6 @@
-"""Carry out a pool plan's pod actions: create its pods (built by ``k8s.pods``) and delete the
-named ones, a few requests at a time. The only place pool pods are written."""
+"""Carry out a pool plan's pod actions: create its pods (built by ``k8s.pods``), delete the
+named ones, and resize pods in place (updateMode InPlace), a few requests at a time. The only
+place pool pods are written."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ from workqueue_operator.controllers.concurrency import run_bounded
 from workqueue_operator.k8s.client import KubeApi, RefusedError
 from workqueue_operator.k8s.connection import ManagerConnection
 from workqueue_operator.k8s.env_mount import EnvMount
-from workqueue_operator.k8s.pods import PasswordSecret, build_worker_pod, worker_pod_name
+from workqueue_operator.k8s.labels import RESIZE_AT_ANNOTATION, RESIZE_FROM_ANNOTATION, SHAPE_LABEL
+from workqueue_operator.k8s.pods import (
+    PasswordSecret,
+    build_worker_pod,
+    resize_patch,
+    worker_pod_name,
+)
 from workqueue_operator.scaling.creation import CreationOutcome
+from workqueue_operator.scaling.inplace import ResizeOutcome, ResizePod
 from workqueue_operator.scaling.plan import PoolPlan
 
 API_CALLS_IN_FLIGHT = 8
@@ -51,6 +59,7 @@ def new_pods(plan: PoolPlan, target: PoolTarget) -> list[dict[str, Any]]:
             generation=target.generation,
             framework=target.connection.framework,
             password_secret=PasswordSecret(password.name, password.key) if password else None,
+            tls=target.connection.tls is not None,
             environment=target.environment,
         )
         for create in plan.creates
@@ -86,3 +95,55 @@ async def apply_pool_plan(plan: PoolPlan, target: PoolTarget, kube: KubeApi) -> 
         refusal=refusals[0] if refusals else None,
         refused=len(refusals),
     )
+
+
+def _resize(kube: KubeApi, namespace: str, resize: ResizePod, timestamp: str) -> bool:
+    """One resize: a new one relabels the pod and writes its record first (so that the scaler
+    counts the pod as its new shape and a restarted operator knows the resize), then asks for
+    it; one taken back asks first, then relabels and drops the record. False: the pod is gone.
+    """
+    labels = {SHAPE_LABEL: resize.shape.id}
+    if resize.from_shape is not None:
+        record: dict[str, str | None] = {
+            RESIZE_FROM_ANNOTATION: resize.from_shape,
+            RESIZE_AT_ANNOTATION: timestamp,
+        }
+        return kube.patch_pod_metadata(namespace, resize.name, labels, record) and kube.resize_pod(
+            namespace, resize.name, resize_patch(resize.shape)
+        )
+    forget: dict[str, str | None] = {RESIZE_FROM_ANNOTATION: None, RESIZE_AT_ANNOTATION: None}
+    return kube.resize_pod(
+        namespace, resize.name, resize_patch(resize.shape)
+    ) and kube.patch_pod_metadata(namespace, resize.name, labels, forget)
+
+
+async def apply_pool_resizes(
+    plan: PoolPlan, namespace: str, kube: KubeApi, *, timestamp: str
+) -> ResizeOutcome:
+    """Resize the plan's pods in place (and drop the records of finished resizes). A refusal
+    (the node's allocatable is too small, or pods/resize is not allowed) is kept with the
+    apiserver's message for the plan's next pass; it stops nothing else."""
+    taken: list[str] = []
+    refused: dict[str, str] = {}
+
+    def resize(one: ResizePod) -> bool:
+        try:
+            if _resize(kube, namespace, one, timestamp):
+                taken.append(one.name)
+                return True
+        except RefusedError as refusal:
+            refused[one.name] = refusal.message
+        return False
+
+    forget: dict[str, str | None] = {RESIZE_FROM_ANNOTATION: None, RESIZE_AT_ANNOTATION: None}
+    await run_bounded(
+        [
+            *(functools.partial(resize, one) for one in plan.resizes),
+            *(
+                functools.partial(kube.patch_pod_metadata, namespace, name, {}, forget)
+                for name in plan.in_place.finished
+            ),
+        ],
+        limit=API_CALLS_IN_FLIGHT,
+    )
+    return ResizeOutcome(taken=tuple(sorted(taken)), refused=refused)

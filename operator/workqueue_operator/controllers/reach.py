@@ -7,7 +7,7 @@ import asyncio
 
 from workqueue_operator.api.common import now
 from workqueue_operator.k8s.client import KubeApi
-from workqueue_operator.k8s.connection import ManagerConnection
+from workqueue_operator.k8s.connection import ManagerConnection, TlsClient
 from workqueue_operator.managers.status import ManagerPoll
 from workqueue_operator.wq.catalog import CatalogError, find_managers
 from workqueue_operator.wq.status import (
@@ -15,6 +15,8 @@ from workqueue_operator.wq.status import (
     FrameworkMismatchError,
     StatusClient,
     StatusError,
+    TlsError,
+    client_tls,
 )
 
 DEFAULT_CATALOG = "catalog.cse.nd.edu:9097"
@@ -46,9 +48,39 @@ async def status_client(
     if connection.password is not None:
         ref = connection.password
         password = await asyncio.to_thread(kube.secret_value, namespace, ref.name, ref.key)
+    tls = None
+    if connection.tls is not None:
+        try:
+            ca = await _ca(connection.tls, namespace, kube)
+            tls = client_tls(ca, verify=connection.tls.verify)
+        except TlsError as error:
+            return ManagerPoll(now(), address, reason="TLSFailed", message=str(error))
     return StatusClient.for_address(
-        address, password=password, timeout=STATUS_TIMEOUT_S, framework=connection.framework
+        address,
+        password=password,
+        timeout=STATUS_TIMEOUT_S,
+        framework=connection.framework,
+        tls=tls,
+        server_name=connection.tls.server_name if connection.tls else None,
     )
+
+
+async def _ca(tls: TlsClient, namespace: str, kube: KubeApi) -> bytes | None:
+    """The PEM the manager's certificate is checked against (None: the system's roots). An
+    InCluster manager's Secret without ca.crt (the user's own, or a public issuer's) means the
+    system's roots; a named ConfigMap that is missing is an error."""
+    if not tls.verify:
+        return None
+    if tls.ca_secret is not None:
+        ref = tls.ca_secret
+        return await asyncio.to_thread(kube.secret_value, namespace, ref.name, ref.key)
+    if tls.ca_config_map is not None:
+        ref_map = tls.ca_config_map
+        ca = await asyncio.to_thread(kube.config_map_value, namespace, ref_map.name, ref_map.key)
+        if ca is None:
+            raise TlsError(f"ConfigMap {ref_map.name} has no key {ref_map.key} (the manager's CA)")
+        return ca
+    return None
 
 
 async def poll_manager(connection: ManagerConnection, namespace: str, kube: KubeApi) -> ManagerPoll:
@@ -65,6 +97,8 @@ async def poll_manager(connection: ManagerConnection, namespace: str, kube: Kube
         return ManagerPoll(at, address, reason="AuthenticationFailed", message=str(error))
     except FrameworkMismatchError as error:
         return ManagerPoll(at, address, reason="FrameworkMismatch", message=str(error))
+    except TlsError as error:
+        return ManagerPoll(at, address, reason="TLSFailed", message=str(error))
     except StatusError as error:
         return ManagerPoll(at, address, reason="Unreachable", message=str(error))
     return ManagerPoll(at, address, queue=queue, categories=categories)

@@ -247,10 +247,7 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
         target = _clamp(wanted, policy)
         source = "replicas" if policy.replicas is not None else "replicas unset, minWorkers"
         demand_text = f"autoscale off: {source} {wanted}" + _describe_clamp(wanted, policy)
-    weights = dict(need.by_shape)
-    if not policy.autoscale and not need.workers:
-        weights = {sid: len(pods) for sid, pods in live_by_shape.items()}
-    desired = apportion(target, weights)
+    desired = _desired_by_shape(policy, target, need, live_by_shape)
 
     up = _plan_scale_up(policy, desired, live_by_shape, room, finished)
     down = _plan_scale_down(inputs, desired, live_by_shape, others, workers)
@@ -265,6 +262,27 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
         kind=_kind(up, down, finished),
         reason=_with_cleanup(reason, finished),
     )
+
+
+def _desired_by_shape(
+    policy: PoolPolicy,
+    target: int,
+    need: BacklogNeed,
+    live_by_shape: Mapping[str, Sequence[PodView]],
+) -> dict[str, int]:
+    """The target split over the shapes: as the tasks need them (with autoscale off and no
+    task, as the pods are). With ``keep_shapes_without_tasks`` (pools that resize pods in
+    place), the pods the target holds beyond what the tasks need (minWorkers) keep the shapes
+    they have, so that an idle pod resized to a recommended shape is not replaced."""
+    live = {sid: len(pods) for sid, pods in live_by_shape.items()}
+    if policy.keep_shapes_without_tasks and target > need.workers:
+        base = {sid: need.by_shape.get(sid, 0) for sid in live}
+        spare = {sid: max(0, count - base[sid]) for sid, count in live.items()}
+        extra = apportion(target - need.workers, spare)
+        return {sid: base[sid] + extra[sid] for sid in live}
+    if not need.workers and not policy.autoscale:
+        return apportion(target, live)
+    return apportion(target, dict(need.by_shape))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from workqueue_operator.api.pool import WorkerPoolSpec, WorkerResources
+from workqueue_operator.api.pool import SizingMode, UpdateMode, WorkerPoolSpec, WorkerResources
 from workqueue_operator.values.quantities import quantity_to_mb
 from workqueue_operator.values.shapes import WorkerShape
 
@@ -59,6 +59,11 @@ class PoolPolicy:
     it (image pull is done by then; the worker retries its connection with back-off)."""
     failed_pod_retention_seconds: float = DEFAULT_FAILED_POD_RETENTION_SECONDS
     """How long a Failed pod is kept (for ``kubectl logs``) before it is deleted."""
+    keep_shapes_without_tasks: bool = False
+    """The pods kept beyond what the tasks need (minWorkers) keep the shapes they have instead
+    of taking the tasks' shapes (or the default shape when there is no task). Pools that resize
+    pods in place need it: otherwise an idle pod resized to a recommended shape would be
+    replaced by one of another shape, which would be resized again."""
     crash_loop_failures: int = DEFAULT_CRASH_LOOP_FAILURES
     """This many pods that failed soon after they started (within ``connect_grace_seconds``),
     all within ``failed_pod_retention_seconds``, stop new pods from being created: the image,
@@ -112,6 +117,8 @@ class PoolPolicy:
             connect_grace_seconds=connect_grace_seconds,
             failed_pod_retention_seconds=failed_pod_retention_seconds,
             crash_loop_failures=crash_loop_failures,
+            keep_shapes_without_tasks=spec.sizing.mode is SizingMode.BUCKETS
+            and spec.sizing.update_mode is UpdateMode.IN_PLACE,
         )
 
 
@@ -167,12 +174,51 @@ LIVE_PHASES = frozenset({PodPhase.PENDING, PodPhase.RUNNING, PodPhase.UNKNOWN})
 """Phases of pods that are (or will be) capacity."""
 
 
+class ResizeState(StrEnum):
+    """Where the kubelet is with a pod's CPU and memory, from its status."""
+
+    NONE = "None"
+    """The container runs with what the pod's spec asks for; nothing to do."""
+    PROPOSED = "Proposed"
+    """The spec asks for other resources than the container has, and the kubelet has not
+    said anything about it yet."""
+    DEFERRED = "Deferred"
+    """``PodResizePending`` reason Deferred: the node has no room now; the kubelet retries."""
+    INFEASIBLE = "Infeasible"
+    """``PodResizePending`` reason Infeasible: the kubelet will never do it."""
+    IN_PROGRESS = "InProgress"
+    """``PodResizeInProgress``: the kubelet is doing it (its reason Error when it failed and
+    retries)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResizeView:
+    """What a pod says about in-place resizes: whether it can be resized, the kubelet's state,
+    and the operator's own record of a resize it asked for (on the pod, so that it survives an
+    operator restart)."""
+
+    resizable: bool = False
+    """Its worker restarts with the new size on a resize (``resizePolicy`` RestartContainer
+    for cpu and memory, the worker's size from the pod's own resources)."""
+    state: ResizeState = ResizeState.NONE
+    message: str = ""
+    """The kubelet's message (Deferred, Infeasible, or an error in progress)."""
+    since: float | None = None
+    """When the kubelet's condition last changed."""
+    from_shape: str | None = None
+    """The operator's record: the shape id the pod had when it asked for a resize (None: no
+    resize of the operator's under way)."""
+    requested_at: float | None = None
+    """The operator's record: when it asked."""
+
+
 @dataclass(frozen=True, slots=True)
 class PodView:
     """One pod of the pool.
 
     ``started_at`` is when it became Running (``status.startTime`` or the container's start);
-    ``finished_at`` is when its container terminated (Succeeded/Failed pods).
+    ``finished_at`` is when its container terminated (Succeeded/Failed pods). ``shape_id`` is
+    its shape label (what the scaler counts it as); ``size`` what its spec asks for now.
     """
 
     name: str
@@ -181,6 +227,8 @@ class PodView:
     created_at: float
     started_at: float | None = None
     finished_at: float | None = None
+    size: WorkerShape | None = None
+    resize: ResizeView = ResizeView()
 
 
 @dataclass(frozen=True, slots=True)

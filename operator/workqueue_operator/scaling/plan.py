@@ -5,7 +5,9 @@ do about it (``plan_pool`` -> ``PoolPlan``), and what the pass leaves once the p
 The controller gathers the observation, applies the plan's pod actions and writes the result;
 every choice is made here. Each action carries its own kind and reason, so a pod deleted to
 scale down, a pod replaced because its shape is out of date (Recreate) and a finished pod
-cleaned up are counted and announced as what they are.
+cleaned up are counted and announced as what they are. With updateMode InPlace, idle pods of
+an old shape are resized in place (``scaling.inplace``) before the scaling decision, which
+counts them as their new shape.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from workqueue_operator.scaling.creation import (
     worth_an_event,
 )
 from workqueue_operator.scaling.decision import DecisionKind, ScalingDecision, decide_scaling
+from workqueue_operator.scaling.inplace import (
+    InPlaceInputs,
+    InPlacePlan,
+    ResizeOutcome,
+    ResizePod,
+    in_place,
+    plan_in_place,
+)
 from workqueue_operator.scaling.inputs import (
     LIVE_PHASES,
     PodView,
@@ -34,14 +44,17 @@ from workqueue_operator.scaling.inputs import (
 )
 from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
 from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
+from workqueue_operator.scaling.resize_status import settle_resizes
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
-from workqueue_operator.sizing.recommend import recommend
+from workqueue_operator.sizing.recommend import bucket_shape, recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
 from workqueue_operator.values.samples import Sample
 from workqueue_operator.values.shapes import WorkerShape
 from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
 
 ENVIRONMENT_READY = "EnvironmentReady"
+TELEMETRY_AVAILABLE = "TelemetryAvailable"
+"""Buckets pools: whether the telemetry agent's samples could be read this pass."""
 
 
 # --- what the controller gathers ---------------------------------------------------------------
@@ -90,6 +103,11 @@ class PoolMemory:
 
     idle_since: Mapping[str, float] = field(default_factory=dict)
     last_scale_up: float | None = None
+    resize_refused: Mapping[str, str] = field(default_factory=dict)
+    """Pods whose in-place resize the apiserver refused in the last pass (a refusal leaves
+    nothing on the pod; forgotten on restart, the resize is asked for and refused once more)."""
+    resize_deferred: frozenset[str] = frozenset()
+    """Pods whose resize under way was seen Deferred (so it is counted once)."""
 
 
 # --- what the plan says to do ------------------------------------------------------------------
@@ -115,6 +133,8 @@ class CreatePods:
 class DeletePod:
     name: str
     kind: DeleteKind
+    why: str = ""
+    """Why this pod (InPlace: why it is recreated rather than resized)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,12 @@ class PoolPlan:
     """Status fields known before applying (conditions, recommendations)."""
     events: tuple[Event, ...]
     memory: PoolMemory
+    in_place: InPlacePlan = field(default_factory=InPlacePlan)
+    """updateMode InPlace: resizes, resize records to drop, and what the pass knows of them."""
+
+    @property
+    def resizes(self) -> tuple[ResizePod, ...]:
+        return self.in_place.resizes
 
     @property
     def create_count(self) -> int:
@@ -155,6 +181,36 @@ def pool_recommendations(
     if telemetry.samples is None:
         return list(previous)
     return recommend(telemetry.samples, spec.sizing, machine, previous)
+
+
+def telemetry_condition(
+    status: Mapping[str, Any], telemetry: TelemetryObservation, *, kept: int, generation: int
+) -> tuple[list[dict[str, Any]], list[Event]]:
+    """The TelemetryAvailable condition of a Buckets pool, and an Event when it changes: when
+    the samples cannot be read the pool keeps its last recommended shapes (``kept`` of them) or,
+    with none yet, gives pods the declared worker size."""
+    ok = telemetry.samples is not None
+    if ok:
+        reason, message = "SamplesRead", "recommendations follow the telemetry agent's samples"
+    else:
+        fallback = (
+            f"keeping the last recommended shapes ({kept} categories)"
+            if kept
+            else "pods get the declared worker size"
+        )
+        reason, message = "TelemetryUnavailable", f"{telemetry.problem}; {fallback}"
+    conditions, changed = merge_condition(
+        status,
+        type_=TELEMETRY_AVAILABLE,
+        ok=ok,
+        reason=reason,
+        message=message,
+        generation=generation,
+    )
+    first = not any(c.get("type") == TELEMETRY_AVAILABLE for c in status.get("conditions") or [])
+    if not changed or (ok and first):  # samples read from the start are no news
+        return conditions, []
+    return conditions, [Event(EventType.NORMAL if ok else EventType.WARNING, reason, message)]
 
 
 def _pool_workers(observation: PoolObservation) -> list[WorkerView]:
@@ -185,16 +241,37 @@ def plan_pool(
         for r in observation.status.get("recommendations") or []
     ]
     recs = pool_recommendations(spec, observation.telemetry, previous, machine)
+    if spec.sizing.mode is SizingMode.BUCKETS:
+        conditions, telemetry_event = telemetry_condition(
+            {**observation.status, "conditions": conditions},
+            observation.telemetry,
+            kept=len(previous),
+            generation=observation.generation,
+        )
+        events += telemetry_event
     manager = observation.manager
     shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
     policy = PoolPolicy.from_spec(spec, shapes=shapes)
     workers = _pool_workers(observation)
     idle_since = track_idle_since(memory.idle_since, workers, now)
+    inplace = plan_in_place(
+        InPlaceInputs(
+            spec=spec,
+            recommended=_recommended_shapes(recs),
+            pods=observation.pods,
+            workers=workers,
+            idle_since=idle_since,
+            now=now,
+            manager_reachable=manager.reachable,
+            refused=memory.resize_refused,
+            deferred_seen=memory.resize_deferred,
+        )
+    )
     decision = decide_scaling(
         ScalingInputs(
             policy=policy,
             queue=demands,
-            pods=observation.pods,
+            pods=inplace.pods,
             workers=workers,
             idle_since=idle_since,
             now=now,
@@ -217,20 +294,36 @@ def plan_pool(
     if recreate:
         more = f"; replacing {len(recreate)} idle pod(s) of an old shape"
         decision = replace(decision, reason=decision.reason + more)
+    gone = set(decision.delete)
+    inplace = replace(
+        inplace,
+        resizes=tuple(r for r in inplace.resizes if r.name not in gone),
+        recreate=tuple(r for r in inplace.recreate if r.name not in gone)
+        if observation.environment.accepted
+        else (),
+    )
+    decision = replace(decision, reason=decision.reason + _describe_in_place(inplace))
     creates: tuple[CreatePods, ...] = ()
     deletes: tuple[DeletePod, ...] = ()
     if manager.located:
         if observation.environment.accepted:
-            creates = tuple(
-                CreatePods(shape, count)
-                for shape_id, count in decision.create.items()
-                if (shape := policy.shape(shape_id)) is not None
+            # A recreated pod's replacement first: the decision counted the pod as it.
+            creates = (
+                *(CreatePods(r.shape, 1) for r in inplace.recreate),
+                *(
+                    CreatePods(shape, count)
+                    for shape_id, count in decision.create.items()
+                    if (shape := policy.shape(shape_id)) is not None
+                ),
             )
         deletes = (
             *(DeletePod(n, DeleteKind.SCALE_DOWN) for n in decision.delete),
             *(DeletePod(n, DeleteKind.CLEAN_UP) for n in decision.delete_finished),
             *(DeletePod(n, DeleteKind.RECREATE) for n in recreate),
+            *(DeletePod(r.name, DeleteKind.RECREATE, r.why) for r in inplace.recreate),
         )
+    else:
+        inplace = InPlacePlan(pods=inplace.pods)
     return PoolPlan(
         creates=creates,
         deletes=deletes,
@@ -240,8 +333,26 @@ def plan_pool(
         workers=tuple(workers),
         status={"conditions": conditions, "recommendations": [r.to_api() for r in recs]},
         events=tuple(events),
-        memory=PoolMemory(idle_since=idle_since, last_scale_up=memory.last_scale_up),
+        memory=replace(memory, idle_since=idle_since, resize_deferred=inplace.deferred_seen),
+        in_place=inplace,
     )
+
+
+def _recommended_shapes(recommendations: Sequence[CategoryRecommendation]) -> list[WorkerShape]:
+    shapes: dict[str, WorkerShape] = {}
+    for recommendation in recommendations:
+        for bucket in recommendation.buckets:
+            shape = bucket_shape(bucket)
+            shapes.setdefault(shape.id, shape)
+    return list(shapes.values())
+
+
+def _describe_in_place(plan: InPlacePlan) -> str:
+    started = sum(1 for r in plan.resizes if r.from_shape is not None)
+    text = f"; resizing {started} idle pod(s) in place" if started else ""
+    if plan.recreate:
+        text += f"; recreating {len(plan.recreate)} pod(s) that cannot be resized in place"
+    return text
 
 
 # --- after the plan is applied -----------------------------------------------------------------
@@ -256,6 +367,8 @@ class PoolFigures:
     """Pods by (shape id, phase), as the pass saw them."""
     waste_memory_mb: float
     waste_cores: float
+    resizes: Mapping[str, int] = field(default_factory=dict)
+    """In-place resizes of the pass by result (requested, done, deferred, ...)."""
 
 
 @dataclass(frozen=True)
@@ -267,10 +380,16 @@ class PoolResult:
 
 
 def settle_pool(
-    observation: PoolObservation, plan: PoolPlan, outcome: CreationOutcome, *, timestamp: str
+    observation: PoolObservation,
+    plan: PoolPlan,
+    outcome: CreationOutcome,
+    *,
+    timestamp: str,
+    resizes: ResizeOutcome | None = None,
 ) -> PoolResult:
     """The status, Events, memory and figures a pass leaves once its plan was applied
-    (``timestamp``: now, as the API writes times)."""
+    (``timestamp``: now, as the API writes times; ``resizes``: what the apiserver did with the
+    plan's in-place resizes)."""
     decision, now = plan.decision, observation.now
     events = list(plan.events)
     conditions = list(plan.status["conditions"])
@@ -289,14 +408,34 @@ def settle_pool(
             events.append(creation.event())
     scale_down = plan.deleted(DeleteKind.SCALE_DOWN)
     recreated = plan.deleted(DeleteKind.RECREATE)
-    if outcome.created or scale_down:
+    # Replacements of pods recreated in place are the first creations of the plan.
+    replaced = min(outcome.created, len(plan.in_place.recreate))
+    created = outcome.created - replaced
+    if created or scale_down:
         events.append(Event(EventType.NORMAL, str(decision.kind), decision.reason))
-    if recreated:
+    old_shape = [d.name for d in plan.deletes if d.kind is DeleteKind.RECREATE and not d.why]
+    if old_shape:
         message = (
-            f"deleting {len(recreated)} idle pod(s) whose shape is off every recommended one "
-            f"({', '.join(recreated[:5])}); replacements get a recommended shape"
+            f"deleting {len(old_shape)} idle pod(s) whose shape is off every recommended one "
+            f"({', '.join(old_shape[:5])}); replacements get a recommended shape"
         )
         events.append(Event(EventType.NORMAL, DeleteKind.RECREATE.value, message))
+    noted = {note.name for note in plan.in_place.notes}
+    not_resizable = [
+        d.why
+        for d in plan.deletes
+        if d.kind is DeleteKind.RECREATE and d.why and d.name not in noted
+    ]
+    if not_resizable:
+        message = "; ".join(not_resizable[:3]) + "; replacements get a recommended shape"
+        events.append(Event(EventType.NORMAL, DeleteKind.RECREATE.value, message))
+    settled = settle_resizes(
+        plan.in_place,
+        resizes or ResizeOutcome(),
+        observation.status.get("resizes"),
+        active=in_place(observation.spec),
+    )
+    events += settled.events
     scaled = bool(outcome.created or scale_down or recreated)
     live = sum(1 for p in observation.pods if p.phase in LIVE_PHASES)
     busy = sum(1 for w in plan.workers if w.busy)
@@ -311,13 +450,16 @@ def settle_pool(
         "desiredReplicas": decision.desired_replicas,
         "desiredReason": decision.reason,
         "lastScaleTime": timestamp if scaled else observation.status.get("lastScaleTime"),
+        "podShapes": _shape_counts(plan.in_place.pods) or None,
+        "resizes": settled.status,
     }
     waste_mb, waste_cores = estimate_waste(observation.pods, plan.workers, plan.policy)
     figures = PoolFigures(
         scaled={
             k: n
             for k, n in {
-                ("up", str(decision.kind)): outcome.created,
+                ("up", str(decision.kind)): created,
+                ("up", DeleteKind.RECREATE.value): replaced,
                 ("down", str(decision.kind)): len(scale_down),
                 ("down", DeleteKind.RECREATE.value): len(recreated),
             }.items()
@@ -327,12 +469,24 @@ def settle_pool(
         pods=_shape_phase_counts(observation.pods),
         waste_memory_mb=waste_mb,
         waste_cores=waste_cores,
+        resizes=settled.counts,
     )
-    memory = PoolMemory(
-        idle_since=plan.memory.idle_since,
+    memory = replace(
+        plan.memory,
         last_scale_up=now if outcome.created else plan.memory.last_scale_up,
+        resize_refused=settled.refused,
     )
     return PoolResult(status=status, events=tuple(events), memory=memory, figures=figures)
+
+
+def _shape_counts(pods: Sequence[PodView]) -> list[dict[str, Any]]:
+    """Live pods per shape label, as the scaler counts them (``status.podShapes``; left out
+    when there is none)."""
+    counts: dict[str, int] = {}
+    for pod in pods:
+        if pod.phase in LIVE_PHASES:
+            counts[pod.shape_id] = counts.get(pod.shape_id, 0) + 1
+    return [{"shape": shape, "pods": n} for shape, n in sorted(counts.items())]
 
 
 def _shape_phase_counts(pods: Sequence[PodView]) -> dict[tuple[str, str], int]:

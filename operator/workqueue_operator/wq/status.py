@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -68,6 +69,26 @@ class MalformedStatusError(StatusError):
 
 class AuthenticationError(StatusError):
     """The manager wants a password we do not have, or rejected ours."""
+
+
+class TlsError(StatusError):
+    """The TLS handshake failed: the manager's certificate did not check out, or the manager
+    does not speak TLS."""
+
+
+def client_tls(ca_pem: bytes | None, *, verify: bool) -> ssl.SSLContext:
+    """A TLS context for a manager's status port: its certificate checked against ``ca_pem``
+    (the system's roots when None), or not checked at all."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif ca_pem is not None:
+        try:
+            context.load_verify_locations(cadata=ca_pem.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as error:
+            raise TlsError(f"the CA is not PEM certificates: {error}") from error
+    return context
 
 
 class FrameworkMismatchError(StatusError):
@@ -156,6 +177,8 @@ class StatusClient:
         http: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
         framework: Framework = Framework.WORK_QUEUE,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
         if http and password is not None:
             raise ValueError("a password-protected manager cannot be queried over HTTP")
@@ -166,6 +189,9 @@ class StatusClient:
         self._http = http
         self._max_bytes = max_bytes
         self.framework = framework
+        self._tls = tls
+        self._server_name = server_name
+        """The name the manager's certificate must carry (the host by default)."""
 
     @classmethod
     def for_address(cls, address: str, **kwargs: Any) -> StatusClient:
@@ -187,6 +213,13 @@ class StatusClient:
             raise ManagerUnreachable(
                 f"{self.address}: no {request} answer within {self.timeout:g} s"
             ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsError(
+                f"{self.address}: TLS: the manager's certificate failed the check: "
+                f"{exc.verify_message or exc}"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise TlsError(f"{self.address}: TLS: {exc.reason or exc}") from exc
         except OSError as exc:
             raise ManagerUnreachable(f"{self.address}: {exc.strerror or exc}") from exc
         except PasswordRejectedError as exc:
@@ -196,7 +229,13 @@ class StatusClient:
         return _rows(payload, request)
 
     async def _exchange(self, request: str) -> bytes:
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 16)
+        reader, writer = await asyncio.open_connection(
+            self.host,
+            self.port,
+            limit=1 << 16,
+            ssl=self._tls,
+            server_hostname=(self._server_name or self.host) if self._tls else None,
+        )
         try:
             if self._password is not None:
                 await authenticate(reader, writer, self._password)
