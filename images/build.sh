@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Build the project's container images, each only when its inputs changed.
 #
-#   images/build.sh                   every image: cctools operator worker manager builder pause
+#   images/build.sh                   every image: cctools crane operator worker manager
+#                                     builder pause
 #   images/build.sh worker manager    only those (the local base, and the cctools image they
-#                                     copy CCTools from, are made when needed)
+#                                     copy CCTools from, are made when needed; the builder
+#                                     likewise copies crane from the crane image)
 #   images/build.sh base              only the local Debian base (images/base/make-base.sh)
 #   images/build.sh --list            the images and what each is built from
 #
 # Every image is tagged twice:
 #   workqueue-operator/NAME:VERSION   the name the CRDs' defaults use (VERSION from pyproject;
-#                                     for cctools, the CCTools release: cctools:7.17.1)
+#                                     for cctools, the CCTools release: cctools:7.17.1; for
+#                                     crane, its release: crane:v0.22.1)
 #   workqueue-operator/NAME:h-HASH    HASH covers the Dockerfile, the files the build context
 #                                     sends, the build arguments and the base image's id (for
-#                                     worker and manager, also the cctools image's id)
+#                                     worker and manager, also the cctools image's id; for
+#                                     the builder, the crane image's)
 # When the :h-HASH tag exists the image is reused and nothing runs. Standard output gets one
 # line per image, tab-separated: NAME  built|reused  REF  SECONDS  SIZE_MB; progress goes to
 # standard error and each build's full log to ~/.cache/workqueue-operator/images/logs/.
@@ -24,6 +28,10 @@
 # tag on GitHub (a path the project's machines, which reach no download site, cannot take). Its
 # sha256 is a build argument, hence part of the cctools image's HASH and, through the
 # CCTOOLS_IMAGE argument, of the worker's and manager's.
+#
+# crane: images/crane/build-crane.sh builds it with this machine's Go from the Go module proxy
+# (cached in ~/.cache/workqueue-operator/crane/VERSION); the crane image holds that binary
+# (its sha256 is a build argument) and the builder image copies it (PonchoEnv output.image).
 #
 # Environment:
 #   BASE_IMAGE=REF          build on REF (e.g. debian:bookworm-slim where a registry is
@@ -38,11 +46,12 @@ set -euo pipefail
 # shellcheck source=images/base/common.sh
 source "$(dirname "$0")/base/common.sh"
 
-ALL_IMAGES=(cctools operator worker manager builder pause)
+ALL_IMAGES=(cctools crane operator worker manager builder pause)
 IMAGE_PREFIX=${IMAGE_PREFIX:-workqueue-operator}
 CCTOOLS_SOURCE=${CCTOOLS_SOURCE:-source}
 CCTOOLS_RELEASE=7.17.1
 CCTOOLS_ARCHIVE_NAME=cctools-$CCTOOLS_RELEASE-src.tar.gz
+CRANE_VERSION=${CRANE_VERSION:-v0.22.1}
 CCTOOLS_URL=https://github.com/cooperative-computing-lab/cctools/archive/refs/tags/release/$CCTOOLS_RELEASE.tar.gz
 VENDOR_DIR=$(realpath -m "${WQ_VENDOR_DIR:-$REPO_DIR/../shared/vendor}")
 DOWNLOAD_DIR=${WQ_CACHE_DIR:-$HOME/.cache/workqueue-operator}/downloads
@@ -116,6 +125,15 @@ image_spec() {
         args+=(--build-arg "CCTOOLS_SHA256=${CCTOOLS_SHA256:-}")
       fi
       ;;
+    crane)
+      # The context is the directory of the binary build-crane.sh made; the binary enters the
+      # hash through its sha256, a build argument.
+      dockerfile=$IMAGES_DIR/crane/Dockerfile
+      context=${CRANE_DIR:-$CACHE_DIR/crane/$CRANE_VERSION}
+      inputs=("$dockerfile" "$IMAGES_DIR/crane/build-crane.sh")
+      args=(--build-arg "CRANE_VERSION=$CRANE_VERSION" --build-arg "CRANE_SHA256=${CRANE_SHA256:-}")
+      tag=$CRANE_VERSION
+      ;;
     operator)
       dockerfile=$REPO_DIR/Dockerfile
       context=$REPO_DIR
@@ -127,7 +145,8 @@ image_spec() {
       context=$REPO_DIR
       mapfile -t inputs < <(package_files)
       inputs+=("$dockerfile" "$REPO_DIR/.dockerignore")
-      args+=(--build-arg "WITH_MICROMAMBA=$WITH_MICROMAMBA")
+      args+=(--build-arg "WITH_MICROMAMBA=$WITH_MICROMAMBA"
+        --build-arg "CRANE_IMAGE=${crane_ref:-$IMAGE_PREFIX/crane:$CRANE_VERSION}")
       ;;
     worker | manager | pause)
       dockerfile=$IMAGES_DIR/$1/Dockerfile
@@ -199,6 +218,12 @@ if [[ " ${names[*]} " == *" worker "* || " ${names[*]} " == *" manager "* ]]; th
   for name in "${names[@]}"; do [[ $name == cctools ]] || others+=("$name"); done
   names=(cctools "${others[@]}")
 fi
+# The builder copies crane from the crane image: build (or reuse) it first.
+if [[ " ${names[*]} " == *" builder "* ]]; then
+  others=()
+  for name in "${names[@]}"; do [[ $name == crane ]] || others+=("$name"); done
+  names=(crane "${others[@]}")
+fi
 [[ " ${names[*]} " != *" builder "* ]] || resolve_micromamba
 for name in "${names[@]}"; do image_spec "$name"; done # validate names early
 
@@ -219,6 +244,11 @@ if [[ " ${names[*]} " == *" cctools "* && $CCTOOLS_SOURCE == source ]]; then
   fetch_cctools_archive
   log "CCTools source: $CCTOOLS_ARCHIVE (sha256 $CCTOOLS_SHA256)"
 fi
+if [[ " ${names[*]} " == *" crane "* ]]; then
+  CRANE_DIR=$(CRANE_VERSION=$CRANE_VERSION bash "$IMAGES_DIR/crane/build-crane.sh")
+  CRANE_SHA256=$(sha256sum <"$CRANE_DIR/crane" | cut -d' ' -f1)
+  log "crane: $CRANE_DIR/crane (sha256 $CRANE_SHA256)"
+fi
 
 secret_args=()
 if ca=$(ca_bundle) && [[ -n $ca ]]; then
@@ -233,6 +263,7 @@ for name in "${names[@]}"; do
   # its h-HASH name: a FORCE=1 rebuild of it makes theirs stale too.
   depends=$base_id
   [[ $name != worker && $name != manager ]] || depends+=" ${cctools_id:-}"
+  [[ $name != builder ]] || depends+=" ${crane_id:-}"
   hash=$(hash_text "$name" "$(hash_files "${inputs[@]}")" "$depends" "${args[@]}")
   repo=$IMAGE_PREFIX/$name
   ref=$repo:h-$hash
@@ -258,6 +289,10 @@ for name in "${names[@]}"; do
   if [[ $name == cctools ]]; then
     cctools_ref=$ref
     cctools_id=$(docker_cmd image inspect -f '{{.Id}}' "$ref")
+  fi
+  if [[ $name == crane ]]; then
+    crane_ref=$ref
+    crane_id=$(docker_cmd image inspect -f '{{.Id}}' "$ref")
   fi
   seconds=$((SECONDS - start))
   size=$(docker_cmd image inspect -f '{{.Size}}' "$ref")

@@ -6,8 +6,10 @@ import functools
 import json
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,6 +106,55 @@ class Cluster:
         )
         items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
         return items
+
+
+@contextmanager
+def crd_kept_applied(cluster: Cluster, crd_file: Path, every: float = 0.25) -> Iterator[None]:
+    """Apply ``crd_file`` now, and again whenever the CRD changes while the block runs (its
+    generation, read every ``every`` seconds).
+
+    The local cluster is shared by several checkouts at once; one whose CRD lacks this
+    checkout's newer fields may apply it at any moment, and the apiserver then prunes those
+    fields from every read of this checkout's objects (the operator would act on a spec without
+    them) until this one is applied again. Apply only a CRD whose fields are a superset of the
+    others'. This narrows that window to a fraction of a second; it cannot close it."""
+    import kubernetes  # noqa: PLC0415  (the conftest sets the client's environment first)
+    import yaml  # noqa: PLC0415
+
+    name = yaml.safe_load(crd_file.read_text())["metadata"]["name"]
+    api = kubernetes.client.ApiextensionsV1Api(
+        kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    )
+
+    def apply() -> int | None:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(crd_file), check=False
+        )
+        return generation()
+
+    def generation() -> int | None:
+        try:
+            return int(api.read_custom_resource_definition(name).metadata.generation)
+        except (kubernetes.client.exceptions.ApiException, OSError):
+            return None
+
+    ours = apply()
+    stop = threading.Event()
+
+    def loop() -> None:
+        nonlocal ours
+        while not stop.wait(every):
+            now = generation()
+            if now is not None and now != ours:
+                ours = apply()
+
+    thread = threading.Thread(target=loop, name="crd-kept-applied", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def start_cluster(extra_env: dict[str, str] | None = None) -> Cluster:

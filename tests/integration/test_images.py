@@ -27,10 +27,11 @@ BUILD = REPO / "images" / "build.sh"
 COMMON = REPO / "images" / "base" / "common.sh"
 DOCKER = "/usr/bin/docker"
 IMAGES = ("operator", "worker", "manager", "builder")
-BUILT = ("cctools", *IMAGES, "pause")
+BUILT = ("cctools", "crane", *IMAGES, "pause")
 """What images/build.sh builds: the four images, the CCTools build the worker and manager copy
-(cctools, files in an empty image), and the real node's pod sandbox (pause, a static binary in
-an empty image): the last two have nothing to run as uid 1000."""
+(cctools, files in an empty image), the crane binary the builder copies (crane, one file in an
+empty image), and the real node's pod sandbox (pause, a static binary in an empty image): the
+last three have nothing to run as uid 1000."""
 UID = "1000"
 CCTOOLS_VERSION = "7.17.1"
 VENDORED_ARCHIVE = REPO.parent / "shared" / "vendor" / f"cctools-{CCTOOLS_VERSION}-src.tar.gz"
@@ -327,6 +328,8 @@ def test_builder_tools(images: dict[str, str]) -> None:
         entrypoint="sh",
     )
     assert out.startswith("Python 3.")
+    # crane appends a PonchoEnv's layer to its base image and pushes it (output.image).
+    assert run_image(ref, "version", entrypoint="crane").strip() == "v0.22.1"
 
 
 def test_worker_python_is_the_builders(images: dict[str, str]) -> None:

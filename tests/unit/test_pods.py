@@ -220,6 +220,33 @@ def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
     assert env_mount(env_spec, status.model_copy(update={"phase": "Building"})) is None
 
 
+def test_an_environment_image_is_the_worker_image_and_brings_its_pull_secret() -> None:
+    from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus  # noqa: PLC0415
+    from workqueue_operator.k8s.env_mount import env_mount  # noqa: PLC0415
+
+    env_spec = PonchoEnvSpec.model_validate(
+        {
+            "spec": {"pip": ["six==1.16.0"]},
+            "output": {"image": {"repository": "r.example/envs", "pushSecretRef": {"name": "s"}}},
+        }
+    )
+    digest = "sha256:" + "cd" * 32
+    status = PonchoEnvStatus.model_validate(
+        {"phase": "Ready", "hash": "ab" * 32, "artifact": f"r.example/envs:t@{digest}"}
+    )
+    mount = env_mount(env_spec, status)
+    assert mount is not None
+    pod = build(environment=mount)
+    worker = pod["spec"]["containers"][0]
+    assert worker["image"] == f"r.example/envs@{digest}"
+    assert worker["command"][0] == f"/opt/poncho/{'ab' * 32}/bin/run-in-env"
+    assert "work_queue_worker" in worker["command"]
+    assert "initContainers" not in pod["spec"]
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "s"}]
+    # Nothing is mounted over /opt/poncho: the environment is in the image.
+    assert all(m["mountPath"] != "/opt/poncho" for m in worker["volumeMounts"])
+
+
 def test_taskvine_pools_run_vine_worker_with_a_transfer_port_at_the_pods_own_ip() -> None:
     pod = build(framework=Framework.TASKVINE)
     container = pod["spec"]["containers"][0]

@@ -5,6 +5,7 @@ Pure functions: the caller gathers the facts (which objects exist) and gets a ve
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ValidationError
 
-from workqueue_operator.api.env import PonchoEnvSpec
+from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
 
@@ -134,9 +135,44 @@ def package_problems(spec: PonchoEnvSpec) -> list[str]:
     return problems
 
 
-def judge_env(spec: PonchoEnvSpec, claim_exists: Callable[[str], bool]) -> Verdict:
-    """A PonchoEnv is accepted when its packages are well-formed requirements and the
-    PersistentVolumeClaim it writes to exists."""
+def _docker_config_problem(
+    field: str,
+    name: str,
+    secret_exists: Callable[[str], bool],
+    docker_config: Callable[[str], bytes | None],
+) -> Verdict | None:
+    if not secret_exists(name):
+        return Verdict(
+            False,
+            "SecretNotFound",
+            f"{field} names Secret {name!r}, which does not exist in this namespace",
+        )
+    config = docker_config(name)
+    try:
+        data = json.loads(config) if config is not None else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("auths"), dict):
+        return Verdict(
+            False,
+            "SecretNotDockerConfig",
+            f"{field} names Secret {name!r}, which has no Docker config ({DOCKER_CONFIG_KEY} "
+            'with "auths"): make it with kubectl create secret docker-registry',
+        )
+    return None
+
+
+def judge_env(
+    spec: PonchoEnvSpec,
+    claim_exists: Callable[[str], bool],
+    *,
+    secret_exists: Callable[[str], bool],
+    docker_config: Callable[[str], bytes | None],
+) -> Verdict:
+    """A PonchoEnv is accepted when its packages are well-formed requirements, the
+    PersistentVolumeClaim it writes to exists, and the registry Secrets of an image output exist
+    and hold a Docker config (``docker_config``: a Secret's ``.dockerconfigjson``, None when it
+    has none)."""
     problems = package_problems(spec)
     if problems:
         return Verdict(False, "InvalidPackages", "; ".join(problems)[:1000])
@@ -148,4 +184,13 @@ def judge_env(spec: PonchoEnvSpec, claim_exists: Callable[[str], bool]) -> Verdi
             f"output.tarball.pvc names PersistentVolumeClaim {tarball.pvc.claim_name!r}, which "
             "does not exist in this namespace",
         )
+    image = spec.output.image
+    if image is not None:
+        refs = (("pushSecretRef", image.push_secret_ref), ("pullSecretRef", image.pull_secret_ref))
+        for field, ref in refs:
+            problem = ref and _docker_config_problem(
+                f"output.image.{field}", ref.name, secret_exists, docker_config
+            )
+            if problem:
+                return problem
     return Verdict(True, "Valid", "spec is valid: the environment is built once per hash")

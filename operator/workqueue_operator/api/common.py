@@ -29,6 +29,8 @@ IMAGE_PATTERN = (
 )
 ImageReference = Annotated[str, Field(min_length=1, max_length=1024, pattern=IMAGE_PATTERN)]
 """A container image (``registry.example.org:5000/team/worker:1.0``, or by ``@sha256:`` digest)."""
+REPOSITORY_NAME_PATTERN = rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_COMPONENT})*$"
+"""An image repository: an image reference without a tag or digest."""
 
 # No blanks, quotes or shell metacharacters anywhere in a URL the operator passes on.
 _URL_REST = r"[^\s'\"`$;|&<>\\(){}]*"

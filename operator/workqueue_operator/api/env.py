@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
+    REPOSITORY_NAME_PATTERN,
     CamelModel,
     Condition,
     ConfigMapKeyReference,
@@ -25,8 +26,11 @@ from workqueue_operator.api.common import (
     cel,
     with_cel,
 )
+from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
 
 DEFAULT_BUILDER_IMAGE = "workqueue-operator/builder:0.1.0"
+DOCKER_CONFIG_KEY = ".dockerconfigjson"
+"""The key of a kubernetes.io/dockerconfigjson Secret."""
 
 
 class PvcTarball(CamelModel):
@@ -53,13 +57,41 @@ class TarballOutput(CamelModel):
     """An object-store URL prefix (s3://, gs://, https://); <url>/<hash>.tar.gz."""
 
 
-class ImageOutput(CamelModel):
-    """An environment image pushed to a registry."""
+REPOSITORY_PATTERN = REPOSITORY_NAME_PATTERN
+"""An image repository (``registry.example.org:5000/team/envs``), without a tag or digest."""
 
-    repository: Annotated[str, Field(min_length=1)]
-    """Image repository; the tag is the environment's hash."""
+
+class ImageOutput(CamelModel):
+    """An environment image: the base image plus one layer holding the environment at
+    /opt/poncho/<hash>, pushed to a registry."""
+
+    repository: Annotated[str, Field(min_length=1, max_length=200, pattern=REPOSITORY_PATTERN)]
+    """Image repository without a tag (registry.example.org/team/envs); the tag is the
+    environment's hash followed by 12 hex digits naming the base image."""
     push_secret_ref: LocalObjectReference | None = None
-    """Docker config Secret used to push."""
+    """A kubernetes.io/dockerconfigjson Secret: the build Job pushes the image (and pulls the
+    base image) with its credentials."""
+    pull_secret_ref: LocalObjectReference | None = None
+    """A kubernetes.io/dockerconfigjson Secret the worker pods pull the image with
+    (imagePullSecrets); pushSecretRef when unset."""
+    base_image: ImageReference | None = None
+    """The image the environment layer goes on, as the builder reaches it; the operator's
+    default worker image when unset. It must hold the worker program (a worker image)."""
+    insecure: bool = False
+    """The registry speaks plain HTTP, or TLS with a certificate that cannot be verified: let
+    the builder push anyway (crane --insecure). Nodes need their own setting to pull from it
+    (containerd's hosts.toml). For a private CA, prefer builder.caBundle."""
+
+    @property
+    def base(self) -> str:
+        """The base image in effect."""
+        return self.base_image or DEFAULT_WORKER_IMAGE
+
+    @property
+    def pull_secret(self) -> str | None:
+        """The Secret worker pods pull with, if any."""
+        ref = self.pull_secret_ref or self.push_secret_ref
+        return None if ref is None else ref.name
 
 
 class EnvOutput(CamelModel):
@@ -67,7 +99,10 @@ class EnvOutput(CamelModel):
 
     model_config = ConfigDict(
         json_schema_extra=with_cel(
-            cel("has(self.tarball) || has(self.image)", "output needs tarball or image"),
+            cel(
+                "has(self.tarball) != has(self.image)",
+                "output needs exactly one of tarball or image",
+            ),
         )
     )
 
@@ -219,9 +254,10 @@ class PonchoEnvStatus(CamelModel):
     hash: str | None = None
     """Content hash of the normalised spec."""
     artifact: str | None = None
-    """Where the built environment is (tarball path or image reference)."""
+    """Where the built environment is: pvc://<claim>/<path> or the tarball's URL, or the image
+    as <repository>:<tag>@sha256:<digest>."""
     size_bytes: int | None = None
-    """Size of the artefact."""
+    """Size of the artefact: the tarball, or the environment's layer (compressed)."""
     build_seconds: float | None = None
     """How long the build took."""
     job_name: str | None = None

@@ -14,7 +14,7 @@ import kopf
 
 from workqueue_operator.api.acceptance import Event, EventType, judge_env
 from workqueue_operator.api.common import now
-from workqueue_operator.api.env import PonchoEnvSpec
+from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
 from workqueue_operator.controllers.kinds import ENVS
 from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
 from workqueue_operator.envs.decision import Action, Decision, Facts, decide
@@ -28,7 +28,8 @@ from workqueue_operator.k8s.jobs import (
     RESULT_ANNOTATION,
     artifact_location,
     build_job,
-    job_name,
+    build_job_name,
+    image_target,
     output_problem,
 )
 
@@ -72,14 +73,16 @@ def _facts(
         )
         return facts, normal
     envs = kube.list_custom(PLURAL, None if spec.share_across_namespaces else namespace)
+    image = spec.output.image
     donor = find_donor(
         envs,
         namespace=namespace,
         name=name,
         env_hash=env_hash,
         share=spec.share_across_namespaces,
+        image=None if image is None else image_target(image, env_hash),
     )
-    job = _observe_job(kube, namespace, job_name(env_hash))
+    job = _observe_job(kube, namespace, build_job_name(spec, env_hash))
     expected = artifact_location(spec, env_hash)
     return Facts(env_hash, None, expected, job, donor, generation, now()), normal
 
@@ -131,7 +134,12 @@ ENV = Kind(
     spec_model=PonchoEnvSpec,
     accepted_phase="Pending",
     judge=lambda spec, context: judge_env(
-        spec, lambda claim: context.kube.claim_exists(context.namespace, claim)
+        spec,
+        claim_exists=lambda claim: context.kube.claim_exists(context.namespace, claim),
+        secret_exists=lambda secret: context.kube.secret_exists(context.namespace, secret),
+        docker_config=lambda secret: context.kube.secret_value(
+            context.namespace, secret, DOCKER_CONFIG_KEY
+        ),
     ),
     reconcile=reconcile_env,
     new_memory=lambda: None,

@@ -30,7 +30,7 @@ from workqueue_operator.k8s.connection import (
     pool_connection,
     telemetry_url,
 )
-from workqueue_operator.k8s.env_mount import EnvMount, env_mount
+from workqueue_operator.k8s.env_mount import EnvMount, env_mount, image_conflict
 from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.k8s.observe import pod_views
 from workqueue_operator.managers.status import ManagerPoll
@@ -90,13 +90,17 @@ async def observe_environment(
         return Verdict(False, "EnvironmentNotFound", f"PonchoEnv {name!r} does not exist"), None
     env_status = PonchoEnvStatus.model_validate(obj.get("status") or {})
     try:
-        mount = env_mount(PonchoEnvSpec.model_validate(obj.get("spec", {})), env_status)
+        env_spec = PonchoEnvSpec.model_validate(obj.get("spec", {}))
+        mount = env_mount(env_spec, env_status)
     except ValueError as error:
         return Verdict(False, "EnvironmentUnusable", str(error)), None
     if mount is None:
         phase = env_status.phase or "Pending"
         message = f"PonchoEnv {name!r} is {phase}: no worker pods until it is Ready"
         return Verdict(False, "EnvironmentNotReady", message), None
+    conflict = image_conflict(spec.image, env_spec, mount)
+    if conflict is not None:
+        return Verdict(False, "ImageConflict", conflict), None
     return Verdict(True, "EnvironmentReady", f"tasks run in {env_status.artifact}"), mount
 
 

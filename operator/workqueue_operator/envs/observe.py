@@ -10,7 +10,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from workqueue_operator.envs.artifact import UrlArtifact, parse_artifact
+from workqueue_operator.envs.artifact import (
+    Artifact,
+    ImageArtifact,
+    parse_artifact,
+    shareable,
+)
 from workqueue_operator.envs.result import BuildReport
 
 
@@ -52,6 +57,15 @@ class Donor:
         return f"{self.namespace}/{self.name}"
 
 
+def serves(artifact: Artifact, image: str | None) -> bool:
+    """Whether a donor's artifact is what this PonchoEnv's output asks for: an image output
+    (``image`` = the ``repository:tag`` it pushes) only that image; a tarball output only a
+    tarball."""
+    if image is None:
+        return not isinstance(artifact, ImageArtifact)
+    return isinstance(artifact, ImageArtifact) and artifact.tagged == image
+
+
 def find_donor(
     envs: Iterable[Mapping[str, Any]],
     *,
@@ -59,10 +73,12 @@ def find_donor(
     name: str,
     env_hash: str,
     share: bool,
+    image: str | None = None,
 ) -> Donor | None:
-    """A Ready PonchoEnv with the same hash whose artifact this one can use: any one of this
-    namespace; one of another namespace only when both share across namespaces and the artifact
-    is a URL (a claim is only mountable in its own namespace). This namespace's first, then by
+    """A Ready PonchoEnv with the same hash whose artifact this one can use (:func:`serves`;
+    ``image``: the ``repository:tag`` an image output pushes): any one of this namespace; one
+    of another namespace only when both share across namespaces and the artifact is a URL or an
+    image (a claim is only mountable in its own namespace). This namespace's first, then by
     name, so every PonchoEnv picks the same donor."""
     found: list[tuple[int, str, str, Donor]] = []
     for env in envs:
@@ -74,13 +90,15 @@ def find_donor(
             continue
         if status.get("phase") != "Ready" or not artifact:
             continue
+        try:
+            parsed = parse_artifact(artifact)
+        except ValueError:
+            continue
+        if not serves(parsed, image):
+            continue
         if ns != namespace:
             shared = bool((env.get("spec") or {}).get("shareAcrossNamespaces"))
-            try:
-                url = isinstance(parse_artifact(artifact), UrlArtifact)
-            except ValueError:
-                url = False
-            if not (share and shared and url):
+            if not (share and shared and shareable(parsed)):
                 continue
         donor = Donor(ns, other, artifact, status.get("sizeBytes"), status.get("buildSeconds"))
         found.append((0 if ns == namespace else 1, ns, other, donor))

@@ -311,8 +311,9 @@ def build_worker_pod(
     """The Pod manifest of one worker of a WorkerPool (see the module docstring for why it is
     built this way). Owned by the pool (controller), so deleting the pool deletes its pods.
 
-    With ``environment`` (a Ready PonchoEnv), an init container unpacks it and the worker runs
-    under its ``run-in-env`` wrapper, so that every task runs inside the environment."""
+    With ``environment`` (a Ready PonchoEnv), an init container unpacks it (or, for an
+    environment image, the worker runs that image) and the worker runs under its ``run-in-env``
+    wrapper, so that every task runs inside the environment."""
     if len(pod_name) > MAX_POD_NAME_LENGTH or not _DNS_LABEL.match(pod_name):
         raise ValueError(
             f"worker pod name {pod_name!r} must be a DNS label of at most "
@@ -402,7 +403,12 @@ def build_worker_pod(
         container["env"] += environment.env
         mounts += environment.volume_mounts
         volumes += environment.volumes
-        pod_spec["initContainers"] = list(environment.init_containers)
+        if environment.init_containers:
+            pod_spec["initContainers"] = list(environment.init_containers)
+        if environment.image is not None:
+            container["image"] = environment.image
+        if environment.image_pull_secrets:
+            pod_spec["imagePullSecrets"] = [{"name": n} for n in environment.image_pull_secrets]
     if template.service_account_name is not None:
         pod_spec["serviceAccountName"] = template.service_account_name
     pod_spec.update(placement_fields(template))
