@@ -251,7 +251,7 @@ def test_an_in_cluster_tls_manager_gets_a_certificate_its_own_or_the_users(
     assert template["metadata"]["annotations"][TLS_FINGERPRINT_ANNOTATION] == fingerprint(
         certificate
     )
-    assert {"name": "tls", "secret": {"secretName": "made-tls", "defaultMode": 0o440}} in template[
+    assert {"name": "tls", "secret": {"secretName": "made-tls", "defaultMode": 0o444}} in template[
         "spec"
     ]["volumes"]
     wait_for(

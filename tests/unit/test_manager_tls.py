@@ -201,7 +201,7 @@ def test_thedeploy_managerment_mounts_the_secret_and_rolls_with_the_certificate(
     assert {"name": "WORKQUEUE_SSL_KEY", "value": f"{TLS_DIR}/tls.key"} in manager["env"]
     assert {"name": "WORKQUEUE_SSL_CERT", "value": f"{TLS_DIR}/tls.crt"} in manager["env"]
     assert "--tls-insecure-skip-verify" in agent["args"]
-    assert {"name": "tls", "secret": {"secretName": "mgr-tls", "defaultMode": 0o440}} in template[
+    assert {"name": "tls", "secret": {"secretName": "mgr-tls", "defaultMode": 0o444}} in template[
         "spec"
     ]["volumes"]
     assert template["metadata"]["annotations"][TLS_FINGERPRINT_ANNOTATION] == "ab12"

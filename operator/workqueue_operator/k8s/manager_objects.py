@@ -24,6 +24,10 @@ VINE_RUN_INFO = f"{TELEMETRY_DIR}/vine-run-info"
 and points ``most-recent`` at the newest run."""
 VINE_TRANSACTIONS_LOG = f"{VINE_RUN_INFO}/most-recent/vine-logs/transactions"
 PASSWORD_DIR = "/etc/workqueue/password"
+SECRET_FILE_MODE = 0o444
+"""Mode of the password and TLS files in the manager's pod: readable by any user, since the
+manager image's own user is unknown (0440 left them root's and the program's read failed:
+"could not set ssl certificate"); only this pod mounts them."""
 AGENT_PORT = 9090
 OPERATOR_IMAGE = "workqueue-operator/operator:0.1.0"
 
@@ -116,14 +120,19 @@ def manager_deployment(
         volumes.append(
             {
                 "name": "password",
-                "secret": {"secretName": spec.password_secret_ref.name, "defaultMode": 0o440},
+                "secret": {
+                    "secretName": spec.password_secret_ref.name,
+                    "defaultMode": SECRET_FILE_MODE,
+                },
             }
         )
         agent_args += ["--password-file", f"{PASSWORD_DIR}/{spec.password_secret_ref.key}"]
     manager_mounts = list(mounts)
     if tls_secret is not None:
         manager_mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
-        volumes.append({"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o440}})
+        volumes.append(
+            {"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": SECRET_FILE_MODE}}
+        )
         # The sidecar polls the manager over 127.0.0.1 inside the pod: encrypted, unchecked.
         agent_args += ["--tls-insecure-skip-verify"]
     manager: dict[str, Any] = {
