@@ -17,6 +17,8 @@ registry), nothing through the host runner:
    connects to a real Work Queue manager in this process (at the node's address 10.88.0.1).
    A task imports six inside the environment (the venv's python is the worker image's
    /usr/bin/python3); a control task runs that same interpreter outside the venv and cannot.
+4. The same environment under a TaskVine manager: a pool of ``vine_worker`` under
+   ``run-in-env`` runs a task that imports six from it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from tests.e2e.realnode import (
     registry_image,
 )
 from tests.harness import Cluster, wait_for
+from workqueue_operator.api.common import Framework
 from workqueue_operator.envs.normalize import normalize_spec, spec_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -168,7 +171,9 @@ def ponchoenv(builder_image: str) -> str:
     )
 
 
-def worker_pool(worker_image: str | None, env: str = "six-env") -> str:
+def worker_pool(
+    worker_image: str | None, env: str = "six-env", *, name: str = "workers", manager: str = "mgr"
+) -> str:
     """One worker on the real node in PonchoEnv ``env``; ``worker_image`` None: the pool names
     no image (an environment image brings its own)."""
     image = f"image: {worker_image}" if worker_image else ""
@@ -178,9 +183,9 @@ def worker_pool(worker_image: str | None, env: str = "six-env") -> str:
             apiVersion: workqueue.dev/v1alpha1
             kind: WorkerPool
             metadata:
-              name: workers
+              name: {name}
             spec:
-              managerRef: {{name: mgr}}
+              managerRef: {{name: {manager}}}
               envRef: {{name: {env}}}
               {image}
               minWorkers: 1
@@ -304,6 +309,29 @@ def test_ponchoenv_built_on_the_real_node_runs_a_task_through_a_real_worker(
     [worker] = worker_pod["status"]["containerStatuses"]
     assert worker["imageID"].endswith(worker_image.rsplit("@", 1)[1])
     assert worker_pod["spec"]["containers"][0]["command"][0] == f"{ENV_DIR}/bin/run-in-env"
+
+    # -- 4. the same environment under a TaskVine manager's vine_worker ------------------------
+    operator.kubectl("delete", "wqpool", "workers", "--wait=true", namespace=namespace)
+    vine = manager_factory(framework=Framework.TASKVINE)
+    vine_task = vine.submit(
+        f"python3 -c 'import sys, {PACKAGE}; print({PACKAGE}.__version__); print(sys.prefix)'"
+    )
+    operator.apply(
+        external_manager(vine.port, name="vmgr", framework=Framework.TASKVINE), namespace
+    )
+    operator.apply(worker_pool(worker_image, name="vine-workers", manager="vmgr"), namespace)
+    try:
+        [vine_done] = vine.wait_for(1, timeout=420)
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n{describe(operator, namespace)}") from None
+    assert vine_done.task_id == vine_task and vine_done.ok, vine_done
+    assert vine_done.output.split() == [VERSION, ENV_DIR]
+    [vine_pod] = pods(operator, namespace, "workqueue.dev/pool=vine-workers")
+    assert vine_pod["spec"]["containers"][0]["command"][:2] == [
+        f"{ENV_DIR}/bin/run-in-env",
+        "vine_worker",
+    ]
+    assert vine_done.host.startswith(vine_pod["status"]["podIP"]), vine_done.host
 
     log.info(
         "PonchoEnv Ready %.1f s after apply (buildSeconds %s), tarball %s bytes; task: %s",
