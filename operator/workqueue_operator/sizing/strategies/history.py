@@ -31,6 +31,7 @@ class History:
             )
         limits = self._rows[:, : len(RESOURCES)]
         np.minimum(limits, machine.values(), out=limits)
+        self._maximum = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
@@ -41,6 +42,7 @@ class History:
         usage = Allocation.used_by(sample).capped(self.machine)
         self._rows[self._size] = (*usage.values(), sample.wall_time_s)
         self._size += 1
+        np.maximum(self._maximum, usage.values(), out=self._maximum)
 
     def __len__(self) -> int:
         return self._size
@@ -64,10 +66,8 @@ class History:
         return view
 
     def maximum(self) -> Allocation:
-        """Per-resource maximum seen (zero when empty)."""
-        if self._size == 0:
-            return Allocation(0.0, 0.0, 0.0)
-        return Allocation.of(float(v) for v in self._rows[: self._size, : len(RESOURCES)].max(0))
+        """Per-resource maximum seen (zero when empty), kept as tasks are added."""
+        return Allocation.of(float(v) for v in self._maximum)
 
 
 def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -80,3 +80,19 @@ def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, Floa
 def arrival_significance(count: int) -> FloatArray:
     """The bucketing papers' significance: the i-th task (from 1) weighs i, so recent count more."""
     return np.arange(1, count + 1, dtype=np.float64)
+
+
+EXACT_REFITS = 100
+"""Tasks after each of which a learner recomputes; beyond them, see :func:`grown_by_one_percent`."""
+
+
+def grown_by_one_percent(seen: int, last: int) -> bool:
+    """Recompute after every task for the first ``EXACT_REFITS``, then when the history has grown
+    by 1 % since the last computation (a new task then weighs under 1 % of it). This bounds the
+    computations of an n-task replay to about ``EXACT_REFITS + 100 ln(n / EXACT_REFITS)``."""
+    return seen != last and (seen <= EXACT_REFITS or (seen - last) * 100 >= last)
+
+
+def every_task(seen: int, last: int) -> bool:
+    """Recompute after every new task (the papers' simulator)."""
+    return seen != last
