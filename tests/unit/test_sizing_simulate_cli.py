@@ -10,6 +10,7 @@ import pytest
 
 from workqueue_operator.commands import COMMAND_MODULES, simulate
 from workqueue_operator.sizing.strategies import STRATEGIES
+from workqueue_operator.sizing.strategies.cctools import cctools_strategies
 
 TRACE = """taskid -- core -- memory -- virtual_memory -- disk -- time -- average_cores -- tag
 1 -- 1 -- 100 -- 0 -- 50 -- 10 -- 0 -- a
@@ -144,3 +145,22 @@ def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "cannot read" in err
     assert "no strategy 'no-such-strategy': choose among whole-machine" in err
+
+
+def test_without_a_cctools_build_it_says_how_to_get_one(
+    trace: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("WQ_CACHE_DIR", str(tmp_path / "empty"))
+    cctools_strategies.cache_clear()
+    try:
+        assert run(["--trace", str(trace), "--rules", "papers"]) == 0
+        assert run(["--trace", str(trace), "--strategy", "cctools-greedy"]) == 2
+    finally:
+        cctools_strategies.cache_clear()
+    out, err = capsys.readouterr()
+    assert "cctools-" not in out
+    assert "no CCTools build found" in err
+    assert "scripts/cctools.sh devel" in err
