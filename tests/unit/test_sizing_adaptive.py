@@ -14,12 +14,13 @@ from workqueue_operator.sizing.strategies.adaptive import (
     AdaptiveLadder,
     AdaptivePolicy,
     AdaptiveSettings,
+    ladder,
     next_value,
     sample_weights,
 )
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.ladder_dp import merge_levels, optimal_ladder
-from workqueue_operator.sizing.strategies.records import record_excesses, record_rate, with_records
+from workqueue_operator.sizing.strategies.records import next_record, record_excesses, record_rate
 
 MACHINE = Allocation(16, 1000, 1000)
 RNG = random.Random(0)
@@ -172,11 +173,17 @@ def test_the_record_rate_fades_with_recency() -> None:
     assert record_rate(arr(5), arr(1)) == 0
 
 
-def test_with_records_adds_the_next_records_mass_above_the_maximum() -> None:
-    values, weights = with_records(arr(100, 200, 200), arr(1, 1, 2), arr(1, 1, 1))
+def test_the_next_record_lands_past_the_maximum_with_the_record_rate_of_the_weight() -> None:
+    values, weights = next_record(arr(100, 200, 200), arr(1, 1, 2), arr(1, 1, 1))
     # one record (+100 %) of two later tasks: mass 1/2 x total weight 4 at 400
-    assert list(values) == [100, 200, 200, 400]
-    assert list(weights) == [1, 1, 2, 2]
-    flat, same = with_records(arr(5, 5), arr(1, 1), arr(1, 1))
-    assert list(flat) == [5, 5]
-    assert list(same) == [1, 1]
+    assert list(values) == [400]
+    assert list(weights) == [2]
+    assert len(next_record(arr(5, 5), arr(1, 1), arr(1, 1))[0]) == 0
+
+
+def test_merging_never_swallows_the_maximum_into_a_far_record() -> None:
+    # many values seen, a light record mass far above: the maximum seen keeps its own level
+    values = np.arange(1.0, 1001.0)
+    rungs = ladder(values, np.ones(1000), 10, 0.0, (arr(5000), arr(1e-9)))
+    assert 1000 in rungs
+    assert rungs[-1] == 5000

@@ -40,8 +40,8 @@ from workqueue_operator.sizing.strategies.history import (
     grown_by_one_percent,
     histogram,
 )
-from workqueue_operator.sizing.strategies.ladder_dp import optimal_ladder
-from workqueue_operator.sizing.strategies.records import record_excesses, with_records
+from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
+from workqueue_operator.sizing.strategies.records import next_record, record_excesses
 
 Values = tuple[float, ...]
 Rungs = tuple[Values, Values, Values]
@@ -90,12 +90,32 @@ def sample_weights(times: FloatArray, half_life: float) -> FloatArray:
     return weights
 
 
-def ladder(values: FloatArray, weights: FloatArray, max_rungs: int, cost: float) -> Values:
-    """The cheapest ladder of some (unsorted) values as a tuple (empty for no values)."""
+RECORD_LEVELS = 16
+"""Levels, beyond the ``MAX_LEVELS`` of the values seen, for where the next record may land:
+kept apart so that merging never swallows the maximum seen into a record far above it."""
+
+
+def ladder(
+    values: FloatArray,
+    weights: FloatArray,
+    max_rungs: int,
+    cost: float,
+    beyond: tuple[FloatArray, FloatArray] = (np.empty(0), np.empty(0)),
+) -> Values:
+    """The cheapest ladder of some (unsorted) values as a tuple (empty for no values).
+
+    ``beyond`` are values above all of ``values`` with their weights (the next record),
+    merged into their own levels.
+    """
     if len(values) == 0:
         return ()
-    distinct, summed = histogram(values, weights)
-    return tuple(float(v) for v in optimal_ladder(distinct, summed, max_rungs, cost))
+    distinct, summed = merge_levels(*histogram(values, weights), MAX_LEVELS)
+    if len(beyond[0]):
+        above, above_summed = merge_levels(*histogram(*beyond), RECORD_LEVELS)
+        distinct = np.concatenate((distinct, above))
+        summed = np.concatenate((summed, above_summed))
+    rungs = optimal_ladder(distinct, summed, max_rungs, cost, MAX_LEVELS + RECORD_LEVELS)
+    return tuple(float(v) for v in rungs)
 
 
 def rung_values(history: History, max_rungs: int, settings: AdaptiveSettings) -> Rungs:
@@ -107,7 +127,7 @@ def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple
     """Per resource: the cheapest ladder, and the ladder a retry climbs above its top.
 
     With the record model the ladder is computed over the tasks seen plus the mass of the next
-    record (:func:`with_records`), and the ladder above is the cheapest one over the records'
+    record (:func:`next_record`), and the ladder above is the cheapest one over the records'
     excesses scaled to the top rung; without it, over the tasks seen, and nothing above.
     """
     weights = sample_weights(history.times(), settings.half_life)
@@ -122,7 +142,9 @@ def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple
             within.append(ladder(values, weights, max_rungs, cost))
             above.append(())
             continue
-        within.append(ladder(*with_records(values, weights, recency), max_rungs, cost))
+        within.append(
+            ladder(values, weights, max_rungs, cost, next_record(values, weights, recency))
+        )
         excesses, excess_weights = record_excesses(values, weights)
         above.append(ladder(within[-1][-1] * (1 + excesses), excess_weights, max_rungs, cost))
     return (within[0], within[1], within[2]), (above[0], above[1], above[2])

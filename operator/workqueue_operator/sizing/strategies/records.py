@@ -10,8 +10,8 @@ distribution that drifts or whose maximum is still growing. The record model est
 * their **excess**: the records' relative excesses with their weights, which scaled to the
   current maximum say where the next record is likely to land.
 
-:func:`with_records` adds that mass (rate x the history's total weight, spread over the scaled
-excesses) to the values a ladder is computed from.
+:func:`next_record` gives that mass (rate x the history's total weight, spread over the scaled
+excesses), which joins the values a ladder is computed from.
 """
 
 from __future__ import annotations
@@ -40,18 +40,19 @@ def record_rate(values: FloatArray, recency: FloatArray) -> float:
     return float(record_recency.sum()) / float(recency[1:].sum())
 
 
-def with_records(
+def next_record(
     values: FloatArray, weights: FloatArray, recency: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """``values`` and ``weights`` plus the mass of the next record, above the maximum.
+    """Where the next record may land (the records' excesses scaled to the current maximum)
+    and with what mass (the record rate x the history's total weight, spread like the
+    records' weights). Empty when there was no record.
 
     ``weights`` are what a ladder is optimised for (wall time x recency), ``recency`` the
     recency alone (how likely each task is to recur).
     """
     excesses, excess_weights = record_excesses(values, weights)
     if len(excesses) == 0 or float(excess_weights.sum()) <= 0:
-        return values, weights
+        return np.empty(0), np.empty(0)
     mass = record_rate(values, recency) * float(weights.sum())
     virtual = float(values.max()) * (1 + excesses)
-    virtual_weights = mass * excess_weights / float(excess_weights.sum())
-    return np.concatenate((values, virtual)), np.concatenate((weights, virtual_weights))
+    return virtual, mass * excess_weights / float(excess_weights.sum())
