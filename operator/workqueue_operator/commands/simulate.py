@@ -8,12 +8,15 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workqueue_operator.sizing.replay import ReplayResult
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES, Allocation
 from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.trace_checks import input_problems, machine_problems
+
+if TYPE_CHECKING:
+    from workqueue_operator.sizing.rules import Rules
 
 RULE_CHOICES = ("papers", "operator", "both")
 CCTOOLS_MAX_TASKS = 5000
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def rules_for(choice: str, rule_sets: dict[str, Any]) -> list[Any]:
+def rules_for(choice: str, rule_sets: dict[str, Rules]) -> list[Rules]:
     """The rule sets of a ``--rules`` choice; CCTools' defaults always come last."""
     chosen = ["papers", "operator"] if choice == "both" else [choice]
     return [rule_sets[name] for name in [*chosen, "cctools"]]
