@@ -164,3 +164,16 @@ def test_without_a_cctools_build_it_says_how_to_get_one(
     assert "cctools-" not in out
     assert "no CCTools build found" in err
     assert "scripts/cctools.sh devel" in err
+
+
+@pytest.mark.skipif(not cctools_strategies(), reason="no CCTools build found")
+def test_cctools_is_left_out_above_its_task_limit_with_the_reason(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--trace", str(trace), "--cctools-max-tasks", "2", "--no-cache"]) == 0
+    out, err = capsys.readouterr()
+    assert "cctools-" not in out
+    assert "CCTools' modes left out: a learner would see 3 tasks" in err
+    argv = ["--trace", str(trace), "--rules", "operator", "--cctools-max-tasks", "2", "--no-cache"]
+    assert run(argv) == 0
+    assert "cctools-greedy " in capsys.readouterr().out  # per category: 2 tasks at most
