@@ -31,7 +31,8 @@ class History:
             )
         limits = self._rows[:, : len(RESOURCES)]
         np.minimum(limits, machine.values(), out=limits)
-        self._maximum = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
+        top = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
+        self._maximum = [float(v) for v in top]
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
@@ -39,10 +40,11 @@ class History:
             return
         if self._size == len(self._rows):
             self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
-        usage = Allocation.used_by(sample).capped(self.machine)
-        self._rows[self._size] = (*usage.values(), sample.wall_time_s)
+        cores, memory, disk = self.machine.values()
+        usage = (min(sample.cores, cores), min(sample.memory_mb, memory), min(sample.disk_mb, disk))
+        self._rows[self._size] = (*usage, sample.wall_time_s)
         self._size += 1
-        np.maximum(self._maximum, usage.values(), out=self._maximum)
+        self._maximum = [max(seen, used) for seen, used in zip(self._maximum, usage, strict=True)]
 
     def __len__(self) -> int:
         return self._size
@@ -67,7 +69,7 @@ class History:
 
     def maximum(self) -> Allocation:
         """Per-resource maximum seen (zero when empty), kept as tasks are added."""
-        return Allocation.of(float(v) for v in self._maximum)
+        return Allocation.of(self._maximum)
 
 
 def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
