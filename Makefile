@@ -33,10 +33,11 @@ crds: ## regenerate crds/ from the pydantic models (and the Helm chart's copies)
 	$(VENV)/workqueue-operator crds --write crds
 	cp crds/*.yaml helm/workqueue-operator/crds/
 
-lint: ## ruff, mypy --strict and shellcheck
+lint: ## ruff, mypy --strict, the import layers (lint-imports) and shellcheck
 	$(VENV)/ruff check operator tests e2e bench
 	$(VENV)/ruff format --check operator tests e2e bench
 	$(VENV)/mypy --strict operator/workqueue_operator
+	$(VENV)/lint-imports
 	shellcheck -x -P SCRIPTDIR $$(git ls-files '*.sh') .ci/run
 
 test-unit: ## unit tests only (no cluster, no CCTools)

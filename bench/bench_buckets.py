@@ -23,9 +23,9 @@ import numpy as np
 
 from workqueue_operator.sizing.bucketing import BUCKETING, compute_buckets
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies import OWN_STRATEGY
 from workqueue_operator.sizing.strategies.history import History
+from workqueue_operator.values.samples import Sample
 
 TARGET_MS = 200.0
 

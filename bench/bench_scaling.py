@@ -1,7 +1,8 @@
-"""Scale-up speed of a WorkerPool against CCTools' own ``work_queue_factory -T k8s``, on the
+"""Scale-up speed of a WorkerPool against CCTools' own factories, ``work_queue_factory -T k8s``
+and ``vine_factory -T k8s`` (CCTools 7.17.1, built from source by ``scripts/cctools.sh``), on the
 local KWOK cluster, in the same run.
 
-Two figures, for each system:
+Two figures, for each system and framework (Work Queue, then TaskVine):
 
 * **reaction**: time from a backlog appearing in an idle manager (``--tasks`` tasks submitted
   at once, at a random moment of the scaler's cycle) to the first worker pod existing;
@@ -10,28 +11,46 @@ Two figures, for each system:
   all N are Running (KWOK marks a bound pod Running at once; no host runner, so no worker
   process ever starts and no task ever runs on those pods).
 
-Both systems serve the same real Work Queue manager (``tests/cctools/manager.py``, in this
-process) and create pods in the same cluster, on nodes this script adds for the run (tainted
-so that nobody else's pods land there, and removed at the end). "Exists" and "Running" are the
-local times at which a watch on the namespace delivered the pod's ADDED event and its first
-Running phase; the same watch code measures both systems.
+For each framework, the operator (``framework: TaskVine`` on its WorkQueueManager for TaskVine)
+and the factory serve the same real manager (``tests/cctools/manager.py``: a Work Queue or
+TaskVine manager written with ``ndcctools``, in a process of its own) and create pods in the
+same cluster, on nodes this script adds for the run (tainted so that nobody else's pods land
+there, and removed at the end). "Exists" and "Running" are the local times at which a watch on
+the namespace delivered the pod's ADDED event and its first Running phase; the same watch code
+measures every system. The backlog exists when the manager program has answered a status
+round trip sent after the last submission (``submit_backlog`` says why it also sends a status
+query of its own).
 
-The baseline, Debian's ``work_queue_factory -T k8s`` (coop-computing-tools 8.0.0), cannot
-create pods as shipped on Debian: it runs its embedded bash script with ``/bin/sh`` (dash),
-whose ``[`` rejects ``==``, so every "create" falls through to "copy the worker into the pod
-and exec it" against a pod that does not exist. The script checks that once (``--skip-as-shipped``
-skips it) and then runs the factory with the one fix its script asks for, the script run by
-bash (see ``factory_shim``). It also bounds the factory's concurrent ``kubectl`` processes
-(``--factory-kubectl-concurrency``), since it forks one per worker at once, ~48 MB each, and
-adds the run's node selector and toleration to the pods it creates.
+Both 7.17.1 factories create no pod as shipped: their k8s batch module runs its embedded bash
+script with ``/bin/sh`` (``execlp("/bin/sh", "sh", "_temp_k8s_script.sh", "create", ...)`` in
+``batch_job/src/batch_queue_k8s.c``), here dash, whose ``[`` rejects ``==`` (``[: create:
+unexpected operator``), so every "create" falls through to "copy the worker into the pod and
+exec it" against a pod that does not exist (``Error from server (NotFound): pods ... not
+found``). The script checks that once per factory (``--skip-as-shipped`` skips it) and prints
+the factory's own messages, then runs the factory with the one fix its script asks for, the
+script run by bash (see ``factory_shim``). The shim also bounds the factory's concurrent
+``kubectl`` processes (``--factory-kubectl-concurrency``), since it forks one per worker at
+once, ~48 MB each, and adds the run's node selector and toleration to the pods it creates.
+
+Neither factory can start a worker in the pods it creates: it learns which pods run from
+``kubectl get pods --show-all``, a flag today's kubectl (v1.37.2 here) does not know (``error:
+unknown flag: --show-all``), so it never copies the worker in and runs it; the figures are pod
+creation only.
+``vine_factory`` has no way to name the pods' image: it declares ``--k8s-image`` and
+``--k8s-worker-image`` but handles neither (it prints its usage and exits 1; so does
+``ndcctools.taskvine.Factory`` given ``k8s_image``), its configuration file has no such key,
+and the k8s module then uses ``centos``. The script records both refusals and the images of
+the pods each system created.
 
     .venv/bin/python bench/bench_scaling.py [--pods 1000] [--rounds 10] [--tasks 5]
-        [--poll-interval 1] [--skip-factory] [--json out.json] [--keep]
+        [--poll-interval 1] [--skip-factory] [--skip-operator] [--skip-workqueue]
+        [--skip-taskvine] [--json out.json] [--keep]
 
 Needs the local control plane (started with ``e2e/cluster/up.sh``, idempotent; its default
-nodes are left as they are), ``coop-computing-tools`` and ``coop-computing-tools-dev``. Every
-wait is bounded; processes, pods, namespaces and nodes are removed at the end, also on failure
-or Ctrl-C. Takes 20-30 minutes with the factory, mostly the factory's 40 s cycle.
+nodes are left as they are) and the CCTools 7.17.1 build (``scripts/cctools.sh``; its programs
+and ``ndcctools`` are used through ``tests.cctools.install.use_cctools_build``). Every wait is
+bounded; processes, pods, namespaces and nodes are removed at the end, also on failure or
+Ctrl-C. Takes about 30 minutes with both factories, mostly the factories' 40 s cycle.
 """
 
 from __future__ import annotations
@@ -47,6 +66,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -69,16 +89,26 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the test harness's helpers (tests.*) are reused here
 
 from tests.cctools.catalog import CatalogServer, running_catalog  # noqa: E402
+from tests.cctools.install import cctools_bin, missing_cctools, use_cctools_build  # noqa: E402
 from tests.cctools.manager import TestManager  # noqa: E402
 from tests.cctools.workers import WorkerProcess, launch, worker_argv  # noqa: E402
 from tests.cctools.workers import stop as stop_worker  # noqa: E402
 from tests.harness import Cluster, start_cluster  # noqa: E402
 
+from workqueue_operator.api.common import Framework  # noqa: E402
+from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE  # noqa: E402
+
 T = TypeVar("T")
 
 OPERATOR = REPO / ".venv" / "bin" / "workqueue-operator"
 CRDS = REPO / "crds"
-FACTORY = "work_queue_factory"
+FACTORIES = {Framework.WORK_QUEUE: "work_queue_factory", Framework.TASKVINE: "vine_factory"}
+DEBUG_FLAGS = {Framework.WORK_QUEUE: "wq", Framework.TASKVINE: "vine"}
+"""``-d`` of each factory: its cycle's debug lines (``evaluating manager list...``), which the
+script times the cycles by (``vine_factory`` prints its status line once a minute only)."""
+CYCLE_MARK = "evaluating manager list..."
+DEBUG_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+ \S+\[\d+\]")
+SLUGS = {Framework.WORK_QUEUE: "wq", Framework.TASKVINE: "vine"}
 GROUP_VERSION = "workqueue.dev/v1alpha1"
 NODE_LABEL = "workqueue.dev/bench-node"
 NODE_TAINT = "workqueue.dev/bench"
@@ -92,6 +122,7 @@ TASK_COMMAND = "true"
 FACTORY_CYCLE_GUESS_S = 40.0
 """30 s sleep + the k8s batch wait (one 10 s sleep), when the as-shipped run did not measure
 the cycle."""
+OPTION_PROBE_S = 15.0
 FACTORY_SCRIPT = "_temp_k8s_script.sh"
 EMBEDDED_SCRIPT_START = b"#!/bin/bash\n\naction=$1"
 
@@ -393,16 +424,36 @@ def cluster_wide_operators() -> list[str]:
 # --- the manager ------------------------------------------------------------------------------
 
 
+STATUS_QUERIES = {Framework.WORK_QUEUE: b"queue_status\n", Framework.TASKVINE: b"manager_status\n"}
+
+
 def submit_backlog(manager: TestManager, count: int) -> float:
-    """Queue ``count`` tasks at once (the pump is paused so that they appear together); the
-    monotonic time at which the backlog exists."""
+    """Queue ``count`` tasks at once (the manager program stays out of ``wait()`` meanwhile, so
+    that they appear together); the monotonic time at which the backlog exists: when the
+    program has answered a status round trip sent after the last submission.
+
+    The program reads commands only between calls of ``wait(1)``, and a status query ends a
+    ``wait`` early; left alone, the backlog would appear 1 s after the operator's previous
+    query, locked to its poll. A status query of this script's own, sent with the commands,
+    ends the ``wait`` at once, so the backlog appears when this script chose."""
     manager.stop_serving()
+    wake: socket.socket | None = None
     try:
         for _ in range(count):
             manager.submit(TASK_COMMAND)
-        return time.monotonic()
+        wake = socket.create_connection(("127.0.0.1", manager.port), timeout=5)
+        wake.sendall(STATUS_QUERIES[manager.framework])
+        waiting = manager.stats()["tasks_waiting"]
+        t0 = time.monotonic()
+        if waiting < count:
+            raise RuntimeError(f"{waiting} tasks waiting in the manager after {count} submitted")
+        return t0
     finally:
         manager.start_serving()
+        if wake is not None:
+            with contextlib.suppress(OSError), wake:
+                while wake.recv(1 << 16):  # answered once the program serves again
+                    pass
 
 
 def drain(manager: TestManager, count: int, work: Path, workers: int) -> None:
@@ -413,7 +464,13 @@ def drain(manager: TestManager, count: int, work: Path, workers: int) -> None:
     try:
         for index in range(workers):
             directory = work / f"drain-{uuid.uuid4().hex[:6]}-{index}"
-            argv = worker_argv("127.0.0.1", manager.port, workdir=directory, timeout=120)
+            argv = worker_argv(
+                "127.0.0.1",
+                manager.port,
+                framework=manager.framework,
+                workdir=directory,
+                timeout=120,
+            )
             started.append(launch(argv, directory, work / "drain-workers.log"))
         manager.wait_for(count, timeout=120 + count * 0.5)
     finally:
@@ -443,6 +500,8 @@ class Ramp:
     offset_s: float = 0.0
     on_bench_nodes: int = 0
     """Pods that ended up on this run's nodes (all of them, when the placement worked)."""
+    images: dict[str, int] = field(default_factory=dict)
+    """Container images of the pods, and how many pods had each."""
     exist_at: dict[str, int] = field(default_factory=dict)
     """Pods existing so many seconds after the backlog appeared."""
 
@@ -478,6 +537,27 @@ def pods_on_nodes(kube: Kube, namespace: str, run_id: str) -> int:
     return sum(1 for pod in pods if (pod.spec.node_name or "").startswith(f"wq-bench-{run_id}-"))
 
 
+def pod_images(kube: Kube, namespace: str) -> dict[str, int]:
+    """How many of the namespace's pods run each container image."""
+    images: dict[str, int] = {}
+    for pod in kube.core.list_namespaced_pod(namespace).items:
+        for container in pod.spec.containers:
+            images[container.image] = images.get(container.image, 0) + 1
+    return images
+
+
+def pod_nodes(kube: Kube, namespace: str) -> dict[str, int]:
+    """How many of the namespace's pods each node holds ("" = not scheduled)."""
+    nodes: dict[str, int] = {}
+    for pod in kube.core.list_namespaced_pod(namespace).items:
+        nodes[pod.spec.node_name or ""] = nodes.get(pod.spec.node_name or "", 0) + 1
+    return nodes
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def measure_round(watch: PodWatch, t0: float, tasks: int, timeout: float, offset: float) -> Round:
     first = watch.nth_added(1, timeout)
     if first is None:
@@ -496,6 +576,14 @@ class Bench:
     run_id: str
     work: Path
     rng: random.Random
+
+    @property
+    def framework(self) -> Framework:
+        return self.manager.framework
+
+    @property
+    def slug(self) -> str:
+        return SLUGS[self.framework]
 
 
 # --- the operator -----------------------------------------------------------------------------
@@ -537,12 +625,19 @@ class OperatorProcess:
                 self.process.wait(timeout=10)
 
 
-def operator_manifests(port: int, args: argparse.Namespace, run_id: str) -> str:
+def operator_manifests(
+    port: int, framework: Framework, args: argparse.Namespace, run_id: str
+) -> str:
     manager = {
         "apiVersion": GROUP_VERSION,
         "kind": "WorkQueueManager",
         "metadata": {"name": POOL},
-        "spec": {"mode": "External", "address": f"127.0.0.1:{port}", "pollIntervalSeconds": 5},
+        "spec": {
+            "mode": "External",
+            "framework": str(framework),
+            "address": f"127.0.0.1:{port}",
+            "pollIntervalSeconds": 5,
+        },
     }
     pool = {
         "apiVersion": GROUP_VERSION,
@@ -600,18 +695,20 @@ def run_operator(bench: Bench, result: SystemResult) -> None:
 def operator_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStack) -> None:
     kube, manager, args, work = bench.kube, bench.manager, bench.args, bench.work
     run_id, rng = bench.run_id, bench.rng
-    namespace = f"bench-scaling-{run_id}-op"
+    namespace = f"bench-scaling-{run_id}-op-{bench.slug}"
     create_namespace(kube, namespace)
     later(stack, lambda: remove_namespace(kube, namespace, pool_objects=True))
     watch = PodWatch(kube.core, namespace)
     watch.start()
     later(stack, watch.stop)
     later(stack, lambda: result.notes.extend(f"watch: {e}" for e in watch.errors))
+    result.notes.append(f"load average at the start: {load_average()}")
+    later(stack, lambda: result.notes.append(f"load average at the end: {load_average()}"))
     operator = OperatorProcess(
-        kube.cluster, namespace, work / "operator.log", args.operator_pythonpath
+        kube.cluster, namespace, work / f"operator-{bench.slug}.log", args.operator_pythonpath
     )
     later(stack, operator.stop)
-    kube.cluster.apply(operator_manifests(manager.port, args, run_id), namespace)
+    kube.cluster.apply(operator_manifests(manager.port, bench.framework, args, run_id), namespace)
 
     def accepted() -> bool:
         status = pool_status(kube, namespace)
@@ -630,8 +727,8 @@ def operator_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitSta
         measured = measure_round(watch, t0, args.tasks, timeout=60, offset=offset)
         result.rounds.append(measured)
         log(
-            f"operator round {index + 1}/{args.rounds}: first pod {fmt(measured.first_pod_s)}, "
-            f"{args.tasks} pods {fmt(measured.all_pods_s)}"
+            f"operator ({bench.framework}) round {index + 1}/{args.rounds}: first pod "
+            f"{fmt(measured.first_pod_s)}, {args.tasks} pods {fmt(measured.all_pods_s)}"
         )
         drain(manager, args.tasks, work, workers=1)
         if not operator.alive():
@@ -645,7 +742,8 @@ def operator_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitSta
         result.ramp = measure_ramp(watch, t0, args.pods, timeout=args.ramp_timeout)
         result.ramp.offset_s = offset
         result.ramp.on_bench_nodes = pods_on_nodes(kube, namespace, run_id)
-        log(f"operator 0 -> {args.pods}: {asdict(result.ramp)}")
+        result.ramp.images = pod_images(kube, namespace)
+        log(f"operator ({bench.framework}) 0 -> {args.pods}: {asdict(result.ramp)}")
         drain(manager, args.pods, work, workers=4)
 
 
@@ -681,23 +779,28 @@ def remove_namespace(kube: Kube, namespace: str, *, pool_objects: bool = False) 
 # --- the factory ------------------------------------------------------------------------------
 
 
-def embedded_k8s_script() -> str:
+def factory_binary(framework: Framework) -> Path:
+    """The CCTools build's factory program for ``framework``."""
+    binary = cctools_bin() / FACTORIES[framework]
+    if not binary.exists():
+        raise FileNotFoundError(f"{binary} (scripts/cctools.sh builds CCTools)")
+    return binary
+
+
+def embedded_k8s_script(binary: Path) -> str:
     """The k8s batch script compiled into the factory (written out as _temp_k8s_script.sh)."""
-    binary = shutil.which(FACTORY)
-    if binary is None:
-        raise FileNotFoundError(f"{FACTORY} (apt-get install coop-computing-tools)")
-    data = Path(binary).read_bytes()
+    data = binary.read_bytes()
     start = data.find(EMBEDDED_SCRIPT_START)
     if start < 0:
         raise RuntimeError(f"no embedded k8s script found in {binary}")
     return data[start : data.index(b"\0", start)].decode()
 
 
-def factory_shim(scratch: Path, run_id: str, concurrency: int) -> None:
+def factory_shim(scratch: Path, binary: Path, run_id: str, concurrency: int) -> None:
     """Pre-place the factory's ``_temp_k8s_script.sh`` (it writes its own only when none
     exists): a POSIX sh script that adds this run's placement to the pod JSON, waits for one
     of ``concurrency`` slots and runs the factory's own embedded script with bash."""
-    (scratch / "k8s_script.bash").write_text(embedded_k8s_script())
+    (scratch / "k8s_script.bash").write_text(embedded_k8s_script(binary))
     locks = scratch / "slots"
     locks.mkdir(exist_ok=True)
     extra = json.dumps(placement(run_id))[1:-1]  # "nodeSelector": ..., "tolerations": [...]
@@ -718,14 +821,17 @@ exec /bin/bash "{scratch}/k8s_script.bash" "$@"
 
 
 class FactoryProcess:
-    """``work_queue_factory -T k8s`` for the manager, in a fresh scratch dir; records when each
-    of its cycles printed its status line."""
+    """``work_queue_factory -T k8s`` or ``vine_factory -T k8s`` for the manager, in a fresh
+    scratch dir; records when each of its cycles began (its ``evaluating manager list...``
+    debug line, which it writes to ``factory.debug``). Its standard error (the k8s script's
+    and kubectl's messages among them) goes to ``factory.stderr``."""
 
     count = 0
 
     def __init__(
         self,
         *,
+        framework: Framework,
         cluster: Cluster,
         kubeconfig: Path,
         manager_port: int,
@@ -737,15 +843,17 @@ class FactoryProcess:
         concurrency: int,
     ) -> None:
         FactoryProcess.count += 1
-        self.scratch = work / f"factory-{FactoryProcess.count}"
+        binary = factory_binary(framework)
+        self.scratch = work / f"factory-{FactoryProcess.count}-{SLUGS[framework]}"
         self.scratch.mkdir()
         if fixed:
-            factory_shim(self.scratch, run_id, concurrency)
+            factory_shim(self.scratch, binary, run_id, concurrency)
         self.stderr_path = self.scratch / "factory.stderr"
+        self.debug_path = self.scratch / "factory.debug"
         self.cycles: list[float] = []
         self.stdout_tail: list[str] = []
         argv = [
-            FACTORY,
+            str(binary),
             "-T",
             "k8s",
             "--min-workers",
@@ -764,12 +872,17 @@ class FactoryProcess:
             catalog.address,
             "-S",
             str(self.scratch),
+            "-d",
+            DEBUG_FLAGS[framework],
+            "-o",
+            str(self.debug_path),
             "--parent-death",
             "127.0.0.1",
             str(manager_port),
         ]
         self.argv = argv
         env = cluster.env | {"KUBECONFIG": str(kubeconfig)}
+        self.debug_path.touch()
         with self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
                 argv,
@@ -779,20 +892,40 @@ class FactoryProcess:
                 env=env,
                 cwd=self.scratch,
                 text=True,
+                errors="replace",
                 start_new_session=True,
             )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._stopped = threading.Event()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._follow_debug, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
+    def _read_stdout(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            if "|submitted:" in line:
-                self.cycles.append(time.monotonic())
             self.stdout_tail = [*self.stdout_tail[-50:], line.rstrip()]
 
+    def _follow_debug(self) -> None:
+        """Follow the debug file (every 20 ms) for the cycle's first line."""
+        with self.debug_path.open("r", errors="replace") as debug:
+            partial = ""
+            while not self._stopped.is_set():
+                chunk = debug.readline()
+                if not chunk:
+                    time.sleep(0.02)
+                    continue
+                partial += chunk
+                if not partial.endswith("\n"):
+                    continue
+                if CYCLE_MARK in partial and DEBUG_LINE.match(partial):
+                    self.cycles.append(time.monotonic())
+                partial = ""
+
     def wait_cycles(self, count: int, timeout: float) -> float:
-        """Monotonic time of the ``count``-th cycle's status line."""
+        """Monotonic time of the ``count``-th cycle's start."""
         wait_until(
             lambda: len(self.cycles) >= count or self.process.poll() is not None,
             timeout=timeout,
@@ -816,13 +949,15 @@ class FactoryProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        self._reader.join(timeout=5)
+        self._stopped.set()
+        for reader in self._readers:
+            reader.join(timeout=5)
 
 
 def factory_kubeconfig(cluster: Cluster, namespace: str, work: Path) -> Path:
     """A copy of the cluster's kubeconfig whose context defaults to ``namespace`` (the
     factory's kubectl calls name no namespace)."""
-    path = work / "factory.kubeconfig"
+    path = work / f"{namespace}.kubeconfig"
     shutil.copy(cluster.kubeconfig, path)
     path.chmod(0o600)
     cluster.kubectl(
@@ -843,6 +978,86 @@ def distinct_lines(text: str, limit: int = 8) -> list[str]:
     return seen
 
 
+PYTHON_FACTORY_PROBE = """
+import sys
+import ndcctools.taskvine as vine
+
+address, log_file, image, scratch, catalog = sys.argv[1:]
+factory = vine.Factory("k8s", manager_host_port=address, log_file=log_file)
+factory.k8s_image = image
+factory.min_workers = 0
+factory.scratch_dir = scratch
+factory.catalog = catalog
+try:
+    with factory:
+        print("started")
+except Exception as error:
+    print(f"{type(error).__name__}: {error}")
+"""
+
+
+def probe_image_options(
+    bench: Bench, catalog: CatalogServer, kubeconfig: Path, image: str
+) -> list[str]:
+    """Give ``vine_factory -T k8s`` an image for its pods in each way its source declares one
+    (``--k8s-image``, ``--k8s-worker-image``, ``ndcctools.taskvine.Factory.k8s_image``); what
+    each did, in its own words. A factory that starts is stopped after OPTION_PROBE_S."""
+    binary = factory_binary(bench.framework)
+    env = bench.kube.cluster.env | {"KUBECONFIG": str(kubeconfig)}
+    address = f"127.0.0.1:{bench.manager.port}"
+    notes = []
+    for option in ("--k8s-image", "--k8s-worker-image"):
+        scratch = bench.work / f"probe{option}"
+        scratch.mkdir()
+        argv = [str(binary), "-T", "k8s", f"{option}={image}", "--min-workers", "0"]
+        argv += ["--catalog", catalog.address, "-S", str(scratch), "--parent-death", address]
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=scratch,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        try:
+            output, _ = process.communicate(timeout=OPTION_PROBE_S)
+            outcome = f"exit {process.returncode}"
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate(timeout=10)
+            outcome = f"accepted: still running after {OPTION_PROBE_S:g} s"
+        lines = [line for line in output.splitlines() if line.strip()]
+        usage = "usage" if any(line.startswith("Use: ") for line in lines) else "no usage"
+        listed = "lists" if any(option in line for line in lines) else "does not list"
+        notes.append(
+            f"{binary.name} -T k8s {option}=IMAGE: {outcome}, {len(lines)} lines of output "
+            f"({usage}, which {listed} {option}); first line: {lines[0] if lines else ''!r}"
+        )
+    scratch = bench.work / "probe-python-factory"
+    scratch.mkdir()
+    log_file = scratch / "factory.log"
+    argv = [sys.executable, "-c", PYTHON_FACTORY_PROBE, address, str(log_file), image]
+    argv += [str(scratch), catalog.address]
+    try:
+        run = subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=scratch, timeout=60, check=False
+        )
+        said = (run.stdout.strip() or run.stderr.strip()).splitlines()
+        logged = [line for line in log_file.read_text(errors="replace").splitlines() if line]
+        notes.append(
+            f"ndcctools.taskvine.Factory('k8s', ...) with k8s_image=IMAGE: "
+            f"{said[-1] if said else '(no output)'!r}; its factory's first line: "
+            f"{logged[0] if logged else ''!r}"
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        notes.append(f"ndcctools.taskvine.Factory probe failed: {error!r}")
+    return notes
+
+
 def run_factory(bench: Bench, result: SystemResult) -> None:
     """The as-shipped check, reaction rounds and the 0 -> N ramp through the factory; its
     processes, pods and namespace are gone when this returns (or raises)."""
@@ -853,10 +1068,13 @@ def run_factory(bench: Bench, result: SystemResult) -> None:
 def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStack) -> None:
     kube, manager, args, work = bench.kube, bench.manager, bench.args, bench.work
     run_id, rng = bench.run_id, bench.rng
-    namespace = f"bench-scaling-{run_id}-wqf"
+    name = FACTORIES[bench.framework]
+    namespace = f"bench-scaling-{run_id}-f-{bench.slug}"
     create_namespace(kube, namespace)
     later(stack, lambda: remove_namespace(kube, namespace))
-    catalog = stack.enter_context(running_catalog(work / "catalog"))
+    result.notes.append(f"load average at the start: {load_average()}")
+    later(stack, lambda: result.notes.append(f"load average at the end: {load_average()}"))
+    catalog = stack.enter_context(running_catalog(work / f"catalog-{bench.slug}"))
     watch = PodWatch(kube.core, namespace)
     watch.start()
     later(stack, watch.stop)
@@ -870,8 +1088,17 @@ def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStac
 
     later(stack, kill_all)
 
+    if bench.framework == Framework.TASKVINE:
+        for note in probe_image_options(bench, catalog, kubeconfig, DEFAULT_WORKER_IMAGE):
+            result.notes.append(f"image: {note}")
+            log(note)
+        if watch.live():
+            result.notes.append(f"image probes left {watch.live()} pods")
+            delete_pods(kube, namespace, watch)
+
     def start(fixed: bool) -> FactoryProcess:
         factory = FactoryProcess(
+            framework=bench.framework,
             cluster=kube.cluster,
             kubeconfig=kubeconfig,
             manager_port=manager.port,
@@ -892,7 +1119,7 @@ def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStac
 
     cycle = FACTORY_CYCLE_GUESS_S
     if not args.skip_as_shipped:
-        # As Debian ships it: measure its idle cycle, then give it a backlog and count pods.
+        # As CCTools builds it: measure its idle cycle, then give it a backlog and count pods.
         watch.reset()
         factory = start(fixed=False)
         first = factory.wait_cycles(1, 60)
@@ -903,12 +1130,18 @@ def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStac
         first_pod = watch.nth_added(1, waited)
         errors = distinct_lines(factory.stderr(20000))
         first_s = None if first_pod is None else first_pod - t0
+        created = len(watch.added_times())
+        placed = f"; nodes {pod_nodes(kube, namespace)}" if created else ""
         result.notes.append(
-            f"as shipped: {len(watch.added_times())} pods in {time.monotonic() - t0:.0f} s after "
-            f"{args.tasks} tasks were queued (first pod: {fmt(first_s)}); idle cycle "
+            f"as shipped: {created} pods in {time.monotonic() - t0:.0f} s after "
+            f"{args.tasks} tasks were queued (first pod: {fmt(first_s)}){placed}; idle cycle "
             f"{cycle:.1f} s; its stderr: " + " | ".join(errors)
         )
         log(result.notes[-1])
+        if created >= args.tasks:
+            result.notes.append(
+                "as shipped it created every pod: the bash part of the shim is not needed"
+            )
         finish(factory, args.tasks)
     gaps: list[float] = []
     for index in range(args.factory_rounds):
@@ -921,9 +1154,14 @@ def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStac
         measured = measure_round(watch, t0, args.tasks, timeout=2 * cycle + 30, offset=offset)
         result.rounds.append(measured)
         log(
-            f"factory round {index + 1}/{args.factory_rounds}: first pod "
+            f"{name} round {index + 1}/{args.factory_rounds}: first pod "
             f"{fmt(measured.first_pod_s)}, {args.tasks} pods {fmt(measured.all_pods_s)}"
         )
+        if index == 0:
+            result.notes.append(
+                f"first round: pod images {pod_images(kube, namespace)}; its stderr: "
+                + " | ".join(distinct_lines(factory.stderr(20000)))
+            )
         gaps.extend(b - a for a, b in itertools.pairwise(factory.cycles))
         finish(factory, args.tasks)
     if not args.skip_ramp:
@@ -936,7 +1174,8 @@ def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStac
         result.ramp = measure_ramp(watch, t0, args.pods, timeout=args.ramp_timeout)
         result.ramp.offset_s = offset
         result.ramp.on_bench_nodes = pods_on_nodes(kube, namespace, run_id)
-        log(f"factory 0 -> {args.pods}: {asdict(result.ramp)}")
+        result.ramp.images = pod_images(kube, namespace)
+        log(f"{name} 0 -> {args.pods}: {asdict(result.ramp)}")
         errors = distinct_lines(factory.stderr(20000))
         result.notes.append("0 -> N run, factory stderr: " + " | ".join(errors))
         finish(factory, args.pods)
@@ -982,7 +1221,10 @@ def ratio(baseline: float | None, ours: float | None) -> str:
 
 
 def print_report(
-    ours: SystemResult | None, theirs: SystemResult | None, args: argparse.Namespace
+    framework: Framework,
+    ours: SystemResult | None,
+    theirs: SystemResult | None,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     rows: list[tuple[str, str, str, str]] = []
     a = reaction_summary(ours) if ours else {}
@@ -1027,10 +1269,13 @@ def print_report(
         sa = None if ra.all_exist_s is None else ra.all_exist_s - ra.first_pod_s
         sb = None if rb.all_exist_s is None else rb.all_exist_s - rb.first_pod_s
         rows.append((f"0 -> {n}: first pod -> {n} exist", fmt(sa, 1), fmt(sb, 1), ratio(sb, sa)))
-    widths = [
-        max(len(r[i]) for r in [*rows, ("", "operator", "factory", "factory/op")]) for i in range(4)
-    ]
-    header = ("", "workqueue-operator", "work_queue_factory -T k8s", "factory/operator")
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = (
+        f"{framework} manager",
+        "workqueue-operator",
+        f"{FACTORIES[framework]} -T k8s",
+        "factory/operator",
+    )
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
     line = "  ".join("-" * w for w in widths)
     print()
@@ -1043,6 +1288,7 @@ def print_report(
         if result and result.ramp:
             timeline = ", ".join(f"{k}s:{v}" for k, v in result.ramp.exist_at.items())
             print(f"{result.name} pods existing after: {timeline}")
+            print(f"{result.name} pod images: {result.ramp.images}")
     targets: dict[str, bool | None] = {}
     if a.get("median") is not None:
         targets["median reaction <= 1 s"] = a["median"] <= 1.0
@@ -1056,9 +1302,8 @@ def print_report(
             targets[f"0 -> {n} >= 10x faster than the factory"] = None
     print()
     for target, met in targets.items():
-        print(
-            f"target {target}: {'met' if met else 'NOT met' if met is not None else 'no baseline'}"
-        )
+        verdict = "met" if met else "NOT met" if met is not None else "no baseline"
+        print(f"target ({framework}) {target}: {verdict}")
     for result in (ours, theirs):
         for note in result.notes if result else []:
             print(f"note ({result.name if result else ''}): {note}")
@@ -1080,7 +1325,7 @@ def machine_note() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "python": platform.python_version(),
-        "factory": version([FACTORY, "--version"]),
+        **{name: version([str(cctools_bin() / name), "--version"]) for name in FACTORIES.values()},
     }
 
 
@@ -1117,7 +1362,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--factory-rounds",
         type=int,
         default=None,
-        help="reaction rounds of the factory (default: --rounds)",
+        help="reaction rounds of each factory (default: --rounds)",
     )
     parser.add_argument("--tasks", type=int, default=5, help="tasks per reaction round")
     parser.add_argument(
@@ -1136,8 +1381,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-factory", action="store_true", help="operator figures only")
     parser.add_argument("--skip-operator", action="store_true", help="factory figures only")
+    parser.add_argument("--skip-workqueue", action="store_true", help="TaskVine only")
+    parser.add_argument("--skip-taskvine", action="store_true", help="Work Queue only")
     parser.add_argument(
-        "--skip-as-shipped", action="store_true", help="do not check the factory as Debian ships it"
+        "--skip-as-shipped",
+        action="store_true",
+        help="do not check the factories as CCTools builds them",
     )
     parser.add_argument("--skip-ramp", action="store_true", help="reaction rounds only")
     parser.add_argument("--seed", type=int, default=0, help="of the random submit offsets")
@@ -1150,8 +1399,45 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+@dataclass
+class FrameworkRun:
+    """One framework's systems and what the report made of them."""
+
+    framework: Framework
+    operator: SystemResult | None
+    factory: SystemResult | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def run_framework(
+    kube: Kube,
+    run: FrameworkRun,
+    *,
+    args: argparse.Namespace,
+    run_id: str,
+    work: Path,
+    rng: random.Random,
+) -> None:
+    """The operator, then the factory, against one manager of ``run.framework``."""
+    with contextlib.ExitStack() as stack:
+        manager = TestManager(
+            framework=run.framework, workdir=work / f"manager-{SLUGS[run.framework]}"
+        )
+        later(stack, manager.shutdown)
+        log(f"{run.framework} manager on 127.0.0.1:{manager.port}")
+        bench = Bench(kube, manager, args, run_id, work, rng)
+        if run.operator is not None:
+            run_operator(bench, run.operator)
+        if run.factory is not None:
+            run_factory(bench, run.factory)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    problem = missing_cctools()
+    if problem is not None:
+        sys.exit(problem)
+    use_cctools_build()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGALRM, on_signal)
     signal.alarm(int(args.deadline))
@@ -1165,8 +1451,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix=f"bench-scaling-{run_id}-"))
     ok = False
-    ours = None if args.skip_operator else SystemResult("workqueue-operator")
-    theirs = None if args.skip_factory else SystemResult("work_queue_factory -T k8s")
+    frameworks = [
+        framework
+        for framework, skipped in (
+            (Framework.WORK_QUEUE, args.skip_workqueue),
+            (Framework.TASKVINE, args.skip_taskvine),
+        )
+        if not skipped
+    ]
+    runs = [
+        FrameworkRun(
+            framework,
+            None if args.skip_operator else SystemResult("workqueue-operator"),
+            None if args.skip_factory else SystemResult(f"{FACTORIES[framework]} -T k8s"),
+        )
+        for framework in frameworks
+    ]
     machine = machine_note()
     log(f"run {run_id}, work dir {work}; {machine}")
     try:
@@ -1179,31 +1479,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             later(stack, lambda: delete_nodes(kube, run_id))
             nodes = create_nodes(kube, run_id, count)
             log(f"nodes {', '.join(nodes)} Ready")
-            manager = TestManager()
-            later(stack, manager.shutdown)
-            manager.start_serving()
-            log(f"manager on 127.0.0.1:{manager.port}")
-            bench = Bench(kube, manager, args, run_id, work, rng)
-            if ours is not None:
-                run_operator(bench, ours)
-            if theirs is not None:
-                run_factory(bench, theirs)
+            for run in runs:
+                run_framework(kube, run, args=args, run_id=run_id, work=work, rng=rng)
         ok = True
     except (Exception, KeyboardInterrupt, StopRequestedError) as error:
         print(f"\nbench failed: {error!r}", file=sys.stderr)
     finally:
         signal.alarm(0)
     machine["load_average_end"] = os.getloadavg()
-    summary = print_report(ours, theirs, args)
-    print(f"machine: {machine}")
+    for run in runs:
+        run.summary = print_report(run.framework, run.operator, run.factory, args)
+    print(f"\nmachine: {machine}")
     if args.json is not None:
-        document = {
+        document: dict[str, Any] = {
             "machine": machine,
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "operator": asdict(ours) if ours else None,
-            "factory": asdict(theirs) if theirs else None,
-            "summary": summary,
         }
+        for run in runs:
+            document[str(run.framework)] = {
+                "operator": asdict(run.operator) if run.operator else None,
+                "factory": asdict(run.factory) if run.factory else None,
+                "summary": run.summary,
+            }
         args.json.write_text(json.dumps(document, indent=2, default=str))
     if ok and not args.keep:
         shutil.rmtree(work, ignore_errors=True)

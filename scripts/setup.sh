@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Set up everything the demo and the tests need, on a fresh Debian machine or a warm one:
-#   1. Debian packages (real CCTools, promtool, openssl, ...) when any is missing;
+#   1. Debian packages (compilers for CCTools, promtool, openssl, ...) when any is missing;
 #   2. a Python virtual environment in .venv with this package and its dev tools;
-#   3. the local control plane's binaries, built from Go modules into ~/.cache (cached);
-#   4. the real node's binaries (kubelet, kube-proxy, CoreDNS), the same way (cached).
+#   3. CCTools 7.17.1 built from source into ~/.cache (scripts/cctools.sh; cached), its
+#      programs for the tests and the demo, its `ndcctools` package importable from .venv;
+#   4. the local control plane's binaries, built from Go modules into ~/.cache (cached);
+#   5. the real node's binaries (kubelet, kube-proxy, CoreDNS), the same way (cached).
 # Re-running it does only what is missing.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,11 +14,11 @@ log() { printf '==> %s\n' "$*"; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
 packages=(
-  coop-computing-tools      # work_queue_worker, work_queue_status, resource_monitor, catalog_server
-  coop-computing-tools-dev  # static libwork_queue.a for the tests' manager
-  openmpi-bin               # makeflow links libmpi
+  # CCTools from source (scripts/cctools.sh): compilers, SWIG for its Python package, zlib,
+  # OpenSSL (TLS between managers and workers) and Python headers
+  gcc g++ make libc6-dev swig zlib1g-dev libssl-dev python3-dev
   prometheus                # promtool check metrics
-  openssl curl ca-certificates gcc libc6-dev zlib1g-dev python3-venv
+  openssl curl ca-certificates python3-venv
   shellcheck                # make lint checks the shell scripts
   # the real node of the e2e suite (e2e/node/) and the images it runs (images/)
   containerd runc docker-registry containernetworking-plugins iptables iproute2 conntrack
@@ -55,13 +57,23 @@ else
   log "Python environment: up to date"
 fi
 
-# --- 2b. Parsl for the Parsl example's end-to-end test (its own venv of Debian's Python) ----
+# --- 3. CCTools 7.17.1 from source ---------------------------------------------------------
+# Built for .venv's interpreter; a .pth file makes `import ndcctools` work in .venv (the
+# package's programs stay in the prefix: source e2e/cluster/env.sh puts them on PATH).
+cctools=$(PYTHON=.venv/bin/python bash scripts/cctools.sh)
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+pyver=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+echo "$cctools/lib/python$pyver/site-packages" >"$site/cctools.pth"
+.venv/bin/python -c 'import ndcctools.work_queue, ndcctools.taskvine' ||
+  { echo "setup: ndcctools from $cctools does not import in .venv" >&2; exit 1; }
+
+# --- 3b. Parsl for the Parsl example's end-to-end test (its own venv) ----------------------
 bash scripts/parsl-env.sh
 
-# --- 3. Control plane binaries -------------------------------------------------------------
+# --- 4. Control plane binaries -------------------------------------------------------------
 log "local control plane binaries"
 bash e2e/cluster/build.sh
 
-# --- 4. Real node binaries (kubelet, kube-proxy, CoreDNS) ------------------------------------
+# --- 5. Real node binaries (kubelet, kube-proxy, CoreDNS) ------------------------------------
 log "real node binaries"
 bash e2e/node/build.sh

@@ -10,10 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.cctools.install import missing_cctools, use_cctools_build
 from tests.harness import REPO, Cluster, local_kubeconfig, start_cluster, wait_for
 
 # Real CCTools fixtures (managers, workers, catalog) for every test that asks for them.
 pytest_plugins = ("tests.cctools.fixtures",)
+
+# The CCTools 7.17.1 build of scripts/cctools.sh first on PATH (and its ndcctools importable)
+# for the whole session: tests, the operator they run and the host runner's processes.
+if missing_cctools() is None:
+    use_cctools_build()
 
 # Every test talks to the local control plane, never to whatever $KUBECONFIG named before.
 # Set it before anything imports the kubernetes client, which reads it once at import.

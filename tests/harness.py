@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,6 +108,55 @@ class Cluster:
         return items
 
 
+@contextmanager
+def crd_kept_applied(cluster: Cluster, crd_file: Path, every: float = 0.25) -> Iterator[None]:
+    """Apply ``crd_file`` now, and again whenever the CRD changes while the block runs (its
+    generation, read every ``every`` seconds).
+
+    The local cluster is shared by several checkouts at once; one whose CRD lacks this
+    checkout's newer fields may apply it at any moment, and the apiserver then prunes those
+    fields from every read of this checkout's objects (the operator would act on a spec without
+    them) until this one is applied again. Apply only a CRD whose fields are a superset of the
+    others'. This narrows that window to a fraction of a second; it cannot close it."""
+    import kubernetes  # noqa: PLC0415  (the conftest sets the client's environment first)
+    import yaml  # noqa: PLC0415
+
+    name = yaml.safe_load(crd_file.read_text())["metadata"]["name"]
+    api = kubernetes.client.ApiextensionsV1Api(
+        kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    )
+
+    def apply() -> int | None:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(crd_file), check=False
+        )
+        return generation()
+
+    def generation() -> int | None:
+        try:
+            return int(api.read_custom_resource_definition(name).metadata.generation)
+        except (kubernetes.client.exceptions.ApiException, OSError):
+            return None
+
+    ours = apply()
+    stop = threading.Event()
+
+    def loop() -> None:
+        nonlocal ours
+        while not stop.wait(every):
+            now = generation()
+            if now is not None and now != ours:
+                ours = apply()
+
+    thread = threading.Thread(target=loop, name="crd-kept-applied", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 def start_cluster(extra_env: dict[str, str] | None = None) -> Cluster:
     """Bring the local control plane up (reusing one already running) and describe it."""
     env = dict(os.environ) | (extra_env or {})
@@ -136,3 +188,27 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
         return None
     conditions: Sequence[dict[str, Any]] = obj.get("status", {}).get("conditions", [])
     return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def wait_for_passes(
+    kind: str, namespace: str, name: str, count: int = 2, timeout: float = 60.0
+) -> None:
+    """Wait until the in-process operator (the session's ``operator`` fixture) has finished
+    ``count`` more reconcile passes of one object, as its
+    ``workqueue_operator_last_reconcile_timestamp_seconds`` says: what a test waits on before
+    it asserts that those passes changed nothing."""
+    from workqueue_operator.controllers import metrics  # noqa: PLC0415
+
+    last = metrics.last_pass(kind, namespace, name) or 0.0
+
+    def pass_after(since: float) -> float | None:
+        at = metrics.last_pass(kind, namespace, name)
+        return at if at is not None and at > since else None
+
+    for n in range(count):
+        last = wait_for(
+            functools.partial(pass_after, last),
+            timeout=timeout,
+            interval=0.1,
+            what=f"reconcile pass {n + 1} of {count} of {kind} {namespace}/{name}",
+        )

@@ -137,6 +137,26 @@ def rewrite_paths(text: str, mounts: Sequence[Mount]) -> str:
     return text
 
 
+def container_ports(container: JSON) -> list[int]:
+    """The TCP ports the container declares (``ports[].containerPort``)."""
+    return [
+        int(p["containerPort"])
+        for p in container.get("ports") or []
+        if p.get("protocol", "TCP") == "TCP" and "containerPort" in p
+    ]
+
+
+def rewrite_ports(text: str, ports: Mapping[int, int]) -> str:
+    """Replace each moved container port by its host port where it stands as a port number:
+    a whole word, or after ``=`` or ``:`` (``--transfer-port=9124``,
+    ``--contact-hostport=127.0.0.1:9124``, ``--port 9124``); ``19124`` and ``9124x`` are left
+    alone."""
+    for container_port, host_port in ports.items():
+        pattern = re.compile(rf"(?<![^\s=:]){container_port}(?!\S)")
+        text = pattern.sub(_literal(str(host_port)), text)
+    return text
+
+
 def _decode(data: Mapping[str, str], binary: Mapping[str, str]) -> dict[str, bytes]:
     out = {key: base64.b64decode(value) for key, value in binary.items()}
     out.update({key: value.encode() for key, value in data.items()})
@@ -435,8 +455,13 @@ def launch_spec(
     base_env: Mapping[str, str] | None = None,
     token: TokenSource | None = None,
     services: Sequence[str] = (),
+    ports: Mapping[int, int] | None = None,
 ) -> LaunchSpec:
     """Everything to start the pod's first container as a local process.
+
+    ``ports`` maps container ports the runner moved to the host ports that stand in for them
+    (processes share the host's network, where two pods cannot both listen on 9124): they are
+    replaced in argv and env values by :func:`rewrite_ports`.
 
     Layout of ``pod_dir``: ``volumes/<name>/`` (mounted volumes), ``home/`` (``HOME`` unless the
     pod sets it), ``work/`` (the working directory when ``workingDir`` is not under a mount),
@@ -468,8 +493,9 @@ def launch_spec(
     base.update(base_env or {})
     mounts = materialise_volumes(pod, container, pod_dir / "volumes", lookup, token)
     env = container_env(pod, container, lookup, base)
-    argv = [rewrite_paths(expand(part, env), mounts) for part in command + args]
-    env = {k: rewrite_paths(v, mounts) for k, v in env.items()}
+    moved = dict(ports or {})
+    argv = [rewrite_ports(rewrite_paths(expand(a, env), mounts), moved) for a in command + args]
+    env = {k: rewrite_ports(rewrite_paths(v, mounts), moved) for k, v in env.items()}
     cwd = work
     if container.get("workingDir"):
         candidate = Path(rewrite_paths(str(container["workingDir"]), mounts))

@@ -44,6 +44,7 @@ from e2e.hostrunner.podspec import (
     JSON,
     NotReadyError,
     PodSpecError,
+    container_ports,
     launch_spec,
     pod_hostname,
 )
@@ -78,6 +79,19 @@ def _rfc3339(moment: dt.datetime) -> str:
 def _pointer(key: str) -> str:
     """A JSON-pointer path segment (RFC 6901)."""
     return key.replace("~", "~0").replace("/", "~1")
+
+
+def _bindable(port: int) -> int | None:
+    """``port`` (0: any) if a listening socket could bind it on the host now (with
+    SO_REUSEADDR, as servers such as CCTools' do), else None."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return None
+        bound: int = s.getsockname()[1]
+        return bound
 
 
 def claim_alive(claim: str) -> bool:
@@ -135,6 +149,8 @@ class _Entry:
     image: str
     hostname: str = ""
     argv: list[str] = field(default_factory=list)
+    host_ports: dict[int, int] = field(default_factory=dict)
+    """Container port -> the host port the process got for it (see :meth:`_host_ports`)."""
     proc: subprocess.Popen[bytes] | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -554,14 +570,39 @@ class HostRunner:
             ):
                 self._pods[uid] = pod
 
+    def _host_ports(self, entry: _Entry, pod: JSON) -> dict[int, int]:
+        """A host port for each TCP port the pod's first container declares: the same number
+        when it is free on the host and no other running pod of this runner has it, otherwise
+        any free port (in a cluster every pod has the port space of its own network namespace;
+        here the processes share the host's, and two TaskVine workers cannot both serve
+        transfers on 9124)."""
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        with self._lock:
+            taken = {
+                port
+                for other in self._entries.values()
+                if other is not entry and other.running
+                for port in other.host_ports.values()
+            }
+        ports: dict[int, int] = {}
+        for port in container_ports(containers[0]):
+            host_port = port
+            while host_port in taken or _bindable(host_port) is None:
+                host_port = _bindable(0) or port
+            taken.add(host_port)
+            ports[port] = host_port
+        return ports
+
     def _launch(self, entry: _Entry, pod: JSON) -> None:
         try:
+            entry.host_ports = self._host_ports(entry, pod)
             spec = launch_spec(
                 pod,
                 entry.pod_dir,
                 self._lookup,
                 token=self._token,
                 services=self._service_names(entry.namespace),
+                ports={c: h for c, h in entry.host_ports.items() if c != h},
             )
         except NotReadyError as error:
             if entry.not_ready_logged != str(error):

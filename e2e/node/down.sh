@@ -65,6 +65,7 @@ if wq_node_pid containerd >/dev/null; then
 fi
 stop coredns
 stop containerd
+stop registry-pods
 stop registry
 
 # Pod network namespaces and volume mounts left behind.

@@ -21,17 +21,20 @@ wq_node_pod_cidr=${WQ_NODE_POD_CIDR:-10.88.0.0/24}
 wq_node_ip=${WQ_NODE_IP:-10.88.0.1}
 wq_registry_port=${WQ_REGISTRY_PORT:-5000}
 wq_registry=127.0.0.1:$wq_registry_port
+# The same registry (a second process on the same storage) on the node's address: pods reach
+# it there (a build Job pushing an environment image), and containerd pulls from it too.
+wq_registry_pods=$wq_node_ip:$wq_registry_port
 wq_containerd_sock=$wq_node_run/containerd/containerd.sock
 # shellcheck source=coredns/lib.sh
 source "$wq_node_here/coredns/lib.sh"
 
 # Components in start order; down.sh stops them in reverse.
-wq_node_components=(registry containerd coredns kubelet kube-proxy)
+wq_node_components=(registry registry-pods containerd coredns kubelet kube-proxy)
 
 # The binary each component runs (pid files are checked against it: pid reuse).
 wq_node_exe() {
   case $1 in
-    registry) echo /usr/bin/docker-registry ;;
+    registry | registry-pods) echo /usr/bin/docker-registry ;;
     containerd) echo /usr/bin/containerd ;;
     coredns) echo "$wq_coredns_bin" ;;
     kubelet | kube-proxy) echo "$wq_node_bin/$1" ;;
@@ -53,6 +56,7 @@ wq_node_pid() {
 wq_node_healthy() {
   case $1 in
     registry) curl -fsS --max-time 3 "http://$wq_registry/v2/" >/dev/null 2>&1 ;;
+    registry-pods) curl -fsS --noproxy '*' --max-time 3 "http://$wq_registry_pods/v2/" >/dev/null 2>&1 ;;
     containerd) ctr --address "$wq_containerd_sock" version >/dev/null 2>&1 ;;
     coredns)
       local pid

@@ -15,6 +15,9 @@ version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | h
 docker=${DOCKER_BIN:-/usr/bin/docker}
 start=$SECONDS
 while IFS=$'\t' read -r name status ref _seconds size_mb; do
+  # The CCTools build the worker and manager images copy, and the crane binary the builder
+  # copies (files only): no pod runs them.
+  [[ $name != cctools && $name != crane ]] || continue
   hash_tag=${ref##*:}
   for tag in "$version" "$hash_tag"; do
     target=$wq_registry/workqueue-operator/$name:$tag

@@ -118,7 +118,8 @@ ip link set "$wq_node_bridge" up
 # ---------------------------------------------------------------------------------------------
 # Configuration files.
 mkdir -p "$wq_node_state/cni/net.d" "$wq_node_state/containerd/certs.d/$wq_registry" \
-  "$wq_node_state/registry" "$wq_cache_root/registry"
+  "$wq_node_state/containerd/certs.d/$wq_registry_pods" "$wq_node_state/registry" \
+  "$wq_cache_root/registry"
 cat >"$wq_node_state/cni/net.d/10-wq-bridge.conflist" <<CNI
 {
   "cniVersion": "1.0.0",
@@ -143,12 +144,15 @@ cat >"$wq_node_state/cni/net.d/10-wq-bridge.conflist" <<CNI
 }
 CNI
 
-# Images come from the local registry only (plain HTTP on loopback).
-cat >"$wq_node_state/containerd/certs.d/$wq_registry/hosts.toml" <<HOSTS
-server = "http://$wq_registry"
-[host."http://$wq_registry"]
+# Images come from the local registry only, in plain HTTP: on loopback (the project's images),
+# and on the node's address (what pods push there, e.g. PonchoEnv environment images).
+for registry in "$wq_registry" "$wq_registry_pods"; do
+  cat >"$wq_node_state/containerd/certs.d/$registry/hosts.toml" <<HOSTS
+server = "http://$registry"
+[host."http://$registry"]
   capabilities = ["pull", "resolve"]
 HOSTS
+done
 
 pause_image=$wq_registry/workqueue-operator/pause:$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | head -n1)
 cat >"$wq_node_state/containerd/config.toml" <<TOML
@@ -196,6 +200,11 @@ http:
   addr: $wq_registry
   headers: {X-Content-Type-Options: [nosniff]}
 REG
+# The same storage, served on the node's address for pods (one http.addr per process). Both
+# processes read and write the one filesystem: no cache is configured, so each sees the
+# other's pushes at once.
+sed "s|addr: $wq_registry|addr: $wq_registry_pods|" "$wq_node_state/registry/config.yml" \
+  >"$wq_node_state/registry/config-pods.yml"
 
 # Settings that fit these machines (README.md explains each).
 cat >"$wq_node_state/kubelet-config.yaml" <<KCFG
@@ -284,6 +293,8 @@ wait_healthy() {
 
 start registry serve "$wq_node_state/registry/config.yml"
 wait_healthy registry
+start registry-pods serve "$wq_node_state/registry/config-pods.yml"
+wait_healthy registry-pods
 
 start containerd --config "$wq_node_state/containerd/config.toml"
 wait_healthy containerd
@@ -324,4 +335,4 @@ until wq_node_ready; do
   fi
   sleep 0.5
 done
-step "node $wq_node_name Ready (InternalIP $wq_node_ip, pods $wq_node_pod_cidr, registry $wq_registry)"
+step "node $wq_node_name Ready (InternalIP $wq_node_ip, pods $wq_node_pod_cidr, registry $wq_registry and $wq_registry_pods)"

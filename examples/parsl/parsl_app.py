@@ -1,8 +1,10 @@
-"""A Parsl workflow whose Work Queue workers come from a WorkerPool.
+"""A Parsl workflow whose workers come from a WorkerPool.
 
-Parsl's WorkQueueExecutor runs the Work Queue manager inside this program; it is configured to
-start no workers of its own. A WorkerPool (and the operator) provides them: it sees the
-backlog on the manager's port, creates worker pods, and removes them when they go idle.
+Parsl's WorkQueueExecutor (``--executor workqueue``) or TaskVineExecutor (``--executor
+taskvine``) runs the manager for this program; either is configured to start no workers of its
+own. A WorkerPool (and the operator) provides them — ``work_queue_worker`` or ``vine_worker``
+pods, as the WorkQueueManager's ``framework`` says: it sees the backlog on the manager's port,
+creates worker pods, and removes them when they go idle.
 
 The workflow estimates pi by Monte Carlo, in two phases of different width, so that the pool
 has something to follow:
@@ -10,31 +12,39 @@ has something to follow:
 1. wide: ``--tasks`` @python_app tasks, each counting the random points of its own seed that
    fall inside the unit circle (and holding its worker ``--task-seconds``);
 2. narrow: one @python_app adds the counts up (it depends on every task of phase 1), then one
-   @bash_app turns the sum into digits of pi in a file that Work Queue brings back
+   @bash_app turns the sum into digits of pi in a file that the manager brings back
    (``--reduce-seconds`` long: meanwhile the pool lets its idle workers go).
 
 Every count is checked against the same computation done here; the program prints JSON lines
 on stdout (``{"event": "listening", "port": ...}``, then ``{"event": "done", "ok": ...}`` with
-the results) and exits 0 only if everything matches. ``--hold-after-done`` keeps the idle
-manager up after that (``-1``: until SIGTERM), so that the pool releases its workers through its
-idle rule and a Deployment (an InCluster WorkQueueManager) does not start the workflow again.
+the results) and exits 0 only if everything matches. Then Parsl stops its manager (its workers
+leave after their ``--timeout`` without one); ``--hold-after-done`` keeps the program up after
+that (``-1``: until SIGTERM), so that a Deployment (an InCluster WorkQueueManager) does not
+start the workflow again. (Keeping Parsl's manager up would not help the pool: an idle Parsl
+manager never enters ``wait()``, so it answers neither the operator's status queries nor a
+``vine_worker``'s request to leave.)
 
-Where the manager listens, from the same environment variables an InCluster WorkQueueManager
-sets (options win over them):
+Which manager, and where it listens, from the same environment variables an InCluster
+WorkQueueManager sets (options win over them):
 
+    WORKQUEUE_FRAMEWORK       WorkQueue or TaskVine (--executor workqueue|taskvine)
     WORKQUEUE_PORT            the port (--port; 0: any free port, printed on stdout)
-    WORKQUEUE_PASSWORD_FILE   the Work Queue password file (--password-file)
+    WORKQUEUE_PASSWORD_FILE   the password file (--password-file)
     WORKQUEUE_PROJECT_NAME    the project name, advertised to the catalog (--project-name)
-    WORKQUEUE_TRANSACTIONS_LOG  where the telemetry sidecar reads the transactions log; Parsl
-                              writes its own under the run directory, so a link is made here
+    WORKQUEUE_TRANSACTIONS_LOG  Work Queue: where the telemetry sidecar reads the transactions
+                              log; Parsl writes its own under the run directory, so a link is
+                              made here (--transactions-log)
+    WORKQUEUE_RUN_INFO_PATH   TaskVine: the manager's run-info directory, where the sidecar
+                              reads most-recent/vine-logs/transactions (--run-info-path)
 
-Needs Parsl and the CCTools Python bindings (``ndcctools.work_queue``; Debian's
-python3-workqueue has them as ``work_queue``: ndcctools_alias.py bridges the two). Workers
-need a ``python3`` with the same Python minor version and the same Parsl (tasks are pickled
-functions run by Parsl's ``exec_parsl_function.py``); ``--worker-init`` is a shell command run
-before each task, e.g. to put such a ``python3`` first on the PATH.
+Needs Parsl and CCTools' ``ndcctools`` package (``work_queue``, ``taskvine``; the latter
+imports cloudpickle and packaging). Workers need a ``python3`` with the same Python minor
+version and the same Parsl (tasks are pickled functions run by Parsl's
+``exec_parsl_function.py``); ``--worker-init`` is a shell command run before each task, e.g. to
+put such a ``python3`` first on the PATH.
 
     python3 parsl_app.py --port 9123 --tasks 8
+    python3 parsl_app.py --executor taskvine --port 9123 --tasks 8
 """
 
 from __future__ import annotations
@@ -45,22 +55,28 @@ import json
 import math
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import parsl
+import psutil
 from parsl import bash_app, python_app
 from parsl.config import Config
 from parsl.executors import WorkQueueExecutor
+from parsl.executors.taskvine import TaskVineExecutor, TaskVineManagerConfig
 from parsl.providers import LocalProvider
 
-# What one Work Queue task may use: declared so that Work Queue packs tasks into workers by
-# size, and the WorkerPool sizes its backlog the same way (MB, as Work Queue counts). Parsl
+# What one task may use: declared so that the manager packs tasks into workers by size, and
+# the WorkerPool sizes its backlog the same way (MB, as Work Queue and TaskVine count). Parsl
 # takes it from the keyword argument `parsl_resource_specification`, which an app must have in
 # its signature.
 TASK_RESOURCES = {"cores": 1, "memory": 100, "disk": 100}
+
+EXECUTORS = ("workqueue", "taskvine")  # also WORKQUEUE_FRAMEWORK's WorkQueue / TaskVine, lowered
 
 
 @python_app
@@ -123,10 +139,21 @@ def emit(event: str, **fields: Any) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=env.get("WORKQUEUE_FRAMEWORK", "WorkQueue").lower(),
+        help="Parsl's WorkQueueExecutor or TaskVineExecutor (default: WORKQUEUE_FRAMEWORK)",
+    )
     parser.add_argument("--port", type=int, default=int(env.get("WORKQUEUE_PORT", "9123")))
     parser.add_argument("--password-file", default=env.get("WORKQUEUE_PASSWORD_FILE"))
     parser.add_argument("--project-name", default=env.get("WORKQUEUE_PROJECT_NAME"))
     parser.add_argument("--transactions-log", default=env.get("WORKQUEUE_TRANSACTIONS_LOG"))
+    parser.add_argument(
+        "--run-info-path",
+        default=env.get("WORKQUEUE_RUN_INFO_PATH"),
+        help="TaskVine's run-info directory (default: Parsl's, beside --run-dir)",
+    )
     parser.add_argument("--tasks", type=int, default=8, help="tasks of the wide phase")
     parser.add_argument("--samples", type=int, default=200_000, help="points per task")
     parser.add_argument("--task-seconds", type=float, default=5.0, help="least task duration")
@@ -142,37 +169,103 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="keep the idle manager up this long after the results (-1: until SIGTERM)",
+        help="stay up this long after the results, Parsl stopped (-1: until SIGTERM)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.executor == "taskvine" and args.port == 0:
+        # Parsl's TaskVineExecutor runs its manager in a process that does not report the port
+        # it got, and names a manager of port 0 after a random project (for the catalog): the
+        # program picks the free port itself instead.
+        args.port = free_port()
+    return args
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def make_executor(args: argparse.Namespace) -> WorkQueueExecutor | TaskVineExecutor:
+    """Parsl's manager for this program, starting no workers of its own: the WorkerPool's pods
+    connect to its port. Each app is a category of its own (the pool sees each one's backlog);
+    workers share no file system with this program (inputs, results and the bash app's stdout
+    go through the manager)."""
+    if args.executor == "workqueue":
+        return WorkQueueExecutor(
+            label="workqueue",
+            port=args.port,
+            project_name=args.project_name,
+            project_password_file=args.password_file,
+            provider=LocalProvider(init_blocks=0, min_blocks=0, max_blocks=0),  # no workers
+            shared_fs=False,
+            autocategory=True,
+            init_command=args.worker_init,  # Parsl adds "; " before its command
+        )
+    init = args.worker_init.strip()
+    if init and not init.endswith((";", "&&")):
+        init += ";"  # TaskVine's Parsl joins "<init_command> python3 ..." with a bare space
+    return TaskVineExecutor(
+        label="taskvine",
+        worker_launch_method="manual",  # neither a TaskVine factory nor a Parsl provider
+        manager_config=TaskVineManagerConfig(
+            port=args.port,
+            project_name=args.project_name,
+            project_password_file=args.password_file,
+            shared_fs=False,
+            autocategory=True,
+            init_command=init,
+            vine_log_dir=args.run_info_path,
+        ),
+    )
 
 
 def make_config(args: argparse.Namespace) -> Config:
-    executor = WorkQueueExecutor(
-        label="workqueue",
-        port=args.port,
-        project_name=args.project_name,
-        project_password_file=args.password_file,
-        # No workers from Parsl: the WorkerPool's pods connect to this port.
-        provider=LocalProvider(init_blocks=0, min_blocks=0, max_blocks=0),
-        shared_fs=False,  # workers share no file system with this program
-        autocategory=True,  # a Work Queue category per app: the pool sees each one's backlog
-        init_command=args.worker_init,
+    # strategy "none": no scaling of blocks either.
+    return Config(executors=[make_executor(args)], strategy="none", run_dir=args.run_dir)
+
+
+def manager_port(executor: WorkQueueExecutor | TaskVineExecutor, timeout: float = 60) -> int:
+    """The port Parsl's manager listens on, once it does."""
+    if isinstance(executor, WorkQueueExecutor):
+        # The port the manager got (the one asked for, or any with --port 0), reported by its
+        # process once it listens.
+        return int(executor._chosen_port)
+    # TaskVine's process reports nothing: wait until it listens (psutil comes with Parsl).
+    port = int(executor.manager_config.port)
+    process = executor._submit_process
+    deadline = time.monotonic() + timeout
+    while process.is_alive() and time.monotonic() < deadline:
+        sockets = psutil.Process(process.pid).net_connections(kind="tcp")
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets):
+            return port
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"Parsl's TaskVine manager is not listening on port {port} "
+        f"(its process {'is alive' if process.is_alive() else 'ended'}; see {executor.run_dir})"
     )
-    return Config(executors=[executor], strategy="none", run_dir=args.run_dir)
 
 
-def link_transactions_log(executor: WorkQueueExecutor, link: str | None) -> None:
+def transactions_log(executor: WorkQueueExecutor | TaskVineExecutor) -> Path:
+    """The transactions log of Parsl's manager."""
+    if isinstance(executor, WorkQueueExecutor):
+        return Path(executor.wq_log_dir).resolve() / "transaction_log"
+    # TaskVine writes each run under its run-info path and points most-recent at the newest.
+    run_info = Path(executor.manager_config.vine_log_dir).resolve()
+    return run_info / "most-recent" / "vine-logs" / "transactions"
+
+
+def link_transactions_log(executor: WorkQueueExecutor | TaskVineExecutor, link: str | None) -> None:
     """Point WORKQUEUE_TRANSACTIONS_LOG (read by an InCluster manager's telemetry sidecar) at
     the transactions log Parsl's manager writes under its run directory."""
     if not link:
         return
-    target = Path(executor.wq_log_dir).resolve() / "transaction_log"
     path = Path(link)
     if path.is_symlink() or path.exists():
         return  # never replace a file someone else made
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to(target)
+    path.symlink_to(transactions_log(executor))
 
 
 def check(
@@ -209,25 +302,45 @@ class TerminatedError(BaseException):
     KeyboardInterrupt is, so that no ``except Exception`` on the way swallows it."""
 
 
-def hold(seconds: float) -> None:
-    """Keep the (now idle) manager up: its WorkerPool lets the idle workers go through its
-    idle rule, and a program run by a Deployment is not started again. Negative: until
-    SIGTERM or SIGINT, which end the hold normally."""
+class Termination:
+    """The SIGTERM handler. During the workflow it raises :class:`TerminatedError`, so that
+    ``run()``'s ``finally`` stops Parsl; once Parsl is stopping it only records the request,
+    which ends the hold: Parsl's cleanup is never cut short."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.interrupts = True
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested.set()
+        if self.interrupts:
+            raise TerminatedError
+
+
+def hold(seconds: float, stop: threading.Event) -> None:
+    """Stay up after the results (Parsl and its manager have stopped), so that a program run
+    by a Deployment is not started again. Negative: until SIGTERM or SIGINT, which end the hold
+    normally."""
     deadline = math.inf if seconds < 0 else time.monotonic() + seconds
-    with contextlib.suppress(TerminatedError, KeyboardInterrupt):
-        while time.monotonic() < deadline:
-            time.sleep(min(1.0, deadline - time.monotonic()))
+    with contextlib.suppress(KeyboardInterrupt):
+        while not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(min(1.0, deadline - time.monotonic()))
 
 
-def run(args: argparse.Namespace) -> bool:
+def run(args: argparse.Namespace, termination: Termination) -> bool:
     started = time.monotonic()
     dfk = parsl.load(make_config(args))
     try:
-        executor = dfk.executors["workqueue"]
-        assert isinstance(executor, WorkQueueExecutor)
+        executor = dfk.executors[args.executor]
+        assert isinstance(executor, WorkQueueExecutor | TaskVineExecutor)
         link_transactions_log(executor, args.transactions_log)
-        # _chosen_port: the port the manager got (the one asked for, or any with --port 0).
-        emit("listening", port=executor._chosen_port, run_dir=executor.run_dir)
+        emit(
+            "listening",
+            executor=args.executor,
+            port=manager_port(executor),
+            run_dir=executor.run_dir,
+            transactions_log=str(transactions_log(executor)),
+        )
 
         resources = {"parsl_resource_specification": TASK_RESOURCES}
         counts = [
@@ -242,24 +355,24 @@ def run(args: argparse.Namespace) -> bool:
         outcome = check(
             args, results, total.result(), Path("pi.txt").read_text().strip(), exit_code
         )
+        termination.interrupts = False  # the results are in: a SIGTERM now ends the hold
         emit("done", seconds=round(time.monotonic() - started, 1), **outcome)
-        hold(args.hold_after_done)
-        return bool(outcome["ok"])
     finally:
+        # Parsl stops its manager in one piece (a SIGTERM from now on ends the hold instead):
+        # the workers leave after their --timeout without it.
+        termination.interrupts = False
         dfk.cleanup()
         parsl.clear()
-
-
-def on_sigterm(signum: int, frame: object) -> None:
-    raise TerminatedError
+    hold(args.hold_after_done, termination.requested)
+    return bool(outcome["ok"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM ends the program through run()'s `finally`, so that Parsl stops its manager
-    # process cleanly: exit 143 during the workflow, the workflow's own status during the hold.
-    signal.signal(signal.SIGTERM, on_sigterm)
+    # Exit 143 on SIGTERM during the workflow, the workflow's own status after the results.
+    termination = Termination()
+    signal.signal(signal.SIGTERM, termination)
     try:
-        return 0 if run(parse_args(argv)) else 1
+        return 0 if run(parse_args(argv), termination) else 1
     except TerminatedError:
         return 128 + signal.SIGTERM
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import time
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.cctools.install import cctools_bin
 from tests.cctools.manager import free_port
 
 
@@ -34,14 +34,14 @@ def _listening(port: int) -> bool:
 @contextlib.contextmanager
 def running_catalog(workdir: Path, lifetime_s: int = 1800) -> Iterator[CatalogServer]:
     """Start ``catalog_server`` on a free port (history kept in ``workdir``); kill it after."""
-    binary = shutil.which("catalog_server")
-    if binary is None:
-        raise FileNotFoundError("catalog_server (apt-get install coop-computing-tools)")
+    binary = cctools_bin() / "catalog_server"
+    if not binary.exists():
+        raise FileNotFoundError(f"{binary} (scripts/cctools.sh builds CCTools)")
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "catalog_server.log"
     port = free_port()
     argv = [
-        binary,
+        str(binary),
         "-p",
         str(port),
         "-I",

@@ -1,4 +1,5 @@
-"""pytest fixtures over real CCTools: managers in-process, workers as subprocesses.
+"""pytest fixtures over real CCTools (the 7.17.1 build of scripts/cctools.sh): managers written
+with ``ndcctools`` in processes of their own, workers and the catalog as subprocesses.
 
 Test harness only. tests/conftest.py loads them as a plugin for the whole suite.
 
@@ -9,7 +10,6 @@ the test did.
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,37 +17,41 @@ from typing import Any
 import pytest
 
 from tests.cctools.catalog import CatalogServer, running_catalog
+from tests.cctools.install import missing_cctools, use_cctools_build
 from tests.cctools.manager import ManagerFactory, TestManager
 from tests.cctools.workers import StartWorker, WorkerProcess, launch, stop, worker_argv
+from workqueue_operator.api.common import Framework
 
 
 def require_cctools() -> None:
-    """Skip when the CCTools programs or the development files are not installed."""
-    for program in ("work_queue_worker", "resource_monitor", "gcc"):
-        if shutil.which(program) is None:
-            pytest.skip(f"{program} not installed (coop-computing-tools, gcc)")
-    if not Path("/usr/lib/libwork_queue.a").exists():
-        pytest.skip("libwork_queue.a not installed (coop-computing-tools-dev)")
+    """Fail with the reason when the CCTools build is missing: ``make test`` builds it, so a
+    missing build is a broken setup, not a capability this machine lacks."""
+    problem = missing_cctools()
+    if problem is not None:
+        pytest.fail(problem)
+    use_cctools_build()
 
 
 @pytest.fixture
 def manager_factory(tmp_path: Path) -> Iterator[ManagerFactory]:
     """Create ``TestManager``s (serving in the background); all are shut down at teardown.
 
-    Keyword arguments go to ``TestManager``; ``transactions_log`` defaults to a file in
-    ``tmp_path`` and ``serve=False`` leaves the pump thread off.
+    Keyword arguments go to ``TestManager``; ``workdir`` defaults to a directory in
+    ``tmp_path``, a Work Queue manager's ``transactions_log`` to a file there (TaskVine writes
+    its own under its run-info directory), and ``serve=False`` keeps the manager out of
+    ``wait()``.
     """
     require_cctools()
     created: list[TestManager] = []
     counter = itertools.count()
 
     def create(**kwargs: Any) -> TestManager:
-        serve = kwargs.pop("serve", True)
-        kwargs.setdefault("transactions_log", tmp_path / f"transactions-{next(counter)}.log")
+        n = next(counter)
+        kwargs.setdefault("workdir", tmp_path / f"manager-{n}")
+        if Framework(kwargs.get("framework", Framework.WORK_QUEUE)) is Framework.WORK_QUEUE:
+            kwargs.setdefault("transactions_log", tmp_path / f"transactions-{n}.log")
         m = TestManager(**kwargs)
         created.append(m)
-        if serve:
-            m.start_serving()
         return m
 
     yield create
@@ -72,6 +76,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         host: str,
         port: int,
         *,
+        framework: Framework = Framework.WORK_QUEUE,
         cores: int = 1,
         memory: int = 512,
         disk: int = 1024,
@@ -84,6 +89,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         argv = worker_argv(
             host,
             port,
+            framework=framework,
             cores=cores,
             memory=memory,
             disk=disk,

@@ -1,17 +1,21 @@
-"""``TestManager``: a real Work Queue manager in this process, driven through ctypes.
+"""``TestManager``: a real Work Queue or TaskVine manager, written with the ``ndcctools`` Python
+API, in a process of its own (``manager_program.py``), driven from the test's process.
 
 Test harness only. The manager serves its port (workers, status queries) only while it is
-inside ``work_queue_wait``, so a pump thread keeps calling it and collects finished tasks;
-every library call holds one lock because libwork_queue is not thread-safe.
+inside ``wait()``, and SWIG's ``wait()`` holds Python's GIL, so the manager cannot share a
+process with a test that queries it: the program keeps calling ``wait(1)`` and sends finished
+tasks back as JSON lines, which a reader thread here queues for ``wait``/``wait_for``.
 """
 
 from __future__ import annotations
 
-import ctypes
+import itertools
 import json
 import logging
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -21,27 +25,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from tests.cctools.build import shim_library
+from tests.cctools.install import missing_cctools, use_cctools_build
+from workqueue_operator.api.common import Framework
 
 log = logging.getLogger(__name__)
 
-STAT_FIELDS: tuple[str, ...] = (
-    "workers_connected",
-    "workers_idle",
-    "workers_busy",
-    "tasks_waiting",
-    "tasks_on_workers",
-    "tasks_running",
-    "tasks_with_results",
-    "tasks_submitted",
-    "tasks_done",
-    "tasks_failed",
-    "tasks_exhausted_attempts",
-)
+PROGRAM = Path(__file__).with_name("manager_program.py")
+START_TIMEOUT_S = 30.0
+REPLY_TIMEOUT_S = 30.0
 
 
 class CategoryMode(IntEnum):
-    """``work_queue_category_mode_t``."""
+    """``work_queue_category_mode_t`` / ``vine_category_mode_t`` (the same numbers)."""
 
     FIXED = 0
     MAX = 1
@@ -59,10 +54,19 @@ class CategorySpec:
     gpus: float | None = None
     mode: CategoryMode = CategoryMode.FIXED
 
+    def to_command(self) -> dict[str, Any]:
+        declared = {
+            "cores": self.cores,
+            "memory": self.memory_mb,
+            "disk": self.disk_mb,
+            "gpus": self.gpus,
+        }
+        return {"max": {k: v for k, v in declared.items() if v is not None}, "mode": int(self.mode)}
+
 
 @dataclass(frozen=True)
 class FinishedTask:
-    """A task returned by ``work_queue_wait``."""
+    """A task returned by the manager's ``wait()``."""
 
     task_id: int
     result: int
@@ -72,79 +76,19 @@ class FinishedTask:
     category: str
     tag: str
     host: str
-    measured: dict[str, Any] = field(default_factory=dict)
-    allocated: dict[str, Any] = field(default_factory=dict)
+    """address:port of the worker that ran it."""
+    hostname: str = ""
+    measured: dict[str, float] = field(default_factory=dict)
+    """What resource_monitor measured (cores, memory MB, disk MB, wall_time s, ...)."""
+    allocated: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.result == 0 and self.exit_code == 0
 
 
-def _load(path: Path) -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(path))
-    vp, cp, i, i64, d = (
-        ctypes.c_void_p,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_int64,
-        ctypes.c_double,
-    )
-    signatures: dict[str, tuple[Any, list[Any]]] = {
-        "work_queue_create": (vp, [i]),
-        "work_queue_delete": (None, [vp]),
-        "work_queue_port": (i, [vp]),
-        "work_queue_empty": (i, [vp]),
-        "work_queue_wait": (vp, [vp, i]),
-        "work_queue_submit": (i, [vp, vp]),
-        "work_queue_specify_name": (None, [vp, cp]),
-        "work_queue_specify_password_file": (i, [vp, cp]),
-        "work_queue_specify_catalog_servers": (None, [vp, cp]),
-        "work_queue_specify_transactions_log": (i, [vp, cp]),
-        "work_queue_specify_category_mode": (i, [vp, cp, i]),
-        "work_queue_enable_monitoring": (i, [vp, cp, i]),
-        "work_queue_specify_keepalive_interval": (None, [vp, i]),
-        "work_queue_specify_keepalive_timeout": (None, [vp, i]),
-        "work_queue_shut_down_workers": (i, [vp, i]),
-        "work_queue_result_str": (cp, [i]),
-        "work_queue_task_create": (vp, [cp]),
-        "work_queue_task_delete": (None, [vp]),
-        "work_queue_task_specify_category": (None, [vp, cp]),
-        "work_queue_task_specify_cores": (None, [vp, i]),
-        "work_queue_task_specify_memory": (None, [vp, i64]),
-        "work_queue_task_specify_disk": (None, [vp, i64]),
-        "work_queue_task_specify_tag": (None, [vp, cp]),
-        "work_queue_task_specify_max_retries": (None, [vp, i64]),
-        "wqt_category_max": (None, [vp, cp, d, d, d, d]),
-        "wqt_task_id": (i, [vp]),
-        "wqt_task_result": (i, [vp]),
-        "wqt_task_return_status": (i, [vp]),
-        "wqt_task_output": (cp, [vp]),
-        "wqt_task_tag": (cp, [vp]),
-        "wqt_task_category": (cp, [vp]),
-        "wqt_task_host": (cp, [vp]),
-        # Return char* that we must free: keep them as raw pointers.
-        "wqt_task_measured_json": (vp, [vp]),
-        "wqt_task_allocated_json": (vp, [vp]),
-        "wqt_free": (None, [vp]),
-        "wqt_stats": (None, [vp, ctypes.POINTER(i64)]),
-    }
-    for name, (restype, argtypes) in signatures.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
-    return lib
-
-
-_LOADED: dict[str, ctypes.CDLL] = {}
-_LOAD_LOCK = threading.Lock()
-
-
-def library() -> ctypes.CDLL:
-    """The shim, built on first use and loaded once per process."""
-    with _LOAD_LOCK:
-        if "lib" not in _LOADED:
-            _LOADED["lib"] = _load(shim_library())
-        return _LOADED["lib"]
+class ManagerProgramError(RuntimeError):
+    """The manager program reported an error, or died."""
 
 
 def free_port() -> int:
@@ -155,12 +99,12 @@ def free_port() -> int:
         return port
 
 
-def _text(raw: bytes | None) -> str:
-    return raw.decode("utf-8", "replace") if raw else ""
-
-
 class TestManager:
-    """A real Work Queue manager listening on ``port`` (0 = a free port)."""
+    """A real manager listening on ``port`` (0 = a free port), run by ``manager_program.py``.
+
+    ``workdir`` holds the program's output and, for TaskVine, its run-info directory (logs,
+    transactions, staging). Task ids are the manager's; ``submit`` returns at once.
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -168,6 +112,8 @@ class TestManager:
         self,
         port: int = 0,
         *,
+        framework: Framework = Framework.WORK_QUEUE,
+        workdir: Path,
         name: str | None = None,
         password_file: Path | None = None,
         catalog: str | None = None,
@@ -176,70 +122,147 @@ class TestManager:
         transactions_log: Path | None = None,
         categories: Mapping[str, CategorySpec] | None = None,
         keepalive: tuple[int, int] | None = None,
+        ssl: tuple[Path, Path] | None = None,
+        peer_transfers: bool | None = None,
+        tune: Mapping[str, float] | None = None,
+        serve: bool = True,
     ) -> None:
-        self._lib = library()
-        self._lock = threading.Lock()
-        self._finished: queue.Queue[FinishedTask] = queue.Queue()
-        self._stop = threading.Event()
-        self._pump: threading.Thread | None = None
-        self._q = self._create(port)
-        self.port: int = self._lib.work_queue_port(self._q)
+        problem = missing_cctools()
+        if problem is not None:
+            raise ManagerProgramError(problem)
+        use_cctools_build()
+        self.framework = Framework(framework)
         self.name = name
-        if transactions_log is not None and not self._lib.work_queue_specify_transactions_log(
-            self._q, str(transactions_log).encode()
-        ):
-            raise RuntimeError(f"cannot open transactions log {transactions_log}")
-        if catalog is not None:
-            self._lib.work_queue_specify_catalog_servers(self._q, catalog.encode())
-        if name is not None:
-            self._lib.work_queue_specify_name(self._q, name.encode())
-        if password_file is not None and not self._lib.work_queue_specify_password_file(
-            self._q, str(password_file).encode()
-        ):
-            raise RuntimeError(f"cannot read password file {password_file}")
-        if monitoring:
-            directory = str(monitor_dir).encode() if monitor_dir is not None else None
-            # watchdog=1: the monitor stops a task that exceeds its declared limits.
-            if not self._lib.work_queue_enable_monitoring(self._q, directory, 1):
-                raise RuntimeError("cannot enable resource monitoring (resource_monitor missing?)")
-        if keepalive is not None:
-            # (interval, timeout) in seconds: a worker silent for `interval` is asked to answer
-            # and is dropped (its tasks re-queued) if it does not within `timeout`. CCTools'
-            # defaults are 120 and 30.
-            interval, timeout = keepalive
-            self._lib.work_queue_specify_keepalive_interval(self._q, interval)
-            self._lib.work_queue_specify_keepalive_timeout(self._q, timeout)
-        for category, spec in (categories or {}).items():
-            self.declare_category(category, spec)
-        log.info("test manager listening", extra={"port": self.port, "manager_name": name})
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "framework": str(self.framework),
+            "port": port,
+            "name": name,
+            "password_file": str(password_file) if password_file else None,
+            "catalog": catalog,
+            "monitoring": monitoring,
+            "monitor_dir": str(monitor_dir) if monitor_dir else None,
+            "transactions_log": str(transactions_log) if transactions_log else None,
+            "run_info_dir": str(workdir / "vine-run-info"),
+            "categories": {k: v.to_command() for k, v in (categories or {}).items()},
+            "keepalive": list(keepalive) if keepalive else None,
+            "ssl": [str(ssl[0]), str(ssl[1])] if ssl else None,
+            "peer_transfers": peer_transfers,
+            "tune": dict(tune or {}),
+            "serve": serve,
+        }
+        self.stderr_path = workdir / "manager-program.stderr"
+        with self.stderr_path.open("ab") as stderr:
+            self._process = subprocess.Popen(
+                [sys.executable, str(PROGRAM), json.dumps(config)],
+                cwd=workdir,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+        self._finished: queue.Queue[FinishedTask] = queue.Queue()
+        self._replies: dict[int, Any] = {}
+        self._errors: list[str] = []
+        self._ready: dict[str, Any] = {}
+        self._changed = threading.Condition()
+        self._requests = itertools.count(1)
+        self._next_task_id = 1
+        self._write_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, name="manager-program", daemon=True)
+        self._reader.start()
+        with self._changed:
+            if (
+                not self._changed.wait_for(
+                    lambda: self._ready or self._process.poll() is not None, START_TIMEOUT_S
+                )
+                or not self._ready
+            ):
+                self._process.kill()
+                raise ManagerProgramError(f"the manager program did not start: {self._stderr()}")
+        self.port: int = int(self._ready["port"])
+        self.pid: int = int(self._ready["pid"])
+        tx = self._ready.get("transactions_log")
+        self.transactions_log: Path | None = Path(tx) if tx else None
+        logs = self._ready.get("logs_dir")
+        self.logs_dir: Path | None = Path(logs) if logs else None
+        log.info(
+            "test manager listening",
+            extra={"port": self.port, "framework": str(self.framework), "manager_name": name},
+        )
 
-    def _create(self, port: int) -> int:
-        attempts = 5 if port == 0 else 1
-        for _ in range(attempts):
-            chosen = port or free_port()
-            q: int | None = self._lib.work_queue_create(chosen)
-            if q:
-                return q
-        raise RuntimeError(f"cannot create a Work Queue manager on port {port or 'any'}")
+    # -- the program's side ----------------------------------------------------------------
 
-    # -- configuration ---------------------------------------------------------------------
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            kind = event.pop("event", None)
+            with self._changed:
+                if kind == "ready":
+                    self._ready = event
+                elif kind == "finished":
+                    self._finished.put(FinishedTask(**event))
+                elif kind == "reply":
+                    self._replies[event["req"]] = event["value"]
+                elif kind == "error":
+                    self._errors.append(str(event["message"]))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def _check(self) -> None:
+        if self._errors:
+            raise ManagerProgramError("; ".join(self._errors))
+        if self._process.poll() is not None:
+            raise ManagerProgramError(
+                f"the manager program exited ({self._process.returncode}): {self._stderr()}"
+            )
+
+    def _send(self, op: str, **fields: Any) -> None:
+        self._check()
+        assert self._process.stdin is not None
+        with self._write_lock:
+            self._process.stdin.write((json.dumps({"op": op, **fields}) + "\n").encode())
+            self._process.stdin.flush()
+
+    def _ask(self, op: str) -> Any:
+        req = next(self._requests)
+        self._send(op, req=req)
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: req in self._replies or self._process.poll() is not None,
+                REPLY_TIMEOUT_S,
+            ):
+                raise ManagerProgramError(f"no answer to {op} in {REPLY_TIMEOUT_S:g} s")
+        self._check()
+        return self._replies.pop(req)
+
+    # -- configuration and tasks -----------------------------------------------------------
 
     def declare_category(self, category: str, spec: CategorySpec) -> None:
-        def value(v: float | None) -> float:
-            return -1.0 if v is None else float(v)
+        self._send("category", name=category, **spec.to_command())
 
-        with self._lock:
-            self._lib.wqt_category_max(
-                self._q,
-                category.encode(),
-                value(spec.cores),
-                value(spec.memory_mb),
-                value(spec.disk_mb),
-                value(spec.gpus),
-            )
-            self._lib.work_queue_specify_category_mode(self._q, category.encode(), int(spec.mode))
+    def declare_temp(self, name: str) -> None:
+        """A TaskVine temporary file (lives on workers; moved between them by peer transfer)."""
+        self._send("declare", kind="temp", name=name)
 
-    # -- tasks -----------------------------------------------------------------------------
+    def declare_buffer(self, name: str, text: str, cache: str | None = None) -> None:
+        """A file made from ``text``; TaskVine: ``cache`` is its cache level on the workers
+        ("workflow", "worker", "forever"; default: not cached)."""
+        self._send("declare", kind="buffer", name=name, value=text, cache=cache)
+
+    def declare_file(self, name: str, path: Path, cache: str | None = None) -> None:
+        self._send("declare", kind="file", name=name, value=str(path), cache=cache)
 
     def submit(
         self,
@@ -251,78 +274,35 @@ class TestManager:
         disk_mb: int | None = None,
         tag: str | None = None,
         max_retries: int | None = None,
+        inputs: tuple[tuple[str, str], ...] = (),
+        outputs: tuple[tuple[str, str], ...] = (),
     ) -> int:
-        """Queue ``command`` (a shell command line); return its task id."""
-        lib = self._lib
-        t = lib.work_queue_task_create(command.encode())
-        if not t:
-            raise RuntimeError("work_queue_task_create failed")
-        if category is not None:
-            lib.work_queue_task_specify_category(t, category.encode())
-        if cores is not None:
-            lib.work_queue_task_specify_cores(t, cores)
-        if memory_mb is not None:
-            lib.work_queue_task_specify_memory(t, memory_mb)
-        if disk_mb is not None:
-            lib.work_queue_task_specify_disk(t, disk_mb)
-        if tag is not None:
-            lib.work_queue_task_specify_tag(t, tag.encode())
-        if max_retries is not None:
-            lib.work_queue_task_specify_max_retries(t, max_retries)
-        with self._lock:
-            task_id: int = lib.work_queue_submit(self._q, t)
-        return task_id
-
-    def _collect(self, t: int) -> FinishedTask:
-        lib = self._lib
-        result = lib.wqt_task_result(t)
-        finished = FinishedTask(
-            task_id=lib.wqt_task_id(t),
-            result=result,
-            result_str=_text(lib.work_queue_result_str(result)),
-            exit_code=lib.wqt_task_return_status(t),
-            output=_text(lib.wqt_task_output(t)),
-            category=_text(lib.wqt_task_category(t)),
-            tag=_text(lib.wqt_task_tag(t)),
-            host=_text(lib.wqt_task_host(t)),
-            measured=self._json(lib.wqt_task_measured_json(t)),
-            allocated=self._json(lib.wqt_task_allocated_json(t)),
+        """Queue ``command`` (a shell command line); return its task id. ``inputs`` and
+        ``outputs`` are (declared file name, name in the task's sandbox) pairs."""
+        task_id = self._next_task_id
+        self._send(
+            "submit",
+            id=task_id,
+            command=command,
+            category=category,
+            cores=cores,
+            memory_mb=memory_mb,
+            disk_mb=disk_mb,
+            tag=tag,
+            max_retries=max_retries,
+            inputs=list(inputs),
+            outputs=list(outputs),
         )
-        lib.work_queue_task_delete(t)
-        return finished
-
-    def _json(self, pointer: int | None) -> dict[str, Any]:
-        if not pointer:
-            return {}
-        try:
-            text = _text(ctypes.string_at(pointer))
-        finally:
-            self._lib.wqt_free(pointer)
-        try:
-            # CCTools escapes ' as \', which JSON does not allow.
-            parsed = json.loads(text.replace("\\'", "'")) if text.strip() else {}
-        except json.JSONDecodeError:
-            return {"unparsed": text}
-        return parsed if isinstance(parsed, dict) else {}
-
-    def _wait_once(self, timeout: int) -> FinishedTask | None:
-        with self._lock:
-            t = self._lib.work_queue_wait(self._q, timeout)
-            return self._collect(t) if t else None
+        self._next_task_id += 1
+        return task_id
 
     def wait(self, timeout: float) -> FinishedTask | None:
         """Next finished task, or None after ``timeout`` seconds."""
-        if self._pump is not None:
-            try:
-                return self._finished.get(timeout=timeout)
-            except queue.Empty:
-                return None
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            finished = self._wait_once(max(0, min(1, int(left + 0.999))))
-            if finished is not None or time.monotonic() >= deadline:
-                return finished
+        try:
+            return self._finished.get(timeout=timeout)
+        except queue.Empty:
+            self._check()
+            return None
 
     def wait_for(self, count: int, timeout: float) -> list[FinishedTask]:
         """Wait until ``count`` tasks finished; raise TimeoutError after ``timeout`` seconds."""
@@ -337,57 +317,36 @@ class TestManager:
                 done.append(finished)
         return done
 
-    # -- serving in the background -----------------------------------------------------------
-
     def start_serving(self) -> None:
-        """Keep the manager responsive (workers, status queries) from a background thread.
-
-        Finished tasks are then delivered by ``wait``/``wait_for`` from that thread's queue.
-        """
-        if self._pump is not None:
-            return
-        self._stop.clear()
-        self._pump = threading.Thread(target=self._serve, name=f"wq-{self.port}", daemon=True)
-        self._pump.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                finished = self._wait_once(1)
-            except Exception:  # the pump must outlive any one bad task
-                log.exception("test manager pump failed once")
-                finished = None
-            if finished is not None:
-                self._finished.put(finished)
-            time.sleep(0.005)  # let submit() take the lock between waits
+        """Let the program call ``wait()`` (serve workers and status queries)."""
+        self._send("serve", on=True)
 
     def stop_serving(self) -> None:
-        if self._pump is None:
-            return
-        self._stop.set()
-        self._pump.join(timeout=5)
-        self._pump = None
+        """Keep the program out of ``wait()``: the manager accepts connections, answers none."""
+        self._send("serve", on=False)
 
     # -- figures and teardown --------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        values = (ctypes.c_int64 * len(STAT_FIELDS))()
-        with self._lock:
-            self._lib.wqt_stats(self._q, values)
-        return dict(zip(STAT_FIELDS, values, strict=True))
+        value: dict[str, int] = self._ask("stats")
+        return value
 
     def empty(self) -> bool:
-        with self._lock:
-            return bool(self._lib.work_queue_empty(self._q))
+        return bool(self._ask("empty"))
 
     def shutdown(self) -> None:
-        """Stop serving, ask connected workers to exit and delete the manager."""
-        self.stop_serving()
-        with self._lock:
-            if self._q:
-                self._lib.work_queue_shut_down_workers(self._q, 0)
-                self._lib.work_queue_delete(self._q)
-                self._q = 0
+        """Ask connected workers to exit and end the program (killed if it does not)."""
+        if self._process.poll() is None:
+            try:
+                assert self._process.stdin is not None
+                with self._write_lock:
+                    self._process.stdin.write(b'{"op": "exit"}\n')
+                    self._process.stdin.close()
+                self._process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._process.kill()
+                self._process.wait(timeout=10)
+        self._reader.join(timeout=5)
 
     def __enter__(self) -> TestManager:
         return self
@@ -402,6 +361,6 @@ class TestManager:
 
 
 class ManagerFactory(Protocol):
-    """The ``manager_factory`` fixture: keyword arguments of ``TestManager`` (+ ``serve``)."""
+    """The ``manager_factory`` fixture: keyword arguments of ``TestManager``."""
 
     def __call__(self, **kwargs: Any) -> TestManager: ...

@@ -1,4 +1,5 @@
-"""Start real ``work_queue_worker`` processes and make sure they (and their tasks) die.
+"""Start real ``work_queue_worker`` / ``vine_worker`` processes and make sure they (and their
+tasks) die.
 
 Test harness only. A worker runs each task in its own process group and a killed worker
 leaves those tasks running (holding the manager's socket), so ``stop`` freezes the worker,
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-WORKER_BINARY = "work_queue_worker"
+from tests.cctools.install import cctools_bin
+from workqueue_operator.api.common import Framework
+
+WORKER_BINARIES = {Framework.WORK_QUEUE: "work_queue_worker", Framework.TASKVINE: "vine_worker"}
+WORKDIR_OPTIONS = {Framework.WORK_QUEUE: "--workdir", Framework.TASKVINE: "--workspace"}
 LOCALHOST = "127.0.0.1"
 
 
@@ -45,6 +49,7 @@ def worker_argv(
     host: str,
     port: int,
     *,
+    framework: Framework = Framework.WORK_QUEUE,
     cores: int = 1,
     memory: int = 512,
     disk: int = 1024,
@@ -56,17 +61,18 @@ def worker_argv(
     extra: Sequence[str] = (),
 ) -> list[str]:
     """Command line of a worker that declares exactly the given resources."""
-    binary = shutil.which(WORKER_BINARY)
-    if binary is None:
-        raise FileNotFoundError(f"{WORKER_BINARY} (apt-get install coop-computing-tools)")
+    program = WORKER_BINARIES[Framework(framework)]
+    binary = cctools_bin() / program
+    if not binary.exists():
+        raise FileNotFoundError(f"{binary} (scripts/cctools.sh builds CCTools)")
     argv = [
-        binary,
+        str(binary),
         f"--cores={cores}",
         f"--memory={memory}",
         f"--disk={disk}",
         f"--gpus={gpus}",
         f"--timeout={timeout}",
-        f"--workdir={workdir}",
+        f"{WORKDIR_OPTIONS[Framework(framework)]}={workdir}",
         "--parent-death",
     ]
     if password_file is not None:
@@ -165,6 +171,7 @@ class StartWorker(Protocol):
         host: str,
         port: int,
         *,
+        framework: Framework = Framework.WORK_QUEUE,
         cores: int = 1,
         memory: int = 512,
         disk: int = 1024,

@@ -41,7 +41,19 @@ def other_operator_processes(exclude: int | None = None) -> list[str]:
 class OperatorProcess:
     """The operator watching one namespace; every start writes its own log file."""
 
-    def __init__(self, cluster: Cluster, namespace: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        log_dir: Path,
+        *,
+        metrics_port: int = 0,
+        log_format: str = "plain",
+        verbose: bool = False,
+    ) -> None:
+        self._metrics_port = metrics_port
+        self._verbose = verbose
+        self._log_format = log_format
         self._cluster = cluster
         self._namespace = namespace
         self._log_dir = log_dir
@@ -65,7 +77,10 @@ class OperatorProcess:
         self.logs.append(path)
         self._log = path.open("wb")
         # Unbuffered: a SIGKILLed run keeps its log up to the kill.
-        env = self._cluster.env | {METRICS_PORT_ENV: "0", "PYTHONUNBUFFERED": "1"}
+        env = self._cluster.env | {
+            METRICS_PORT_ENV: str(self._metrics_port),
+            "PYTHONUNBUFFERED": "1",
+        }
         self._process = subprocess.Popen(
             [
                 str(operator_program()),
@@ -73,7 +88,8 @@ class OperatorProcess:
                 "--namespace",
                 self._namespace,
                 "--log-format",
-                "plain",
+                self._log_format,
+                *(["--verbose"] if self._verbose else []),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,

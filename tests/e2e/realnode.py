@@ -4,6 +4,9 @@ their pods there with :data:`REAL_NODE_PLACEMENT`."""
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import subprocess
 import textwrap
 import urllib.request
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.harness import REPO
+from workqueue_operator.api.common import Framework
 
 NODE_NAME = "wq-real-node"
 NODE_IP = "10.88.0.1"
@@ -101,22 +105,81 @@ def _millicores(quantity: str) -> int:
     return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
 
 
-def registry_image(name: str, tag: str = "0.1.0") -> str:
-    """``REGISTRY/workqueue-operator/NAME@sha256:...``: the image the registry holds now under
-    ``tag`` (what e2e/node/push-images.sh pushed last)."""
+def _registry(repository: str, reference: str, method: str) -> Any:
+    """A request to the node's registry for a manifest of ``repository`` (its name inside the
+    registry) by tag or digest; the open response."""
     request = urllib.request.Request(
-        f"http://{REGISTRY}/v2/workqueue-operator/{name}/manifests/{tag}",
-        method="HEAD",
+        f"http://{REGISTRY}/v2/{repository}/manifests/{reference}",
+        method=method,
         headers={"Accept": MANIFEST_TYPES},
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        digest = response.headers["Docker-Content-Digest"]
-    assert digest and digest.startswith("sha256:"), f"{name}:{tag}: no digest from {REGISTRY}"
+    return opener.open(request, timeout=10)
+
+
+def registry_digest(repository: str, reference: str) -> str:
+    """The digest the node's registry holds for ``repository:reference``."""
+    with _registry(repository, reference, "HEAD") as response:
+        digest = str(response.headers["Docker-Content-Digest"])
+    assert digest.startswith("sha256:"), f"{repository}:{reference}: no digest from {REGISTRY}"
+    return digest
+
+
+def registry_manifest(repository: str, reference: str) -> dict[str, Any]:
+    """The manifest the node's registry holds for ``repository`` at ``reference``."""
+    with _registry(repository, reference, "GET") as response:
+        manifest: dict[str, Any] = json.load(response)
+    return manifest
+
+
+def delete_manifest(repository: str, digest: str) -> None:
+    """Delete an image (a manifest) a test pushed: the registry's storage is kept between runs."""
+    try:
+        _registry(repository, digest, "DELETE").close()
+    except OSError as error:
+        logging.getLogger(__name__).warning("could not delete %s@%s: %s", repository, digest, error)
+
+
+def registry_image(name: str, tag: str = "0.1.0") -> str:
+    """``REGISTRY/workqueue-operator/NAME@sha256:...``: the image the registry holds now under
+    ``tag`` (what e2e/node/push-images.sh pushed last)."""
+    digest = registry_digest(f"workqueue-operator/{name}", tag)
     return f"{REGISTRY}/workqueue-operator/{name}@{digest}"
 
 
-def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
+@functools.cache
+def checkout_image(name: str) -> str:
+    """This checkout's build of image NAME in the node's registry, by digest.
+
+    ``REGISTRY/workqueue-operator/NAME:0.1.0`` is whatever checkout pushed last (the node and
+    its registry are shared): a test of code that changed the image (the builder's
+    ``build-env``) takes its own build instead. ``images/build.sh NAME`` (cached by content)
+    names it ``workqueue-operator/NAME:h-HASH``; only that tag is pushed."""
+    built = subprocess.run(
+        ["bash", str(REPO / "images" / "build.sh"), name],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    assert built.returncode == 0, f"images/build.sh {name}:\n{built.stderr[-3000:]}"
+    [ref] = [line.split("\t")[2] for line in built.stdout.splitlines() if line.startswith(name)]
+    target = f"{REGISTRY}/{ref}"
+    for command in (["tag", ref, target], ["push", "-q", target]):
+        done = subprocess.run(
+            ["/usr/bin/docker", *command], capture_output=True, text=True, timeout=600, check=False
+        )
+        assert done.returncode == 0, f"docker {' '.join(command)}: {done.stderr[-2000:]}"
+    return registry_image(name, tag=ref.rsplit(":", 1)[1])
+
+
+def external_manager(
+    port: int,
+    *,
+    name: str = "mgr",
+    extra: str = "",
+    framework: Framework = Framework.WORK_QUEUE,
+) -> str:
     """A WorkQueueManager for a manager in the test process, as pods on the real node reach it
     (the node's address); ``extra``: more spec lines, e.g. ``telemetryUrl: ...``."""
     lines = textwrap.indent(extra.strip(), "  ") + "\n" if extra.strip() else ""
@@ -124,7 +187,7 @@ def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
         "apiVersion: workqueue.dev/v1alpha1\n"
         "kind: WorkQueueManager\n"
         f"metadata:\n  name: {name}\n"
-        "spec:\n  mode: External\n"
+        f"spec:\n  mode: External\n  framework: {framework}\n"
         f"  address: {NODE_IP}:{port}\n  pollIntervalSeconds: 1\n" + lines
     )
 

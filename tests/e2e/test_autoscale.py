@@ -14,7 +14,7 @@ from e2e.hostrunner import HostRunner
 
 from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
 from tests.harness import Cluster, wait_for
-from workqueue_operator import metrics
+from workqueue_operator.controllers import metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +76,9 @@ def pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
 
 
 def tasks_lost_to_vanished_workers(log: Path) -> list[int]:
-    """Tasks the manager put back to WAITING straight from RUNNING: their worker went away."""
+    """Tasks the manager put back to waiting (Work Queue's WAITING, TaskVine's READY) straight
+    from RUNNING: their worker went away. (A task retried after exhausting its allocation goes
+    through RETRIEVED in Work Queue and WAITING_RETRIEVAL in TaskVine first.)"""
     last: dict[int, str] = {}
     lost: list[int] = []
     pattern = re.compile(r"^\d+ \d+ TASK (\d+) (\w+)")
@@ -85,7 +87,7 @@ def tasks_lost_to_vanished_workers(log: Path) -> list[int]:
         if not match:
             continue
         task, state = int(match.group(1)), match.group(2)
-        if state == "WAITING" and last.get(task) == "RUNNING":
+        if state in ("WAITING", "READY") and last.get(task) == "RUNNING":
             lost.append(task)
         last[task] = state
     return lost

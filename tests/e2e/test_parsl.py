@@ -1,10 +1,12 @@
-"""The Parsl example (examples/parsl/) end to end: real Parsl, its WorkQueueExecutor's manager,
-and workers from a WorkerPool.
+"""The Parsl example (examples/parsl/) end to end: real Parsl, the manager of its
+WorkQueueExecutor or TaskVineExecutor, and workers from a WorkerPool — each scenario once per
+framework (the WorkQueueManager's ``framework``, the program's ``--executor``).
 
-The Parsl program runs in the environment scripts/parsl-env.sh makes (Debian's python3 with
-python3-workqueue, and Parsl from PyPI). Its tasks run on real work_queue_workers: the host
-runner runs the pool's pods as local processes, with the same environment's python3 first on
-the PATH (Parsl's ``init_command``), as the example image has it in a real cluster.
+The Parsl program runs in the environment scripts/parsl-env.sh makes (the .venv's base Python,
+CCTools 7.17.1's own ndcctools, Parsl from PyPI). Its tasks run on real work_queue_workers or
+vine_workers of the same CCTools build: the host runner runs the pool's pods as local
+processes, with the Parsl environment's python3 first on the PATH (Parsl's ``init_command``),
+as the example image has it in a real cluster.
 """
 
 from __future__ import annotations
@@ -37,15 +39,23 @@ PARSL_VENV = Path(
 )
 PASSWORD = "parsl-e2e-password"
 HOST_RUNNER_LABELS = {"workqueue.dev/host-runner": "true"}
+EXECUTORS = {"WorkQueue": "workqueue", "TaskVine": "taskvine"}
+"""The WorkQueueManager's ``framework`` -> the program's ``--executor``."""
+WORKER_PROGRAMS = {"WorkQueue": "work_queue_worker", "TaskVine": "vine_worker"}
+frameworks = pytest.mark.parametrize("framework", list(EXECUTORS))
 
 
 @pytest.fixture(scope="module")
 def parsl_python() -> Path:
-    """The Parsl environment's interpreter, checked to import Parsl's Work Queue executor."""
+    """The Parsl environment's interpreter, checked to import both of Parsl's CCTools
+    executors (ndcctools.work_queue and ndcctools.taskvine)."""
     python = PARSL_VENV / "bin" / "python"
     probe = (
+        "import ndcctools.work_queue, ndcctools.taskvine; "
         "from parsl.executors.workqueue import executor as e; "
-        "assert e._work_queue_enabled, e.IMPORT_EXCEPTION"
+        "from parsl.executors.taskvine import manager as m; "
+        "assert e._work_queue_enabled, e.IMPORT_EXCEPTION; "
+        "assert m._taskvine_enabled"
     )
     result = (
         subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
@@ -169,30 +179,59 @@ def live_pods(cluster: Cluster, namespace: str, selector: str) -> list[dict[str,
     return [p for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
+def assert_each_task_ran_once(transactions: Path, tasks: int) -> None:
+    """Every task of the manager's transactions log (Work Queue's and TaskVine's have the same
+    TASK lines) started once and succeeded: no worker went away under a running task."""
+    started, succeeded = Counter[str](), Counter[str]()
+    for line in transactions.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[2] == "TASK" and not line.startswith("#"):
+            if fields[4] == "RUNNING":
+                started[fields[3]] += 1
+            elif fields[4:6] == ["DONE", "SUCCESS"]:
+                succeeded[fields[3]] += 1
+    assert len(started) == tasks and set(started.values()) == {1}, started
+    assert succeeded == started, (succeeded, started)
+
+
+def worker_programs(runner: HostRunner) -> set[str]:
+    return {Path(p.argv[0]).name for p in runner.processes() if p.argv}
+
+
+@frameworks
 def test_parsl_external_manager_gets_its_workers_from_a_pool_that_scales_out_and_back(
     operator: Cluster,
     namespace: str,
     host_runner: HostRunner,
+    *,
     start_parsl: StartParsl,
     tmp_path: Path,
+    framework: str,
 ) -> None:
     password_file = tmp_path / "wq-password.txt"
     password_file.write_text(PASSWORD)
     tasks, max_workers = 6, 4
     parsl = start_parsl(
+        f"--executor={EXECUTORS[framework]}",
         "--port=0",  # any free port; the program says which
         f"--password-file={password_file}",
         f"--tasks={tasks}",
         "--task-seconds=5",
         "--reduce-seconds=10",
-        "--hold-after-done=-1",  # until SIGTERM: the pool scales back while the manager answers
+        "--hold-after-done=-1",  # up until SIGTERM (Parsl itself stops after the results)
         f"--worker-init={worker_init()}",
     )
-    port = parsl.event("listening", timeout=60)["port"]
+    listening = parsl.event("listening", timeout=60)
+    assert listening["executor"] == EXECUTORS[framework], listening
 
     docs = example("external.yaml")
     wqm = by_kind(docs, "WorkQueueManager")
-    wqm["spec"] |= {"address": f"127.0.0.1:{port}", "pollIntervalSeconds": 1}
+    assert wqm["spec"]["framework"] == "WorkQueue"  # the example's default; TaskVine documented
+    wqm["spec"] |= {
+        "framework": framework,
+        "address": f"127.0.0.1:{listening['port']}",
+        "pollIntervalSeconds": 1,
+    }
     pool_name = by_kind(docs, "WorkerPool")["metadata"]["name"]
     autoscale = {"pollIntervalSeconds": 1, "scaleUpStep": max_workers}
     autoscale |= {"idleDelaySeconds": 2, "cooldownSeconds": 2}
@@ -227,20 +266,27 @@ def test_parsl_external_manager_gets_its_workers_from_a_pool_that_scales_out_and
     assert done["ok"], done
     assert done["tasks"] == tasks and done["mismatches"] == [], done
     assert done["bash_exit_code"] == 0 and done["pi_from_bash"].startswith("3.1"), done
-    # The tasks ran on the pool's workers (a worker's hostname is its pod's name).
-    assert done["hosts"] and set(done["hosts"]) <= pod_names, (done["hosts"], pod_names)
+    # The tasks ran on the pool's workers (a worker's hostname is its pod's name), several of
+    # them, of the framework's program.
+    assert set(done["hosts"]) <= pod_names, (done["hosts"], pod_names)
+    assert len(done["hosts"]) >= 2, f"the wide phase ran on one worker only: {done['hosts']}"
+    assert worker_programs(host_runner) == {WORKER_PROGRAMS[framework]}, host_runner.processes()
     assert reachable, "the operator never read Parsl's manager (with the password)"
-    assert "count_inside" in categories, categories  # Parsl's apps are Work Queue categories
+    assert "count_inside" in categories, categories  # Parsl's apps are the manager's categories
     assert most == max_workers, f"the pool never reached maxWorkers: at most {most} pods"
     assert fewest_after_most <= 1, (
         f"the pool kept {fewest_after_most} pods during the one-task phase of the workflow"
     )
+    # Scale-down took idle workers only: no task lost its worker (wide phase + 2 narrow tasks).
+    assert_each_task_ran_once(Path(listening["transactions_log"]), tasks + 2)
 
-    # The manager is idle and still answers: the pool lets every worker go, then Parsl stops.
+    # After the results Parsl stops its manager (an idle one would answer nothing anyway): the
+    # pool holds, the workers leave after their --timeout without a manager, and their
+    # finished pods are removed.
     wait_for(
         lambda: not live_pods(operator, namespace, selector),
-        timeout=60,
-        what="the pool back at 0 pods while Parsl's manager is idle",
+        timeout=90,
+        what="the pool back at 0 pods after Parsl's manager stopped",
     )
 
     def settled() -> dict[str, Any] | None:
@@ -264,21 +310,29 @@ def free_port() -> int:
         return port
 
 
-# Debian's work_queue_worker (CCTools 9.9) keeps only the first 48 characters of the manager's
-# host name (parse_manager_addresses: strncpy(..., LINK_ADDRESS_MAX)), and the operator gives an
-# InCluster manager's workers <name>.<namespace>.svc: longer names never connect.
-WORKER_HOST_MAX = 48
+def agent_transactions_log(deployment: dict[str, Any], pod_dir: Path) -> Path:
+    """Where the Deployment's telemetry agent reads the transactions log, on this host: the
+    path of its ``--transactions-log`` inside the ``telemetry`` volume of the manager pod."""
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    [agent] = [c for c in containers if c["name"] == "telemetry-agent"]
+    [mount] = [m for m in agent["volumeMounts"] if m["name"] == "telemetry"]
+    args = agent["args"]
+    path = Path(args[args.index("--transactions-log") + 1])
+    return pod_dir / "volumes" / "telemetry" / path.relative_to(mount["mountPath"])
 
 
-def test_parsl_incluster(  # a short name: the namespace is named after it (WORKER_HOST_MAX)
+@frameworks
+def test_parsl_incluster(
     operator: Cluster,
     namespace: str,
     host_runner: HostRunner,
     parsl_python: Path,
+    framework: str,
 ) -> None:
     """The InCluster example: the operator's Deployment runs the Parsl program (played here by
-    a host runner for the manager pod), which takes its port, password file and transactions
-    log from the operator's environment; the pool's workers reach it through its Service.
+    a host runner for the manager pod), which takes its framework, port, password file and
+    where to log from the operator's environment; the pool's workers reach it through its
+    Service.
 
     No cluster DNS here: the operator cannot resolve the Service, so it sees the manager as
     unreachable and the pool holds at minWorkers (2) rather than following the backlog."""
@@ -287,11 +341,11 @@ def test_parsl_incluster(  # a short name: the namespace is named after it (WORK
     image_args = wqm["spec"].pop("args")
     assert image_args[:2] == ["python3", "/app/parsl_app.py"], image_args
     assert "--hold-after-done=-1" in image_args  # a Deployment must not rerun the workflow
-    name = wqm["metadata"]["name"] = "pi"  # see WORKER_HOST_MAX
-    by_kind(docs, "WorkerPool")["spec"]["managerRef"]["name"] = name
-    assert len(f"{name}.{namespace}.svc") <= WORKER_HOST_MAX, namespace
+    assert not any(a.startswith("--executor") for a in image_args)  # from WORKQUEUE_FRAMEWORK
+    name = wqm["metadata"]["name"]
     port = free_port()
     wqm["spec"] |= {
+        "framework": framework,
         # The image's program, from this checkout and the Parsl environment.
         "command": [str(parsl_python), str(APP)],
         "args": ["--tasks=4", "--task-seconds=2", "--reduce-seconds=1", "--hold-after-done=-1"],
@@ -312,6 +366,7 @@ def test_parsl_incluster(  # a short name: the namespace is named after it (WORK
         wait_for(lambda: operator.get("service", name, namespace), timeout=60, what="Service")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["WORKQUEUE_FRAMEWORK"] == framework, env
         assert env["WORKQUEUE_PORT"] == str(port) and "WORKQUEUE_PASSWORD_FILE" in env, env
         operator.apply(manifest, namespace)
 
@@ -326,25 +381,30 @@ def test_parsl_incluster(  # a short name: the namespace is named after it (WORK
         def manager_log() -> str:
             return "\n".join(manager_runner.logs(namespace, pod).splitlines()[-30:])
 
+        def events() -> list[dict[str, Any]]:
+            log = manager_runner.logs(namespace, pod)
+            return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
         def done() -> dict[str, Any] | None:
             workers.update(
                 p["metadata"]["name"] for p in live_pods(operator, namespace, pool_selector)
             )
-            log = manager_runner.logs(namespace, pod)
-            events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-            return next((e for e in events if e["event"] == "done"), None)
+            return next((e for e in events() if e["event"] == "done"), None)
 
         try:
             outcome = wait_for(done, timeout=120, interval=1, what="the workflow's results")
         except AssertionError as e:
             raise AssertionError(f"{e}; the manager's log ends:\n{manager_log()}") from None
+        [listening] = [e for e in events() if e["event"] == "listening"]
+        assert listening["executor"] == EXECUTORS[framework], listening
         assert outcome["ok"] and outcome["tasks"] == 4, outcome
         assert set(outcome["hosts"]) <= workers, (outcome["hosts"], workers)
+        assert worker_programs(host_runner) == {WORKER_PROGRAMS[framework]}
         process = manager_runner.process(namespace, pod)
         assert process is not None
-        # The telemetry sidecar's path leads to Parsl's transactions log.
-        transactions = process.pod_dir / "volumes" / "telemetry" / "transactions.log"
-        assert " TASK " in transactions.read_text()
+        # The telemetry agent's path leads to Parsl's transactions log: Work Queue's through
+        # the program's link, TaskVine's through the run-info path the program passed on.
+        assert_each_task_ran_once(agent_transactions_log(deployment, process.pod_dir), 4 + 2)
 
         # Deleting the manager stops the program (SIGTERM ends its hold): exit 0.
         operator.kubectl("delete", "wqm", name, "--wait=false", namespace=namespace)

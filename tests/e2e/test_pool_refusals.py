@@ -4,15 +4,14 @@ in an Event, keeps the pods it could create, and catches up when the quota allow
 from __future__ import annotations
 
 import textwrap
-import time
 from typing import Any
 
 import pytest
 
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.test_autoscale import external_manager, pods, pool
-from tests.harness import Cluster, condition, wait_for
-from workqueue_operator import metrics
+from tests.harness import Cluster, condition, wait_for, wait_for_passes
+from workqueue_operator.controllers import metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +76,7 @@ def test_pods_refused_by_a_quota_are_reported_and_created_once_it_allows_them(
     warnings = wait_for(refusal_events, timeout=30, what="a FailedCreate Warning Event")
     assert "exceeded quota" in warnings[0]["message"]
     # The next passes (1 s apart) try again and are refused again: same condition, no new Event.
-    time.sleep(4)
+    wait_for_passes("WorkerPool", namespace, "workers", 3)
     again = pods_created(operator, namespace, "False")
     assert again is not None and again["lastTransitionTime"] == refused["lastTransitionTime"]
     assert live_pods(operator, namespace) == 1

@@ -30,14 +30,16 @@ from tests.harness import Cluster, wait_for
 pytestmark = pytest.mark.e2e
 
 
-def real_node_pool(*, max_workers: int, memory: str, idle_delay: int = 2) -> dict[str, Any]:
+def real_node_pool(
+    *, max_workers: int, memory: str, idle_delay: int = 2, min_workers: int = 0
+) -> dict[str, Any]:
     return {
         "apiVersion": "workqueue.dev/v1alpha1",
         "kind": "WorkerPool",
         "metadata": {"name": "workers"},
         "spec": {
             "managerRef": {"name": "mgr"},
-            "minWorkers": 0,
+            "minWorkers": min_workers,
             "maxWorkers": max_workers,
             "image": registry_image("worker"),
             "worker": {"cores": 1, "memory": memory, "disk": "1Gi"},
@@ -69,6 +71,10 @@ class PodWatch:
         self.alive_until: dict[str, float] = {}
         self.nodes: set[str] = set()
         self.images: set[str] = set()
+        self.programs: set[str] = set()
+        """The first word of each container's command (the worker program)."""
+        self.commands: set[tuple[str, ...]] = set()
+        """Each container's whole command."""
         self.started_containers = 0
         self.most_alive = 0
         self.alive_now = 0
@@ -93,6 +99,12 @@ class PodWatch:
                 if spec.get("nodeName"):
                     self.nodes.add(spec["nodeName"])
                 self.images.update(c["image"] for c in spec["containers"])
+                self.programs.update(
+                    c["command"][0] for c in spec["containers"] if c.get("command")
+                )
+                self.commands.update(
+                    tuple(c["command"]) for c in spec["containers"] if c.get("command")
+                )
                 ip = status.get("podIP")
                 if pod["metadata"].get("deletionTimestamp") or not ip:
                     continue

@@ -168,7 +168,10 @@ def ponchoenv(builder_image: str) -> str:
     )
 
 
-def worker_pool(worker_image: str) -> str:
+def worker_pool(worker_image: str | None, env: str = "six-env") -> str:
+    """One worker on the real node in PonchoEnv ``env``; ``worker_image`` None: the pool names
+    no image (an environment image brings its own)."""
+    image = f"image: {worker_image}" if worker_image else ""
     return (
         textwrap.dedent(
             f"""
@@ -178,8 +181,8 @@ def worker_pool(worker_image: str) -> str:
               name: workers
             spec:
               managerRef: {{name: mgr}}
-              envRef: {{name: six-env}}
-              image: {worker_image}
+              envRef: {{name: {env}}}
+              {image}
               minWorkers: 1
               maxWorkers: 1
               worker: {{cores: 1, memory: 512Mi, disk: 1Gi}}
@@ -190,6 +193,30 @@ def worker_pool(worker_image: str) -> str:
         + placement_yaml(4)
         + "\n"
     )
+
+
+def settled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    """The PonchoEnv's status once its phase is final (Ready, Failed, Invalid), else None."""
+    env = cluster.get("penv", name, namespace) or {}
+    status: dict[str, Any] = env.get("status") or {}
+    return status if status.get("phase") in ("Ready", "Failed", "Invalid") else None
+
+
+def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: float = 420) -> dict[str, Any]:
+    """The PonchoEnv's status once Ready; AssertionError with the namespace's state otherwise."""
+    try:
+        status = wait_for(
+            lambda: settled(cluster, namespace, name),
+            timeout=timeout,
+            interval=1,
+            what=f"PonchoEnv {name} settled",
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{describe(cluster, namespace)}") from None
+    if status["phase"] != "Ready":
+        why = [c.get("message") for c in status.get("conditions", []) if c["status"] != "True"]
+        raise AssertionError(f"{name} {status['phase']}: {why}\n{describe(cluster, namespace)}")
+    return status
 
 
 def pods(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -222,18 +249,7 @@ def test_ponchoenv_built_on_the_real_node_runs_a_task_through_a_real_worker(
     started = time.monotonic()
     operator.apply(ponchoenv(builder_image), namespace)
 
-    def settled() -> dict[str, Any] | None:
-        env = operator.get("penv", "six-env", namespace) or {}
-        status: dict[str, Any] = env.get("status") or {}
-        return status if status.get("phase") in ("Ready", "Failed", "Invalid") else None
-
-    try:
-        status = wait_for(settled, timeout=420, interval=1, what="PonchoEnv six-env settled")
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{describe(operator, namespace)}") from None
-    if status["phase"] != "Ready":
-        why = [c.get("message") for c in status.get("conditions", []) if c["status"] != "True"]
-        raise AssertionError(f"PonchoEnv {status['phase']}: {why}\n{describe(operator, namespace)}")
+    status = wait_ready(operator, namespace, "six-env")
     to_ready = time.monotonic() - started
 
     assert status["hash"] == ENV_HASH

@@ -48,7 +48,7 @@ from tests.cctools.manager import FinishedTask, ManagerFactory, TestManager, fre
 from tests.e2e.operator_process import operator_program
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
-from workqueue_operator.k8s.quantities import quantity_to_mb
+from workqueue_operator.values.quantities import quantity_to_mb
 
 pytestmark = pytest.mark.e2e
 
@@ -190,8 +190,8 @@ def finish(manager: TestManager, count: int, timeout: float) -> list[FinishedTas
 
 def measured_memory(task: FinishedTask) -> int:
     value = task.measured.get("memory")
-    assert isinstance(value, list) and value, task.measured
-    return int(value[0])
+    assert value is not None, task.measured
+    return int(value)
 
 
 def pool_status(cluster: Cluster, namespace: str) -> dict[str, Any]:

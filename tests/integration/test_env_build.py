@@ -15,7 +15,6 @@ import json
 import subprocess
 import tarfile
 import textwrap
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import REPO, Cluster, condition, wait_for
+from tests.harness import REPO, Cluster, condition, wait_for, wait_for_passes
 from workqueue_operator.envs.normalize import spec_hash
 from workqueue_operator.k8s.jobs import ENV_ROOT, HASH_LABEL, OUTPUT_MOUNT, job_name
 
@@ -230,7 +229,13 @@ def test_pip_env_is_built_once_per_hash_and_reused(
         "patch", "penv", "tools", "--type=merge", "-p",
         json.dumps({"spec": {"spec": {"pip": ["SIX==1.16.0 "]}}}), namespace=namespace,
     )  # fmt: skip
-    time.sleep(4)
+    wait_for(
+        lambda: (
+            (obj := operator.get("penv", "tools", namespace))
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        ),
+        what="the operator's pass over the edited spec",
+    )
     assert [j["metadata"]["name"] for j in build_jobs(operator, namespace)] == [job]
     assert in_phase(operator, namespace, "tools", "Ready") is not None
 
@@ -296,8 +301,7 @@ def test_missing_package_fails_with_the_installer_message_and_retries_with_backo
     ]
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
 
-    # No tight loop: no new pod before the retry time; then exactly one new try.
-    time.sleep(5)
+    # No tight loop: the next try (a new pod) comes only at the retry time, and only one.
     assert pending_build_pod(operator, namespace, bad_job, seen) is None
     second = run_build_pod(operator, namespace, bad_job, volume, seen=seen, timeout=60)
     assert datetime.now(UTC) >= retry_at
@@ -323,5 +327,5 @@ def test_env_without_its_claim_is_invalid_and_builds_nothing(
         lambda: in_phase(operator, namespace, "orphan", "Invalid"), what="orphan Invalid"
     )
     assert condition(invalid, "Accepted")["reason"] == "ClaimNotFound"  # type: ignore[index]
-    time.sleep(2)
+    wait_for_passes("PonchoEnv", namespace, "orphan", 1)
     assert build_jobs(operator, namespace) == []

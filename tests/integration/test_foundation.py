@@ -76,6 +76,34 @@ def test_apiserver_rejects_both_manager_ref_and_address(crds: Cluster, namespace
     assert "exactly one of managerRef" in result.stderr
 
 
+def ponchoenv_manifest(output: str) -> str:
+    return (
+        "apiVersion: workqueue.dev/v1alpha1\nkind: PonchoEnv\nmetadata:\n  name: env\n"
+        'spec:\n  spec: {pip: ["six==1.16.0"]}\n  output:\n' + textwrap.indent(output, "    ")
+    )
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (
+            "tarball: {url: https://store.example.org/envs}\n"
+            "image: {repository: registry.example.org/envs}\n",
+            "output needs exactly one of tarball or image",
+        ),
+        ("{}\n", "output needs exactly one of tarball or image"),
+        ("image: {repository: registry.example.org/envs:v1}\n", "spec.output.image.repository"),
+    ],
+)
+def test_apiserver_rejects_a_ponchoenv_output_that_is_not_one_artefact(
+    crds: Cluster, namespace: str, output: str, message: str
+) -> None:
+    result = crds.apply(ponchoenv_manifest(output), namespace, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert crds.get("penv", "env", namespace) is None
+
+
 def test_valid_pool_is_accepted_with_observed_generation(operator: Cluster, namespace: str) -> None:
     operator.apply(manager_manifest("mgr"), namespace)
     operator.apply(pool_manifest("pool"), namespace)

@@ -11,6 +11,7 @@ it says nothing about the chart. What is checked is what the cluster really deci
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CRD_NAMES
-from tests.harness import Cluster, wait_for
+from tests.harness import REPO, Cluster, wait_for
 from tests.unit.test_helm_chart import CHART, helm_binary
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,62 @@ def items(
     args += ["-n", namespace] if namespace else []
     found: list[dict[str, Any]] = json.loads(cluster.kubectl(*args).stdout)["items"]
     return found
+
+
+Grants = dict[str, frozenset[str]]
+"""Resource (``name.group``, ``name`` for the core group, ``name/subresource``) -> verbs."""
+EVERY_ACCOUNT = frozenset(
+    {
+        "selfsubjectreviews.authentication.k8s.io",
+        "selfsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectrulesreviews.authorization.k8s.io",
+        "clustertrustbundles.certificates.k8s.io",
+    }
+)
+"""What every ServiceAccount may do by the default RBAC policy (system:basic-user and the
+like): not the chart's."""
+CLUSTER_RESOURCES = frozenset({"namespaces", "customresourcedefinitions.apiextensions.k8s.io"})
+"""The chart's cluster-scoped grants (kopf's discovery), valid in every namespace."""
+
+
+def granted(cluster: Cluster, account: str, namespace: str) -> Grants:
+    """``kubectl auth can-i --list``: what ``account`` may do in ``namespace`` (resources only,
+    without the grants every account has)."""
+    out = cluster.kubectl("auth", "can-i", "--list", f"--as={account}", "-n", namespace).stdout
+    found: dict[str, set[str]] = {}
+    for line in out.splitlines()[1:]:
+        columns = line.split()
+        if not columns or line.startswith(" ") or columns[0] in EVERY_ACCOUNT:
+            continue  # a non-resource URL, or a default grant
+        verbs = line[line.rindex("[") + 1 : line.rindex("]")].split()
+        found.setdefault(columns[0], set()).update(verbs)
+    return {resource: frozenset(verbs) for resource, verbs in found.items()}
+
+
+def documented() -> Grants:
+    """The RBAC table of docs/helm.md, as the same resource -> verbs mapping."""
+    text = (REPO / "docs" / "helm.md").read_text()
+    table = text[text.index("## RBAC") :]
+    found: dict[str, set[str]] = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        group = cells[0].strip("`").strip('"')
+        for resource in re.findall(r"`([^`]+)`", cells[1]):
+            names = (
+                [
+                    f"{kind}/{resource[2:]}"
+                    for kind in ("workqueuemanagers", "workerpools", "ponchoenvs")
+                ]
+                if resource.startswith("*/")
+                else [resource]
+            )
+            for name in names:
+                base, _, sub = name.partition("/")
+                key = f"{base}.{group}" if group else base
+                found.setdefault(f"{key}/{sub}" if sub else key, set()).update(cells[2].split())
+    return {resource: frozenset(verbs) for resource, verbs in found.items()}
 
 
 def can_i(cluster: Cluster, account: str, verb: str, resource: str, namespace: str) -> bool:
@@ -137,6 +194,14 @@ def test_helm_install_and_uninstall(
             assert not can_i(cluster, user, verb, resource, namespace), (verb, resource)
         # Cluster-wide RBAC reaches every namespace; namespaced RBAC only its own.
         assert can_i(cluster, user, "create", "pods", "default") is not namespaced
+        # Exactly the documented grants, in the operator's namespace; elsewhere, the same
+        # (cluster-wide) or only the cluster-scoped discovery grants (namespaced).
+        assert granted(cluster, user, namespace) == documented()
+        elsewhere = granted(cluster, user, "default")
+        if namespaced:
+            assert elsewhere == {r: v for r, v in documented().items() if r in CLUSTER_RESOURCES}
+        else:
+            assert elsewhere == documented()
     finally:
         run(helm, "uninstall", release, "-n", namespace, "--timeout=2m")
 

@@ -1,14 +1,17 @@
 """The project's container images: built here (cached by content) and run once each.
 
 ``images/build.sh`` makes the local Debian base with mmdebstrap, starts dockerd when none is
-running, and builds the operator, worker, manager and builder images, reusing any whose inputs
-have not changed. Each test then runs one image's entry point the way the operator or a user
-would. The tests skip only when this machine cannot run a Docker engine at all; a failing
-build or image is a failure.
+running, compiles CCTools 7.17.1 once from the vendored source into the cctools image, and
+builds the operator, worker, manager and builder images, reusing any whose inputs have not
+changed. Each test then runs one image's entry point the way the operator or a user would; a
+real Work Queue manager and a real TaskVine manager in the manager image each run tasks on a
+worker of the worker image. The tests skip only when this machine cannot run a Docker engine at
+all; a failing build or image is a failure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -24,10 +27,14 @@ BUILD = REPO / "images" / "build.sh"
 COMMON = REPO / "images" / "base" / "common.sh"
 DOCKER = "/usr/bin/docker"
 IMAGES = ("operator", "worker", "manager", "builder")
-BUILT = (*IMAGES, "pause")
-"""What images/build.sh builds: the four images, and the real node's pod sandbox (pause, a
-static binary in an empty image: nothing to run as uid 1000)."""
+BUILT = ("cctools", "crane", *IMAGES, "pause")
+"""What images/build.sh builds: the four images, the CCTools build the worker and manager copy
+(cctools, files in an empty image), the crane binary the builder copies (crane, one file in an
+empty image), and the real node's pod sandbox (pause, a static binary in an empty image): the
+last three have nothing to run as uid 1000."""
 UID = "1000"
+CCTOOLS_VERSION = "7.17.1"
+VENDORED_ARCHIVE = REPO.parent / "shared" / "vendor" / f"cctools-{CCTOOLS_VERSION}-src.tar.gz"
 
 # A cold build (base rootfs, Debian packages, PyPI wheels) takes minutes on two cores; warm,
 # the build script only hashes its inputs.
@@ -130,13 +137,56 @@ def test_operator_image_serves_the_agent_sidecar_on_a_read_only_root(
     assert "--transactions-log" in out
 
 
+def test_cctools_image_is_the_vendored_release(images: dict[str, str]) -> None:
+    [config] = json.loads(docker("image", "inspect", images["cctools"]).stdout)
+    labels = config["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == CCTOOLS_VERSION
+    assert labels["dev.workqueue.cctools-source"] == "source"
+    if VENDORED_ARCHIVE.exists():
+        digest = hashlib.sha256(VENDORED_ARCHIVE.read_bytes()).hexdigest()
+        assert labels["dev.workqueue.cctools-archive-sha256"] == digest
+
+
+CCTOOLS_FILES = (
+    "/opt/cctools/bin/work_queue_worker",
+    "/opt/cctools/bin/vine_worker",
+    "/opt/cctools/bin/resource_monitor",
+    "/opt/cctools/VERSION",
+)
+
+
+def test_worker_and_manager_carry_the_same_build(images: dict[str, str]) -> None:
+    sums = {
+        name: run_image(images[name], *CCTOOLS_FILES, entrypoint="sha256sum")
+        for name in ("worker", "manager")
+    }
+    assert sums["worker"] == sums["manager"]
+    # A PythonTask's function is pickled by the manager's cloudpickle and loaded by the worker's.
+    program = "import cloudpickle; print(cloudpickle.__version__)"
+    versions = {
+        name: run_image(images[name], "-c", program, entrypoint="python3").strip()
+        for name in ("worker", "manager")
+    }
+    assert versions["worker"] == versions["manager"], versions
+    version = run_image(images["worker"], "/opt/cctools/VERSION", entrypoint="cat")
+    assert version.startswith(f"CCTools {CCTOOLS_VERSION} built from source"), version
+
+
+def first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
 def test_worker_programs(images: dict[str, str]) -> None:
     ref = images["worker"]
-    assert "work_queue_worker version" in run_image(ref, "--version")
-    assert "work_queue_worker version" in run_image(
-        ref, "--version", entrypoint="work_queue_worker"
+    # The image's entry point (tini -g -- work_queue_worker), then each program by name.
+    assert f"work_queue_worker version {CCTOOLS_VERSION} FINAL" in first_line(
+        run_image(ref, "--version")
     )
-    assert "resource_monitor version" in run_image(ref, "--version", entrypoint="resource_monitor")
+    for program in ("work_queue_worker", "vine_worker", "resource_monitor"):
+        out = first_line(run_image(ref, "--version", entrypoint=program))
+        assert f"{program} version {CCTOOLS_VERSION} FINAL" in out, out
+    # TaskVine's PythonTask wrapper imports cloudpickle with the worker's python3.
+    run_image(ref, "-c", "import cloudpickle", entrypoint="python3")
     # The pods' tini option needs tini on PATH; resource_monitor measures as a non-root user.
     out = run_image(
         ref,
@@ -148,21 +198,31 @@ def test_worker_programs(images: dict[str, str]) -> None:
     assert '"exit_status":0' in out.replace(" ", "")
 
 
-def test_manager_python_bindings(images: dict[str, str]) -> None:
+def test_manager_python_and_programs(images: dict[str, str]) -> None:
+    ref = images["manager"]
     out = run_image(
-        images["manager"],
+        ref,
         "python3",
         "-c",
-        "import work_queue, resource_monitor, work_queue_futures;"
-        " print(work_queue.WORK_QUEUE_DEFAULT_PORT)",
+        "import sys, cloudpickle, packaging, ndcctools.taskvine as vine,"
+        " ndcctools.work_queue as wq; print(sys.prefix, wq.WORK_QUEUE_DEFAULT_PORT, vine.__name__)",
     )
-    assert out.strip() == "9123"
+    assert out.split() == ["/opt/venv", "9123", "ndcctools.taskvine"]
     # A manager with monitoring on ships resource_monitor to its workers: it must find one.
-    assert run_image(images["manager"], "sh", "-c", "command -v resource_monitor").strip()
+    # `pip install` as the image's user goes to /opt/venv.
+    out = run_image(
+        ref,
+        "sh",
+        "-c",
+        "for p in makeflow resource_monitor work_queue_status vine_status work_queue_worker"
+        " vine_worker; do $p --version | head -n1; done; touch /opt/venv/lib/python3.11/w",
+    )
+    assert len(out.splitlines()) == 6
+    assert all(f"version {CCTOOLS_VERSION} FINAL" in line for line in out.splitlines()), out
 
 
-MANAGER_PROGRAM = """
-import work_queue as wq
+WORK_QUEUE_MANAGER = """
+import ndcctools.work_queue as wq
 q = wq.WorkQueue(port=0)
 q.enable_monitoring()
 print("port", q.port, flush=True)
@@ -171,6 +231,29 @@ t.specify_cores(1); t.specify_memory(64); t.specify_disk(64)
 q.submit(t)
 t = q.wait(90)
 print("result", t.result if t else "none", (t.output or "").strip() if t else "", flush=True)
+print("measured", t.resources_measured is not None if t else "none", flush=True)
+"""
+
+TASKVINE_MANAGER = """
+import ndcctools.taskvine as vine
+
+def square(x):
+    import sys
+    return x * x, "%d.%d" % sys.version_info[:2]
+
+m = vine.Manager(port=0, run_info_path="/workspace/vine-run-info")
+m.enable_monitoring()
+print("port", m.port, flush=True)
+t = vine.Task("echo task-ran-as-$(id -u)")
+p = vine.PythonTask(square, 7)
+for task in (t, p):
+    task.set_cores(1); task.set_memory(64); task.set_disk(64)
+    m.submit(task)
+while not m.empty():
+    m.wait(90)
+print("result", t.result, (t.std_output or "").strip(), flush=True)
+print("measured", t.resources_measured is not None, flush=True)
+print("python", p.result, repr(p.output), flush=True)
 """
 
 
@@ -181,13 +264,15 @@ def container_name() -> Iterator[str]:
     docker("rm", "-f", name, check=False)
 
 
-def test_manager_image_runs_a_task_on_the_worker_image(
-    images: dict[str, str], container_name: str
-) -> None:
-    """The bindings in the manager image and the worker image speak the same protocol."""
+def run_manager_and_worker(
+    images: dict[str, str], container_name: str, program: str, worker: str
+) -> str:
+    """The manager image runs ``program`` (which prints ``port N``); one single-shot worker
+    of the worker image (``worker``: work_queue_worker or vine_worker) connects to it. Returns
+    the manager's standard output once it exited 0."""
     docker(
         "run", "-d", "--name", container_name, "--network", "host",
-        images["manager"], "python3", "-c", MANAGER_PROGRAM,
+        images["manager"], "python3", "-c", program,
     )  # fmt: skip
     port = ""
     for _ in range(60):
@@ -197,15 +282,38 @@ def test_manager_image_runs_a_task_on_the_worker_image(
             break
         time.sleep(0.5)
     assert port, docker("logs", container_name).stderr
-    worker = docker(
-        "run", "--rm", "--network", "host", images["worker"],
-        "--single-shot", "--cores", "1", "--memory", "256", "--disk", "256", "--timeout", "60",
+    proc = docker(
+        "run", "--rm", "--network", "host", "--entrypoint", worker, images["worker"],
+        "--single-shot", "--cores", "1", "--memory", "256", "--disk", "512", "--timeout", "60",
         "127.0.0.1", port,
         timeout=120,
     )  # fmt: skip
-    assert docker("wait", container_name, timeout=120).stdout.strip() == "0"
-    out = docker("logs", container_name).stdout
-    assert f"result 0 task-ran-as-{UID}" in out, (out, worker.stdout, worker.stderr)
+    status = docker("wait", container_name, timeout=120).stdout.strip()
+    logs = docker("logs", container_name)
+    assert status == "0", (logs.stdout, logs.stderr, proc.stdout, proc.stderr)
+    return logs.stdout
+
+
+def test_work_queue_manager_runs_a_task_on_the_worker_image(
+    images: dict[str, str], container_name: str
+) -> None:
+    """ndcctools.work_queue in the manager image and work_queue_worker in the worker image
+    speak the same protocol; the monitored task ran as the image's user."""
+    out = run_manager_and_worker(images, container_name, WORK_QUEUE_MANAGER, "work_queue_worker")
+    assert f"result 0 task-ran-as-{UID}" in out, out
+    assert "measured True" in out, out
+
+
+def test_taskvine_manager_runs_a_task_and_a_python_task_on_the_worker_image(
+    images: dict[str, str], container_name: str
+) -> None:
+    """ndcctools.taskvine and vine_worker: a command task (monitored), and a PythonTask that the
+    worker runs with its python3 and cloudpickle; the function ran under the same Python minor
+    version as the manager's."""
+    out = run_manager_and_worker(images, container_name, TASKVINE_MANAGER, "vine_worker")
+    assert f"result success task-ran-as-{UID}" in out, out
+    assert "measured True" in out, out
+    assert "python success (49, '3.11')" in out, out
 
 
 def test_builder_tools(images: dict[str, str]) -> None:
@@ -220,6 +328,8 @@ def test_builder_tools(images: dict[str, str]) -> None:
         entrypoint="sh",
     )
     assert out.startswith("Python 3.")
+    # crane appends a PonchoEnv's layer to its base image and pushes it (output.image).
+    assert run_image(ref, "version", entrypoint="crane").strip() == "v0.22.1"
 
 
 def test_worker_python_is_the_builders(images: dict[str, str]) -> None:

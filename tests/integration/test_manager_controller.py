@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import textwrap
-import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cctools.manager import ManagerFactory
-from tests.harness import Cluster, condition, wait_for
+from tests.harness import Cluster, condition, wait_for, wait_for_passes
+from workqueue_operator.api.common import Framework
+from workqueue_operator.k8s.manager_objects import TLS_FINGERPRINT_ANNOTATION
+from workqueue_operator.managers.tls import fingerprint, manager_names, needs_renewal, self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +72,7 @@ def test_external_manager_status_follows_the_real_queue(
         what="an Unreachable Event",
     )
     # Events on transitions only: three more polls (one a second) must not add any.
-    time.sleep(3)
+    wait_for_passes("WorkQueueManager", namespace, "ext", 3)
     again = [e for e in operator.events_for("ext", namespace) if e["reason"] == "Unreachable"]
     assert len(warnings) == len(again) == 1
     assert again[0].get("count", 1) == 1
@@ -121,3 +126,159 @@ def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
         ),
         what="the new image rolled out",
     )
+
+
+def tls_files(tmp_path: Path, names: list[str]) -> tuple[Path, Path, bytes]:
+    made = self_signed(names[0], names, datetime.now(UTC))
+    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
+    key.write_bytes(made.key_pem)
+    cert.write_bytes(made.certificate_pem)
+    return key, cert, made.certificate_pem
+
+
+def reachable_reason(operator: Cluster, name: str, namespace: str) -> str | None:
+    found = condition(operator.get("wqm", name, namespace), "Reachable")
+    return None if found is None else f"{found['status']} {found['reason']}"
+
+
+@pytest.mark.parametrize("framework", ["WorkQueue", "TaskVine"])
+def test_an_external_tls_manager_is_checked_against_the_ca_in_its_config_map(
+    operator: Cluster,
+    namespace: str,
+    manager_factory: ManagerFactory,
+    tmp_path: Path,
+    framework: str,
+) -> None:
+    """The operator polls a real ssl manager through TLS, checking its certificate against the
+    ConfigMap's CA; another CA, or no ConfigMap, is TLSFailed with an Event."""
+    key, cert, _ = tls_files(tmp_path, ["localhost"])
+    manager = manager_factory(framework=Framework(framework), ssl=(key, cert))
+    other = tmp_path / "other.crt"
+    other.write_bytes(self_signed("other", ["other"], datetime.now(UTC)).certificate_pem)
+    operator.kubectl("create", "configmap", "ca", f"--from-file=ca.crt={cert}", namespace=namespace)
+    operator.kubectl(
+        "create", "configmap", "wrong-ca", f"--from-file=ca.crt={other}", namespace=namespace
+    )
+    manifest = textwrap.dedent(
+        f"""
+        apiVersion: workqueue.dev/v1alpha1
+        kind: WorkQueueManager
+        metadata:
+          name: secure
+        spec:
+          mode: External
+          framework: {framework}
+          address: 127.0.0.1:{manager.port}
+          pollIntervalSeconds: 1
+          tls:
+            caConfigMapRef: {{name: ca, key: ca.crt}}
+        """
+    )
+    operator.apply(manifest, namespace)
+    wait_for(
+        lambda: reachable_reason(operator, "secure", namespace) == "True StatusAnswered",
+        what="Reachable through TLS",
+    )
+    operator.kubectl(
+        "patch",
+        "wqm",
+        "secure",
+        "--type=merge",
+        "-p",
+        '{"spec":{"tls":{"caConfigMapRef":{"name":"wrong-ca","key":"ca.crt"}}}}',
+        namespace=namespace,
+    )
+    wait_for(
+        lambda: reachable_reason(operator, "secure", namespace) == "False TLSFailed",
+        what="TLSFailed against another CA",
+    )
+    message = condition(operator.get("wqm", "secure", namespace), "Reachable")["message"]  # type: ignore[index]
+    assert "the manager's certificate failed the check: self-signed certificate" in message
+    wait_for(
+        lambda: [e for e in operator.events_for("secure", namespace) if e["reason"] == "TLSFailed"],
+        what="a TLSFailed Event",
+    )
+    operator.kubectl(
+        "patch",
+        "wqm",
+        "secure",
+        "--type=merge",
+        "-p",
+        '{"spec":{"tls":{"caConfigMapRef":{"name":"missing","key":"ca.crt"}}}}',
+        namespace=namespace,
+    )
+    wait_for(
+        lambda: (
+            "ConfigMap missing has no key ca.crt"
+            in (condition(operator.get("wqm", "secure", namespace), "Reachable") or {}).get(
+                "message", ""
+            )
+        ),
+        what="the missing ConfigMap named",
+    )
+
+
+def in_cluster_tls(name: str, tls: str) -> str:
+    return textwrap.dedent(
+        f"""
+        apiVersion: workqueue.dev/v1alpha1
+        kind: WorkQueueManager
+        metadata:
+          name: {name}
+        spec:
+          image: example.org/my-manager:1
+          tls: {tls}
+        """
+    )
+
+
+def test_an_in_cluster_tls_manager_gets_a_certificate_its_own_or_the_users(
+    operator: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """tls: {} makes a self-signed Secret (owned, labelled, naming the Service) that the
+    Deployment mounts and is annotated with; secretName of the user's own Secret is used as it
+    is; issuerRef without cert-manager says so."""
+    operator.apply(in_cluster_tls("made", "{}"), namespace)
+    secret = wait_for(lambda: operator.get("secret", "made-tls", namespace), what="the TLS Secret")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["metadata"]["ownerReferences"][0]["name"] == "made"
+    certificate = base64.b64decode(secret["data"]["tls.crt"])
+    assert needs_renewal(certificate, manager_names("made", namespace), datetime.now(UTC)) is None
+    deployment = wait_for(
+        lambda: operator.get("deployment", "made", namespace), what="the manager Deployment"
+    )
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"][TLS_FINGERPRINT_ANNOTATION] == fingerprint(
+        certificate
+    )
+    assert {"name": "tls", "secret": {"secretName": "made-tls", "defaultMode": 0o440}} in template[
+        "spec"
+    ]["volumes"]
+    wait_for(
+        lambda: [
+            e for e in operator.events_for("made", namespace) if e["reason"] == "CertificateIssued"
+        ],
+        what="a CertificateIssued Event",
+    )
+
+    key, cert, mine = tls_files(tmp_path, ["mine"])
+    operator.kubectl(
+        "create", "secret", "tls", "mine", f"--key={key}", f"--cert={cert}", namespace=namespace
+    )
+    operator.apply(in_cluster_tls("users", "{secretName: mine}"), namespace)
+    deployment = wait_for(
+        lambda: operator.get("deployment", "users", namespace), what="the Deployment"
+    )
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations[TLS_FINGERPRINT_ANNOTATION] == fingerprint(mine)
+    stored = operator.get("secret", "mine", namespace)
+    assert stored is not None and base64.b64decode(stored["data"]["tls.crt"]) == mine
+
+    operator.apply(in_cluster_tls("issued", "{issuerRef: {name: campus-ca}}"), namespace)
+    wait_for(
+        lambda: reachable_reason(operator, "issued", namespace) == "False CertificateRefused",
+        what="CertificateRefused",
+    )
+    message = condition(operator.get("wqm", "issued", namespace), "Reachable")["message"]  # type: ignore[index]
+    assert "is cert-manager installed?" in message
+    assert operator.get("deployment", "issued", namespace) is None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import textwrap
-import time
 
 import pytest
 
 from tests.cctools.manager import ManagerFactory
-from tests.harness import Cluster, condition, wait_for
+from tests.harness import Cluster, condition, wait_for, wait_for_passes
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +54,7 @@ def test_pool_waits_for_its_environment(
     assert "no worker pods until it is Ready" in waiting["message"]
     # The backlog wants 3 workers, but none is created while the environment is not Ready
     # (its build pod cannot start here: the claim has no volume).
-    time.sleep(3)
+    wait_for_passes("WorkerPool", namespace, "workers", 3)
     pods = operator.kubectl(
         "get", "pods", "-l", "workqueue.dev/pool=workers", "-o", "name", namespace=namespace
     ).stdout.split()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from workqueue_operator.acceptance import Verdict, judge_env, judge_manager, judge_pool, parse_spec
+from workqueue_operator.api.acceptance import (
+    Verdict,
+    judge_env,
+    judge_manager,
+    judge_pool,
+    parse_spec,
+)
 from workqueue_operator.api.common import Condition, ConditionStatus, is_transition, set_condition
 from workqueue_operator.api.env import PonchoEnvSpec
 from workqueue_operator.api.manager import WorkQueueManagerSpec
@@ -53,12 +59,53 @@ def test_manager_secret_reference_is_checked() -> None:
     assert judge_manager(spec, lambda name: name == "pw").accepted
 
 
+def _judge_env(
+    spec: PonchoEnvSpec, claims: set[str], secrets: dict[str, bytes | None] | None = None
+) -> Verdict:
+    found = secrets or {}
+    return judge_env(
+        spec,
+        lambda name: name in claims,
+        secret_exists=lambda name: name in found,
+        docker_config=found.get,
+    )
+
+
 def test_env_claim_reference_is_checked() -> None:
     spec = PonchoEnvSpec.model_validate(
         {"spec": {"pip": ["six"]}, "output": {"tarball": {"pvc": {"claimName": "envs"}}}}
     )
-    assert judge_env(spec, lambda name: False).reason == "ClaimNotFound"
-    assert judge_env(spec, lambda name: True).accepted
+    assert _judge_env(spec, set()).reason == "ClaimNotFound"
+    assert _judge_env(spec, {"envs"}).accepted
+
+
+def test_env_image_registry_secrets_must_exist_and_hold_a_docker_config() -> None:
+    spec = PonchoEnvSpec.model_validate(
+        {
+            "spec": {"pip": ["six"]},
+            "output": {
+                "image": {
+                    "repository": "registry.example.org/envs",
+                    "pushSecretRef": {"name": "push"},
+                    "pullSecretRef": {"name": "pull"},
+                }
+            },
+        }
+    )
+    config = b'{"auths": {"registry.example.org": {"auth": "dTpw"}}}'
+    missing = _judge_env(spec, set(), {"pull": config})
+    assert (missing.accepted, missing.reason) == (False, "SecretNotFound")
+    assert "output.image.pushSecretRef names Secret 'push'" in missing.message
+    opaque = _judge_env(spec, set(), {"push": None, "pull": config})
+    assert (opaque.accepted, opaque.reason) == (False, "SecretNotDockerConfig")
+    assert "kubectl create secret docker-registry" in opaque.message
+    not_json = _judge_env(spec, set(), {"push": config, "pull": b"user:password"})
+    assert (not_json.reason, "pullSecretRef" in not_json.message) == ("SecretNotDockerConfig", True)
+    assert _judge_env(spec, set(), {"push": config, "pull": config}).accepted
+    anonymous = PonchoEnvSpec.model_validate(
+        {"spec": {"pip": ["six"]}, "output": {"image": {"repository": "10.88.0.1:5000/envs"}}}
+    )
+    assert _judge_env(anonymous, set()).accepted
 
 
 def _condition(status: ConditionStatus, reason: str, at: int) -> Condition:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from workqueue_operator.concurrency import run_bounded
+from workqueue_operator.controllers.concurrency import run_bounded
 
 
 def test_results_come_back_in_the_order_of_the_calls() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workqueue_operator.acceptance import Verdict
+from workqueue_operator.api.acceptance import Verdict
 from workqueue_operator.scaling.creation import (
     FAILED_CREATE,
     PODS_CREATED,

@@ -18,11 +18,12 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.unit.test_metrics import exercise
 from workqueue_operator.agent.ingest import IngestCollector
 from workqueue_operator.agent.manager_metrics import ManagerCollector, ManagerSnapshot
 from workqueue_operator.agent.metrics import TaskMetrics
-from workqueue_operator.metrics import BucketFigure, OperatorMetrics, QueueFigures
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.controllers.metrics import OperatorMetrics
+from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 from workqueue_operator.wq.transactions import Observation
 
@@ -38,14 +39,9 @@ PROMQL_KEYWORDS = {
 
 
 def operator_exposition() -> str:
+    """The operator's metrics after every one of its calls (test_metrics.exercise)."""
     m = OperatorMetrics()
-    m.observe_reconcile("WorkerPool", 0.1, ok=False)
-    m.record_scale("ns", "pool", "up", "ScaleUp", 1)
-    m.record_refused_pods("ns", "pool", 1)
-    m.set_pool_pods("ns", "pool", {("s", "Running"): 1})
-    m.set_manager_figures("ns", "mgr", reachable=True, queue=QueueFigures(1, 1, 1, 1, 1, 1, 0))
-    m.set_buckets("ns", "pool", [BucketFigure("c", "0", 1.0, 1.0, 1.0, 1.0)])
-    m.set_waste("ns", "pool", memory_bytes=1.0, cores=1.0)
+    exercise(m)
     return m.render().decode()
 
 

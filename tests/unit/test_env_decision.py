@@ -12,8 +12,9 @@ from workqueue_operator.envs.decision import (
     retry_delay,
     stamp,
 )
-from workqueue_operator.envs.observe import Donor, JobState, JobView, find_donor, job_view
+from workqueue_operator.envs.observe import Donor, JobState, JobView, find_donor
 from workqueue_operator.envs.result import BuildFailure, BuildSuccess, parse_report
+from workqueue_operator.k8s.job_view import job_view
 
 H = "a" * 64
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -237,3 +238,50 @@ def test_donors_are_ready_envs_of_the_hash_and_other_namespaces_only_share_urls(
     local = [*envs, env("ns", "zeta"), env("ns", "alpha")]
     donor = find_donor(local, namespace="ns", name="me", env_hash=H, share=True)
     assert donor is not None and donor.ref == "ns/alpha"
+
+
+IMAGE_TARGET = f"registry.example.org/envs:{H}-0123456789ab"
+IMAGE = f"{IMAGE_TARGET}@sha256:{'c' * 64}"
+
+
+def test_image_donors_are_the_same_repository_and_base_in_any_sharing_namespace() -> None:
+    other_base = f"registry.example.org/envs:{H}-ba9876543210@sha256:{'d' * 64}"
+    other_repo = f"registry.example.org/team/envs:{H}-0123456789ab@sha256:{'e' * 64}"
+    envs = [
+        env("ns", "tarball"),  # a tarball is no image
+        env("ns", "base-2", artifact=other_base),
+        env("ns", "repo-2", artifact=other_repo),
+        env("other", "private", artifact=IMAGE),
+        env("other", "shared", share=True, artifact=IMAGE),
+    ]
+    found = find_donor(envs, namespace="ns", name="me", env_hash=H, share=True, image=IMAGE_TARGET)
+    assert found == Donor("other", "shared", IMAGE, 7, None)  # an image is reachable anywhere
+    assert (
+        find_donor(envs, namespace="ns", name="me", env_hash=H, share=False, image=IMAGE_TARGET)
+        is None
+    )
+    # A tarball output takes no image, however close.
+    tarball = find_donor(envs[1:], namespace="ns", name="me", env_hash=H, share=True)
+    assert tarball is None
+    local = find_donor(
+        [*envs, env("ns", "same", artifact=IMAGE)],
+        namespace="ns", name="me", env_hash=H, share=True, image=IMAGE_TARGET,
+    )  # fmt: skip
+    assert local is not None and local.ref == "ns/same"
+
+
+def test_an_image_job_is_ready_with_the_reported_digest_and_a_lost_report_builds_again() -> None:
+    pushed = BuildSuccess(H, IMAGE, 18275, 3.2)
+    building = {"hash": H, "phase": "Building"}
+    ready = decide(building, facts(succeeded(pushed), expected_artifact=None))
+    assert ready.status["phase"] == "Ready" and ready.status["artifact"] == IMAGE
+    assert ready.status["sizeBytes"] == 18275
+    # An image has no location known beforehand: without the report there is no digest.
+    lost = decide(
+        {"hash": H, "phase": "Building"}, facts(succeeded(report=None), expected_artifact=None)
+    )
+    assert lost.status["phase"] == "Failed" and "artifact" not in lost.status
+    assert lost.event is not None and lost.event.reason == "ReportLost"
+    later = facts(succeeded(report=None), expected_artifact=None, now=NOW + timedelta(seconds=31))
+    retry = decide(apply({"hash": H, "phase": "Building"}, lost.status), later)
+    assert retry.action is Action.DELETE_JOB  # the next Job finds the tag and reports it

@@ -8,12 +8,16 @@ from typing import Any
 import pytest
 
 from workqueue_operator.api.env import EnvPhase, PonchoEnvSpec, PonchoEnvStatus
+from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
+from workqueue_operator.envs.artifact import image_tag
 from workqueue_operator.envs.normalize import normalize_spec, spec_hash
-from workqueue_operator.k8s.env_mount import env_mount
+from workqueue_operator.k8s.env_mount import env_mount, image_conflict
 from workqueue_operator.k8s.jobs import (
     HASH_ANNOTATION,
     HASH_LABEL,
+    artifact_location,
     build_job,
+    build_job_name,
     job_name,
     output_problem,
 )
@@ -82,7 +86,9 @@ def test_permanent_failures_fail_the_job_at_once_and_others_are_retried() -> Non
     assert spec["activeDeadlineSeconds"] > 0
     fail, ignore = spec["podFailurePolicy"]["rules"]
     assert fail["action"] == "FailJob"
-    assert fail["onExitCodes"] == {"containerName": "builder", "operator": "In", "values": [2, 3]}
+    # 2 bad spec, 3 an installer refused it, 4 the registry refused (or no base image).
+    codes = {"containerName": "builder", "operator": "In", "values": [2, 3, 4]}
+    assert fail["onExitCodes"] == codes
     assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
     assert "ttlSecondsAfterFinished" not in spec  # the finished Job is the build's record
 
@@ -163,7 +169,7 @@ def test_url_output_uploads_and_needs_no_claim() -> None:
         (PVC, True),
         ({"tarball": {"url": "https://x/y"}}, True),
         ({"tarball": {"url": "s3://bucket/envs"}}, False),
-        ({"image": {"repository": "registry.example.org/envs"}}, False),
+        ({"image": {"repository": "registry.example.org/envs"}}, True),
     ],
 )
 def test_outputs_this_operator_can_write(output: dict[str, Any], supported: bool) -> None:
@@ -203,3 +209,108 @@ def test_env_mount_fetches_a_url_artifact_and_needs_a_ready_env() -> None:
     assert env_mount(env_spec(PVC), building) is None
     with pytest.raises(ValueError, match="unknown artifact"):
         env_mount(env_spec(PVC), ready("ftp://x/y.tar.gz"))
+
+
+IMAGE = {
+    "image": {
+        "repository": "registry.example.org/team/envs",
+        "pushSecretRef": {"name": "push"},
+        "baseImage": "registry.example.org/team/worker:1.0",
+        "insecure": True,
+    }
+}
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_an_image_output_pushes_with_crane_and_mounts_the_push_secret_as_docker_config() -> None:
+    manifest = job(IMAGE)
+    pod = manifest["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[args.index("--image-repository") + 1] == "registry.example.org/team/envs"
+    assert args[args.index("--base-image") + 1] == "registry.example.org/team/worker:1.0"
+    assert "--insecure-registry" in args
+    assert not {"--output", "--upload", "--artifact"} & set(args)
+    assert args[args.index("--work-dir") + 1] == "/opt/poncho"  # built where the layer puts it
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["registry"] == {
+        "name": "registry",
+        "mountPath": "/etc/workqueue-operator/registry",
+        "readOnly": True,
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(volumes) == {"work", "registry"}  # no claim
+    assert volumes["registry"]["secret"] == {
+        "secretName": "push",
+        "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+    }
+    assert {"name": "DOCKER_CONFIG", "value": "/etc/workqueue-operator/registry"} in container[
+        "env"
+    ]
+    assert artifact_location(env_spec(IMAGE), HASH) is None  # the digest comes with the report
+
+
+def test_an_anonymous_image_push_mounts_no_secret_and_keeps_tls_checks() -> None:
+    pod = job({"image": {"repository": "registry.example.org/envs"}})["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "--insecure-registry" not in container["args"]
+    base = container["args"][container["args"].index("--base-image") + 1]
+    assert base == DEFAULT_WORKER_IMAGE
+    assert [v["name"] for v in pod["volumes"]] == ["work"]
+    assert all(e["name"] != "DOCKER_CONFIG" for e in container["env"])
+
+
+def test_image_jobs_are_named_by_hash_repository_and_base() -> None:
+    tarball, image = build_job_name(env_spec(PVC), HASH), build_job_name(env_spec(IMAGE), HASH)
+    assert tarball == job_name(HASH)
+    assert image.startswith(f"penv-image-{HASH[:20]}-") and len(image) <= 63
+    other_repo = {"image": {**IMAGE["image"], "repository": "registry.example.org/other"}}
+    other_base = {"image": {**IMAGE["image"], "baseImage": "registry.example.org/w:2"}}
+    same_target = {"image": {**IMAGE["image"], "insecure": False, "pushSecretRef": None}}
+    assert build_job_name(env_spec(other_repo), HASH) != image
+    assert build_job_name(env_spec(other_base), HASH) != image
+    assert build_job_name(env_spec(same_target), HASH) == image
+
+
+def test_image_tag_is_the_hash_then_the_base_id() -> None:
+    tag = image_tag(HASH, "registry.example.org/team/worker:1.0")
+    assert tag.startswith(f"{HASH}-") and len(tag) == 64 + 1 + 12 <= 128
+    assert tag != image_tag(HASH, "registry.example.org/team/worker:1.1")
+
+
+def test_env_mount_of_an_image_runs_the_image_itself_with_no_init_container() -> None:
+    artifact = f"registry.example.org/team/envs:{image_tag(HASH, 'b')}@{DIGEST}"
+    mount = env_mount(env_spec(IMAGE), ready(artifact))
+    assert mount is not None
+    assert mount.image == f"registry.example.org/team/envs@{DIGEST}"
+    assert (mount.init_containers, mount.volumes, mount.volume_mounts) == ([], [], [])
+    assert mount.command_prefix == [f"/opt/poncho/{HASH}/bin/run-in-env"]
+    assert mount.env == [{"name": "PONCHO_ENV", "value": f"/opt/poncho/{HASH}"}]
+    assert mount.image_pull_secrets == ["push"]  # the push Secret, when no pull Secret is named
+    pulled = {"image": {**IMAGE["image"], "pullSecretRef": {"name": "pull"}}}
+    pull_mount = env_mount(env_spec(pulled), ready(artifact))
+    assert pull_mount is not None and pull_mount.image_pull_secrets == ["pull"]
+    anonymous = env_mount(env_spec({"image": {"repository": "r.example/e"}}), ready(artifact))
+    assert anonymous is not None and anonymous.image_pull_secrets == []
+
+
+@pytest.mark.parametrize(
+    ("pool_image", "conflicts"),
+    [
+        (DEFAULT_WORKER_IMAGE, False),  # the pool names no image of its own
+        ("registry.example.org/team/worker:1.0", False),  # the environment's base
+        ("registry.example.org/team/gpu-worker:1.0", True),
+    ],
+)
+def test_a_pool_image_other_than_the_environment_base_conflicts(
+    pool_image: str, conflicts: bool
+) -> None:
+    artifact = f"registry.example.org/team/envs:{image_tag(HASH, 'b')}@{DIGEST}"
+    mount = env_mount(env_spec(IMAGE), ready(artifact))
+    assert mount is not None
+    problem = image_conflict(pool_image, env_spec(IMAGE), mount)
+    assert (problem is not None) is conflicts
+    if problem:
+        assert "output.image.baseImage" in problem and pool_image in problem
+    tarball = env_mount(env_spec(PVC), ready(f"pvc://envs/team/{HASH}.tar.gz"))
+    assert tarball is not None and image_conflict(pool_image, env_spec(PVC), tarball) is None

@@ -36,3 +36,15 @@ def test_a_body_that_is_not_json_falls_back_to_the_http_reason() -> None:
 @pytest.mark.parametrize("status", [409, 429, 500, 503, 0])
 def test_conflicts_rate_limits_and_server_errors_are_not_refusals(status: int) -> None:
     assert refused(api_error(status, "x", None)) is None
+
+
+def test_a_resize_beyond_the_nodes_allocatable_is_a_refusal() -> None:
+    """What kube-apiserver 1.37.2 answers a pods/resize above the node's allocatable (its resize
+    admission, before the kubelet sees it)."""
+    message = (
+        'pods "exp1" is forbidden: node didn\'t have enough allocatable resources: cpu, '
+        "requested: 4000, allocatable: 2000"
+    )
+    body = json.dumps({"kind": "Status", "reason": "Forbidden", "message": message, "code": 403})
+    refusal = refused(api_error(403, "Forbidden", body))
+    assert refusal is not None and refusal.message == message

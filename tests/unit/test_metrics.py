@@ -13,9 +13,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from workqueue_operator import metrics
+from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import BucketShape, CategoryRecommendation
-from workqueue_operator.metrics import BucketFigure, OperatorMetrics, QueueFigures
+from workqueue_operator.controllers import metrics
+from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics
+from workqueue_operator.managers.status import queue_figures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 from workqueue_operator.wq.status_models import QueueStatus
 
@@ -25,6 +27,7 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_reconcile_duration_seconds",
     "workqueue_operator_scale_actions",
     "workqueue_operator_pods_refused",
+    "workqueue_operator_pod_resizes",
     "workqueue_operator_pods",
     "workqueue_operator_manager_tasks",
     "workqueue_operator_manager_workers",
@@ -35,7 +38,19 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_bucket_share_ratio",
     "workqueue_operator_pool_waste_memory_bytes",
     "workqueue_operator_pool_waste_cores",
+    "workqueue_operator_last_reconcile_timestamp_seconds",
+    "workqueue_operator_status_patches",
 }
+
+QUEUE = QueueFigures(
+    tasks_waiting=5,
+    tasks_running=2,
+    tasks_done=40,
+    tasks_failed=1,
+    workers_connected=3,
+    workers_busy=2,
+    workers_idle=1,
+)
 
 
 def exercise(m: OperatorMetrics) -> None:
@@ -47,11 +62,14 @@ def exercise(m: OperatorMetrics) -> None:
     m.record_scale("ns", "pool", "up", "ScaleUp", 3)
     m.record_scale("ns", "pool", "down", "ScaleDown", 1)
     m.record_refused_pods("ns", "pool", 2)
+    m.record_resizes("ns", "pool", {"requested": 2, "done": 1, "infeasible": 1})
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
-    m.set_manager_figures("ns", "mgr", reachable=True, queue=QueueFigures(5, 2, 40, 1, 3, 2, 1))
+    m.set_manager_figures("ns", "mgr", reachable=True, queue=QUEUE)
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
     m.set_buckets("ns", "pool", [BucketFigure("analysis", "0", 2 * 2**30, 1.0, 4 * 2**30, 0.8)])
     m.set_waste("ns", "pool", memory_bytes=3 * 2**30, cores=1.5)
+    m.record_pass("WorkerPool", "ns", "pool", at=1_800_000_000.0)
+    m.record_status_patch("WorkerPool", "ns", "pool")
 
 
 def samples(m: OperatorMetrics) -> list[Sample]:
@@ -151,6 +169,19 @@ def test_refused_pods_accumulate_per_pool() -> None:
         m.record_refused_pods("ns", "p", -1)
 
 
+def test_pod_resizes_accumulate_per_pool_and_result() -> None:
+    m = OperatorMetrics()
+    m.record_resizes("ns", "p", {"requested": 2, "done": 0})
+    m.record_resizes("ns", "p", {"requested": 1, "done": 2, "infeasible": 1})
+    name = "workqueue_operator_pod_resizes_total"
+    assert value(m, name, namespace="ns", pool="p", result="requested") == 3
+    assert value(m, name, namespace="ns", pool="p", result="done") == 2
+    assert value(m, name, namespace="ns", pool="p", result="infeasible") == 1
+    assert value(m, name, namespace="ns", pool="p", result="timed_out") is None
+    with pytest.raises(ValueError, match="counts"):
+        m.record_resizes("ns", "p", {"done": -1})
+
+
 def test_scale_rejects_a_bad_direction_or_count() -> None:
     m = OperatorMetrics()
     with pytest.raises(ValueError, match="direction"):
@@ -178,7 +209,7 @@ def test_pool_pods_are_replaced_as_a_whole() -> None:
 
 def test_manager_figures_and_unreachable_drops_stale_queue_figures() -> None:
     m = OperatorMetrics()
-    queue = QueueFigures.from_status(
+    queue = queue_figures(
         QueueStatus(
             tasks_waiting=7,
             tasks_running=2,
@@ -331,3 +362,23 @@ def test_serve_on_a_busy_port_warns_and_tries_again_later(caplog: pytest.LogCapt
         assert metrics.serve(port, host="127.0.0.1") is False
     assert "cannot serve metrics" in caplog.text
     assert metrics._serving_port is None
+
+
+def test_an_objects_last_pass_and_status_patches_are_kept_until_it_is_forgotten() -> None:
+    m = OperatorMetrics()
+    m.record_pass("PonchoEnv", "ns", "env", at=100.0)
+    m.record_status_patch("PonchoEnv", "ns", "env")
+    m.record_status_patch("PonchoEnv", "ns", "env")
+    m.record_pass("PonchoEnv", "ns", "other", at=50.0)
+    env = {"kind": "PonchoEnv", "namespace": "ns", "name": "env"}
+
+    def of(metric: str) -> list[float]:
+        return [s.value for s in samples(m) if s.name == metric and s.labels == env]
+
+    assert of("workqueue_operator_last_reconcile_timestamp_seconds") == [100.0]
+    assert of("workqueue_operator_status_patches_total") == [2]
+    assert m.status_patches("PonchoEnv", "ns", "env") == 2
+    m.forget_object("PonchoEnv", "ns", "env")
+    assert m.last_pass("PonchoEnv", "ns", "env") is None
+    assert of("workqueue_operator_status_patches_total") == []
+    assert m.last_pass("PonchoEnv", "ns", "other") == 50.0

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workqueue_operator.api.common import Framework
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, SHAPE_LABEL
 from workqueue_operator.k8s.pods import (
@@ -19,7 +20,7 @@ from workqueue_operator.k8s.pods import (
     worker_args,
     worker_pod_name,
 )
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.values.shapes import WorkerShape
 
 SHAPE = WorkerShape.of(cores=4, memory_mb=8192, disk_mb=16384)
 
@@ -217,3 +218,142 @@ def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
     claims = [v for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
     assert claims and claims[0]["persistentVolumeClaim"]["claimName"] == "envs"
     assert env_mount(env_spec, status.model_copy(update={"phase": "Building"})) is None
+
+
+def test_an_environment_image_is_the_worker_image_and_brings_its_pull_secret() -> None:
+    from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus  # noqa: PLC0415
+    from workqueue_operator.k8s.env_mount import env_mount  # noqa: PLC0415
+
+    env_spec = PonchoEnvSpec.model_validate(
+        {
+            "spec": {"pip": ["six==1.16.0"]},
+            "output": {"image": {"repository": "r.example/envs", "pushSecretRef": {"name": "s"}}},
+        }
+    )
+    digest = "sha256:" + "cd" * 32
+    status = PonchoEnvStatus.model_validate(
+        {"phase": "Ready", "hash": "ab" * 32, "artifact": f"r.example/envs:t@{digest}"}
+    )
+    mount = env_mount(env_spec, status)
+    assert mount is not None
+    pod = build(environment=mount)
+    worker = pod["spec"]["containers"][0]
+    assert worker["image"] == f"r.example/envs@{digest}"
+    assert worker["command"][0] == f"/opt/poncho/{'ab' * 32}/bin/run-in-env"
+    assert "work_queue_worker" in worker["command"]
+    assert "initContainers" not in pod["spec"]
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "s"}]
+    # Nothing is mounted over /opt/poncho: the environment is in the image.
+    assert all(m["mountPath"] != "/opt/poncho" for m in worker["volumeMounts"])
+
+
+def test_taskvine_pools_run_vine_worker_with_a_transfer_port_at_the_pods_own_ip() -> None:
+    pod = build(framework=Framework.TASKVINE)
+    container = pod["spec"]["containers"][0]
+    command = container["command"]
+    assert command[0] == "vine_worker"
+    assert "--workspace=/workspace" in command and not any("--workdir" in a for a in command)
+    assert "--transfer-port=9124" in command
+    # Kubernetes expands $(POD_IP) from the container's env: the pod's IP, not the node's.
+    assert "--contact-hostport=$(POD_IP):9124" in command
+    pod_ip = next(e for e in container["env"] if e["name"] == "POD_IP")
+    assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert container["ports"] == [
+        {"name": "vine-transfer", "containerPort": 9124, "protocol": "TCP"}
+    ]
+    assert command[-2:] == ["mgr.science.svc", "9123"]
+
+
+def test_work_queue_pools_run_work_queue_worker_without_transfer_ports() -> None:
+    container = build()["spec"]["containers"][0]
+    assert container["command"][0] == "work_queue_worker"
+    assert "--workdir=/workspace" in container["command"]
+    assert "ports" not in container
+    assert not any("transfer" in a or "contact" in a for a in container["command"])
+
+
+def test_workspace_is_an_empty_dir_limited_to_the_pods_disk() -> None:
+    for framework in Framework:
+        pod = build(framework=framework)
+        [workspace] = [v for v in pod["spec"]["volumes"] if v["name"] == "workspace"]
+        limit = pod["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"]
+        assert workspace["emptyDir"] == {"sizeLimit": limit}
+
+
+def test_workers_of_a_tls_manager_connect_with_ssl() -> None:
+    command = build(tls=True)["spec"]["containers"][0]["command"]
+    assert "--ssl" in command and command.index("--ssl") < len(command) - 2
+    assert "--ssl" not in build()["spec"]["containers"][0]["command"]
+
+
+IN_PLACE = {"mode": "Buckets", "updateMode": "InPlace"}
+
+
+@pytest.mark.parametrize("framework", list(Framework))
+def test_in_place_pods_take_their_size_from_their_own_limits_and_restart_on_a_resize(
+    framework: Framework,
+) -> None:
+    pod = build(spec=spec(image="w:1", sizing=IN_PLACE), framework=framework)
+    container = pod["spec"]["containers"][0]
+    command = container["command"]
+    # The kubelet expands $(VAR) from the env, which the downward API fills at each start.
+    assert "--cores=$(WORKER_CORES)" in command
+    assert "--memory=$(WORKER_MEMORY_MB)" in command
+    assert "--disk=$(WORKER_DISK_MB)" in command
+    assert "--gpus=0" in command
+    assert not any(a in command for a in ("--cores=4", "--memory=8192", "--disk=16384"))
+    fields = {
+        e["name"]: e["valueFrom"]["resourceFieldRef"]
+        for e in container["env"]
+        if "resourceFieldRef" in e.get("valueFrom", {})
+    }
+    assert fields == {
+        "WORKER_CORES": {"containerName": "worker", "resource": "limits.cpu", "divisor": "1"},
+        "WORKER_MEMORY_MB": {
+            "containerName": "worker",
+            "resource": "limits.memory",
+            "divisor": "1Mi",
+        },
+        "WORKER_DISK_MB": {
+            "containerName": "worker",
+            "resource": "limits.ephemeral-storage",
+            "divisor": "1Mi",
+        },
+    }
+    assert container["resizePolicy"] == [
+        {"resourceName": "cpu", "restartPolicy": "RestartContainer"},
+        {"resourceName": "memory", "restartPolicy": "RestartContainer"},
+    ]
+    # RestartContainer is refused with restartPolicy Never; a worker that exits 0 still ends.
+    assert pod["spec"]["restartPolicy"] == "OnFailure"
+    assert container["resources"] == build()["spec"]["containers"][0]["resources"]
+    # A TaskVine worker keeps its workspace (and "forever" cached files) across the restart.
+    assert ("--keep-workspace" in command) is (framework is Framework.TASKVINE)
+
+
+@pytest.mark.parametrize("mode", ["Off", "Initial", "Recreate"])
+def test_pools_that_never_resize_keep_fixed_sizes_and_restart_policy_never(mode: str) -> None:
+    pod = build(spec=spec(image="w:1", sizing={"mode": "Buckets", "updateMode": mode}))
+    container = pod["spec"]["containers"][0]
+    assert "--cores=4" in container["command"]
+    assert "resizePolicy" not in container
+    assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_resize_patch_sets_cpu_and_memory_requests_and_limits_only() -> None:
+    from workqueue_operator.k8s.pods import resize_patch  # noqa: PLC0415
+
+    patch = resize_patch(WorkerShape.of(1, 512, 4096))
+    assert patch == {
+        "spec": {
+            "containers": [
+                {
+                    "name": "worker",
+                    "resources": {
+                        "requests": {"cpu": "1", "memory": "512Mi"},
+                        "limits": {"cpu": "1", "memory": "512Mi"},
+                    },
+                }
+            ]
+        }
+    }

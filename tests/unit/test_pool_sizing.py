@@ -9,11 +9,11 @@ from workqueue_operator.api.pool import (
     UpdateMode,
     WorkerPoolSpec,
 )
-from workqueue_operator.pool_sizing import shapes_and_demands
 from workqueue_operator.scaling import CategoryDemand
+from workqueue_operator.scaling.pool_shapes import shapes_and_demands
 from workqueue_operator.sizing.recommend import bumped, recommend, recommend_category
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 
 
 def samples(category: str, memory: float, n: int) -> list[Sample]:
@@ -36,9 +36,14 @@ def test_two_memory_profiles_give_two_buckets_with_the_margin() -> None:
             "a", mixed, sizing(marginPercent=10, strategy=strategy), DEFAULT_MACHINE
         )
         assert [(b.memory_mb, b.share) for b in rec.buckets] == [(220, 0.5), (1650, 0.5)]
-    # The adaptive ladder weighs a failed first try against over-allocation: with as many big
-    # tasks as small ones, one bucket wastes less than trying small first.
+    # The adaptive ladder weighs a failed first try (its allocation x the task's time) against
+    # over-allocation: trying 220 first costs every big task 220 more, which saves 1430 on each
+    # small one, so two rungs are cheaper once small tasks are more than 220/1650 of all...
     rec = recommend_category("a", mixed, sizing(marginPercent=10), DEFAULT_MACHINE)
+    assert [b.memory_mb for b in rec.buckets] == [220, 1650]
+    # ...and one rung is cheaper when they are fewer (5 %).
+    mostly_big = samples("a", 200, 5) + samples("a", 1500, 95)
+    rec = recommend_category("a", mostly_big, sizing(marginPercent=10), DEFAULT_MACHINE)
     assert [b.memory_mb for b in rec.buckets] == [1650]
     mostly_small = samples("a", 200, 60) + samples("a", 1500, 20)
     rec = recommend_category("a", mostly_small, sizing(marginPercent=10), DEFAULT_MACHINE)
@@ -114,8 +119,8 @@ def test_buckets_split_a_category_backlog_by_share_onto_bucket_shapes() -> None:
 
 
 def test_recreate_replaces_only_idle_pods_of_an_old_shape_after_the_idle_delay() -> None:
-    from workqueue_operator.pool_sizing import recreate_victims, shape_of  # noqa: PLC0415
     from workqueue_operator.scaling import PodPhase, PodView, WorkerShape, WorkerView  # noqa: PLC0415
+    from workqueue_operator.scaling.pool_shapes import recreate_victims, shape_of  # noqa: PLC0415
 
     spec = WorkerPoolSpec.model_validate(
         {

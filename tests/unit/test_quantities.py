@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from workqueue_operator.k8s.quantities import (
+from workqueue_operator.values.quantities import (
     MB_BYTES,
     QuantityError,
     bytes_to_mb,

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.connection import manager_connection, pool_connection
+from workqueue_operator.k8s.connection import manager_connection, pool_connection
 from workqueue_operator.k8s.manager_objects import manager_deployment, manager_service
+from workqueue_operator.k8s.observe import pod_view
 from workqueue_operator.k8s.pods import ManagerEndpoint, ManagerProject
-from workqueue_operator.manager_status import ManagerPoll, poll_status
-from workqueue_operator.observations import category_demands, pod_view, worker_views
+from workqueue_operator.managers.status import ManagerPoll, poll_status
 from workqueue_operator.scaling import UNKNOWN, PodPhase
+from workqueue_operator.scaling.observe import category_demands, worker_views
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus, WorkerStatus
 
 
@@ -90,15 +91,22 @@ def test_poll_status_keeps_last_figures_when_unreachable_and_flags_transitions()
     answered = ManagerPoll(
         at, "h:1", queue=QueueStatus.model_validate({"tasks_waiting": 3, "workers_connected": 1})
     )
-    fields, changed = poll_status({}, answered, 1)
-    assert changed and fields["phase"] == "Running"
+    fields, events = poll_status({}, answered, 1)
+    assert [e.reason for e in events] == ["StatusAnswered"] and fields["phase"] == "Running"
     assert fields["queue"]["tasksWaiting"] == 3
-    again, changed_again = poll_status(fields, answered, 1)
-    assert not changed_again
+    assert fields["lastPollTime"] == "2026-11-24T00:00:00Z"
+    later = ManagerPoll(datetime(2026, 11, 24, 0, 1, tzinfo=UTC), "h:1", queue=answered.queue)
+    again, events_again = poll_status(fields, later, 1)
+    assert not events_again
+    # Nothing new: no field differs, so lastPollTime stays and nothing needs a write.
+    assert "lastPollTime" not in again
+    assert all(fields[key] == value for key, value in again.items())
 
     gone = ManagerPoll(at, "h:1", reason="Unreachable", message="connection refused")
-    down, changed_down = poll_status(again, gone, 1)
-    assert changed_down and down["phase"] == "Unreachable" and "queue" not in down
+    down, events_down = poll_status(fields, gone, 1)
+    assert [(e.type.value, e.reason) for e in events_down] == [("Warning", "Unreachable")]
+    assert down["phase"] == "Unreachable" and "queue" not in down
+    assert "lastPollTime" in down
     reachable = next(c for c in down["conditions"] if c["type"] == "Reachable")
     assert (reachable["status"], reachable["message"]) == ("False", "connection refused")
 

@@ -256,10 +256,24 @@ def test_unreachable_manager_holds_no_deletes_and_no_creates_beyond_min() -> Non
     to_min = decide(pods=pods, reachable=False, min_workers=5, scale_up_step=2)
     assert to_min.create == {SHAPE.id: 2}
     assert "creating 2 to reach minWorkers" in to_min.reason
-    manual = decide(autoscale=False, replicas=6, reachable=False, min_workers=1)
-    assert manual.create == {SHAPE.id: 1}
     done = decide(pods=[pod("done", PodPhase.SUCCEEDED, finished_ago=1)], reachable=False)
     assert done.delete_finished == ("done",)  # its worker has exited: safe to clean up
+
+
+def test_unreachable_manager_with_autoscale_off_still_scales_up_to_replicas() -> None:
+    """kubectl scale needs no word from the manager to add workers; only removing them needs
+    its list of idle workers (the bug: the pool held at minWorkers until it could reach it)."""
+    manual = decide(autoscale=False, replicas=6, reachable=False, min_workers=1)
+    assert manual.create == {SHAPE.id: 6}
+    assert manual.desired_replicas == 6
+    assert "creating 6 to reach replicas 6 (autoscale off)" in manual.reason
+    stepped = decide(autoscale=False, replicas=1000, max_workers=1000, reachable=False)
+    assert stepped.create == {SHAPE.id: 100}  # the scale-up step still applies
+    fewer = decide(
+        autoscale=False, replicas=1, pods=[pod("a"), pod("b")], workers=[], reachable=False
+    )
+    assert (fewer.create, fewer.delete) == ({}, ())  # no scale-down without the manager
+    assert fewer.desired_replicas == 2
 
 
 # Autoscale off
@@ -407,3 +421,13 @@ def test_same_inputs_same_decision_whatever_the_order() -> None:
         first.desired_replicas,
     )
     assert first.delete == ("c", "d")  # 2 wanted: the pending ones go, ties broken by name
+
+
+def test_a_taskvine_worker_holding_only_its_file_cache_is_idle() -> None:
+    """TaskVine reports a worker's cache as disk in use: that is no task, and the worker may go."""
+    cached = WorkerView(hostname="w", disk_inuse_mb=12.0)
+    assert not cached.busy
+    assert WorkerView(hostname="w", memory_inuse_mb=100.0).busy
+    assert WorkerView(hostname="w", tasks_running=1).busy
+    decision = decide(pods=[pod("w")], workers=[cached], idle_for={"w": 999})
+    assert decision.delete == ("w",)

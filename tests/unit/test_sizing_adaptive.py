@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from workqueue_operator.sizing.resources import Allocation, Resource
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.strategies.adaptive import (
     AdaptiveLadder,
     AdaptivePolicy,
@@ -21,6 +20,7 @@ from workqueue_operator.sizing.strategies.adaptive import (
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.ladder_dp import merge_levels, optimal_ladder
 from workqueue_operator.sizing.strategies.records import next_record, record_excesses, record_rate
+from workqueue_operator.values.samples import Sample, TaskResult
 
 MACHINE = Allocation(16, 1000, 1000)
 RNG = random.Random(0)

@@ -15,7 +15,7 @@ from workqueue_operator.sizing.bucketing import (
 )
 from workqueue_operator.sizing.buckets import Bucket, Rung, joint_buckets
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 
 
 def bimodal(count: int = 200) -> list[Sample]:

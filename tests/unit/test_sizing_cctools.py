@@ -31,8 +31,8 @@ from workqueue_operator.sizing.cctools_builds import (
 from workqueue_operator.sizing.replay import failed_attempt, next_allocation, score
 from workqueue_operator.sizing.resources import Allocation
 from workqueue_operator.sizing.rules import Rules, under
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.cctools import CCToolsBucketing, cctools_factory
+from workqueue_operator.values.samples import Sample
 
 MACHINE = Allocation(16, 64000, 64000)
 BUILDS = find_builds()

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from workqueue_operator.sizing.buckets import Rung
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import StrategyConfig
 from workqueue_operator.sizing.strategies.exhaustive import (
     candidate_tops,
@@ -14,6 +13,7 @@ from workqueue_operator.sizing.strategies.exhaustive import (
     exhaustive_ladder,
     expected_cost,
 )
+from workqueue_operator.values.samples import Sample
 
 
 def arr(*values: float) -> np.ndarray:

@@ -8,7 +8,6 @@ import numpy as np
 
 from workqueue_operator.sizing.replay import replay
 from workqueue_operator.sizing.resources import Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.first_allocation import (
     MaxSeenRetryPolicy,
@@ -17,6 +16,7 @@ from workqueue_operator.sizing.strategies.first_allocation import (
     min_waste,
     min_waste_strategy,
 )
+from workqueue_operator.values.samples import Sample
 
 MACHINE = Allocation(16, 1000, 1000)
 

@@ -9,7 +9,6 @@ import pytest
 
 from workqueue_operator.sizing.buckets import Rung
 from workqueue_operator.sizing.resources import Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.greedy import (
     greedy_breaks,
@@ -18,6 +17,7 @@ from workqueue_operator.sizing.strategies.greedy import (
     split_costs,
 )
 from workqueue_operator.sizing.strategies.per_resource import LadderPolicy
+from workqueue_operator.values.samples import Sample
 
 
 def arr(*values: float) -> np.ndarray:

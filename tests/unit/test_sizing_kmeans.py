@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from workqueue_operator.sizing.buckets import Rung
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import StrategyConfig
 from workqueue_operator.sizing.strategies.kmeans import (
     grown_by_one_percent,
@@ -13,6 +12,7 @@ from workqueue_operator.sizing.strategies.kmeans import (
     kmeans_ladder,
 )
 from workqueue_operator.sizing.strategies.per_resource import LadderPolicy
+from workqueue_operator.values.samples import Sample
 
 
 def test_two_clusters_by_hand() -> None:

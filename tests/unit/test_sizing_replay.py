@@ -10,10 +10,10 @@ import pytest
 
 from workqueue_operator.sizing.replay import declared_maximum, next_allocation, replay, score
 from workqueue_operator.sizing.resources import Allocation, Resource
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.strategies import STRATEGIES
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.baselines import declared_max, whole_machine
+from workqueue_operator.values.samples import Sample, TaskResult
 
 MACHINE = Allocation(cores=4, memory_mb=100, disk_mb=100)
 

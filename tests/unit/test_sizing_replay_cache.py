@@ -9,7 +9,7 @@ import pytest
 from workqueue_operator.sizing import replay_cache
 from workqueue_operator.sizing.replay import ReplayResult, ResourceScore
 from workqueue_operator.sizing.resources import Allocation
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 RESULT = ReplayResult(3, 5, 2, ResourceScore(1, 2), ResourceScore(3.5, 7), ResourceScore(0, 1))
 

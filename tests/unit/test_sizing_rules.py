@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from workqueue_operator.sizing.replay import replay
 from workqueue_operator.sizing.resources import Allocation
 from workqueue_operator.sizing.rules import OPERATOR, PAPERS, POOLED, Rules, under
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
+from workqueue_operator.values.samples import Sample, TaskResult
 
 MACHINE = Allocation(cores=4, memory_mb=100, disk_mb=100)
 SMALL = Allocation(1, 10, 10)

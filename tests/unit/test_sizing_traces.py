@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.traces import (
     TraceFormatError,
     load_trace,
@@ -14,6 +13,7 @@ from workqueue_operator.sizing.traces import (
     parse_line,
     parse_trace,
 )
+from workqueue_operator.values.samples import Sample, TaskResult
 
 HEADER = "taskid -- core -- memory -- virtual_memory -- disk -- time -- average_cores -- tag"
 

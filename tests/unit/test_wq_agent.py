@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from tests.unit.wq_helpers import COFFEA_LOG, DATA, LOCAL_LOG, answer_canned, fake_manager
-from workqueue_operator.agent.client import fetch_samples
 from workqueue_operator.agent.config import AgentConfig, parse_listen
 from workqueue_operator.agent.server import RunningAgent, start_agent
 from workqueue_operator.commands import agent as agent_command
+from workqueue_operator.telemetry.client import fetch_samples
 from workqueue_operator.wq.transactions import TransactionsReader
 
 

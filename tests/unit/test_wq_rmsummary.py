@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workqueue_operator.sizing.samples import TaskResult
+from workqueue_operator.values.samples import TaskResult
 from workqueue_operator.wq.measurements import (
     BYTES_PER_MB,
     MeasurementError,

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tests.unit.wq_helpers import COFFEA_LOG, LOCAL_LOG
-from workqueue_operator.sizing.samples import TaskResult
+from tests.unit.wq_helpers import COFFEA_LOG, LOCAL_LOG, VINE_LOG
+from workqueue_operator.values.samples import TaskResult
 from workqueue_operator.wq.measurements import is_under_measured
 from workqueue_operator.wq.transactions import (
     UNKNOWN_CATEGORY,
@@ -85,6 +85,37 @@ def test_local_build_log_with_retry_after_exhaustion() -> None:
     assert is_under_measured(short)
     assert reader.stats.duplicates == 1
     assert reader.stats.malformed == 0
+
+
+def test_taskvine_log_with_a_retry_at_max_resources() -> None:
+    """Recorded from a TaskVine 7.17.1 manager (ndcctools.taskvine, vine_worker, monitoring on):
+    task 1 ("small") runs once; task 2 ("my category", first allocation 100 MB, max 1000 MB)
+    holds 300 MB, exhausts its first allocation and is retried at its maximum. TaskVine logs
+    no RETRIEVED line for the exhausted attempt: only the retry's READY (attempt 2,
+    MAX_RESOURCES) shows it, and only the successful attempt is measured."""
+    reader = TransactionsReader()
+    observations = reader.feed_all(VINE_LOG.read_text().splitlines())
+    assert [(o.task_id, o.category, o.result) for o in observations] == [
+        ("1", "small", "success"),
+        ("2", "my category", "success"),
+    ]
+    small, hog = (o.sample for o in observations)
+    assert small is not None and hog is not None
+    assert 300 <= hog.memory_mb <= 330, hog
+    assert hog.wall_time_s > 8
+    assert reader.stats.duplicates == 2  # each DONE repeats its RETRIEVED
+    assert reader.stats.retries == 1
+    assert reader.stats.malformed == 0
+
+
+def test_parse_taskvine_line_shapes() -> None:
+    ready = parse_line('1 2 TASK 7 READY my cat MAX_RESOURCES 2 {"memory":[1,"MB"]}')
+    assert ready == TaskWaiting(1, 7, "my cat", "MAX_RESOURCES", {"memory": [1, "MB"]})
+    running = parse_line("1 2 TASK 7 RUNNING worker-ab12  FIRST_RESOURCES {}")
+    assert running == TaskRunning(1, 7, "worker-ab12", "FIRST_RESOURCES")
+    done = parse_line("1 2 TASK 7 DONE SUCCESS  0 ")
+    assert isinstance(done, TaskEnded) and (done.result, done.exit_code) == ("SUCCESS", 0)
+    assert done.measured == {}
 
 
 def test_parse_line_records() -> None:

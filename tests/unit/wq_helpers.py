@@ -14,6 +14,7 @@ COFFEA_LOG = REPO.parent / "shared" / "traces" / "coffea" / "coffea.summaries"
 # Written by a manager of this machine's CCTools build: times in "s", a task exhausting its
 # memory then retried with MAX_RESOURCES, a category name with a space.
 LOCAL_LOG = DATA / "local_transactions.log"
+VINE_LOG = DATA / "vine_transactions.log"  # a TaskVine 7.17.1 manager (tests: see its test)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

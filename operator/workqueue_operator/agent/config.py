@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from workqueue_operator.api.common import Framework
+
 DEFAULT_PORT = 9090
 DEFAULT_WINDOW = 1000
 
@@ -30,7 +32,11 @@ class AgentConfig:
     summaries_dir: Path | None = None
     summaries_category: str = "default"
     manager: str | None = None  # host:port of the manager's status port
+    framework: Framework = Framework.WORK_QUEUE
     password_file: Path | None = None
+    tls: bool = False  # the manager speaks TLS
+    tls_ca: Path | None = None  # checked against this PEM (None: the system's roots)
+    tls_verify: bool = True
     listen_host: str = "0.0.0.0"
     listen_port: int = DEFAULT_PORT
     window: int = DEFAULT_WINDOW  # samples kept per category

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq.measurements import BYTES_PER_MB, is_under_measured
 from workqueue_operator.wq.transactions import Observation
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from workqueue_operator.agent import wire
 from workqueue_operator.agent.config import AgentConfig
 from workqueue_operator.agent.ingest import (
     IngestCollector,
@@ -29,7 +28,8 @@ from workqueue_operator.agent.metrics import TaskMetrics
 from workqueue_operator.agent.poller import poll_forever
 from workqueue_operator.agent.telemetry import Telemetry
 from workqueue_operator.agent.window import SampleWindow
-from workqueue_operator.wq.status import StatusClient
+from workqueue_operator.telemetry import wire
+from workqueue_operator.wq.status import StatusClient, client_tls
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,15 @@ def build_agent(config: AgentConfig) -> Agent:
     if config.manager is not None:
         password = config.password_file.read_bytes() if config.password_file else None
         client = StatusClient.for_address(
-            config.manager, timeout=config.status_timeout_s, password=password
+            config.manager,
+            timeout=config.status_timeout_s,
+            password=password,
+            framework=config.framework,
+            tls=client_tls(
+                config.tls_ca.read_bytes() if config.tls_ca else None, verify=config.tls_verify
+            )
+            if config.tls
+            else None,
         )
         snapshot = ManagerSnapshot(address=client.address)
         registry.register(ManagerCollector(snapshot))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 log = logging.getLogger(__name__)
 

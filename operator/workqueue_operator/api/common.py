@@ -12,11 +12,40 @@ from pydantic.alias_generators import to_camel
 
 # A Kubernetes resource quantity as users write it: "512Mi", "2Gi", "1500M", "10G".
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
-Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=20)]
 
 # A DNS-1123 subdomain name, as Kubernetes object names are.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
+
+# A container image reference as the distribution spec writes it: [host[:port]/]path[:tag]
+# [@algorithm:digest], path components lowercase.
+_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = (
+    rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+    r":[0-9a-fA-F]{32,})?$"
+)
+ImageReference = Annotated[str, Field(min_length=1, max_length=1024, pattern=IMAGE_PATTERN)]
+"""A container image (``registry.example.org:5000/team/worker:1.0``, or by ``@sha256:`` digest)."""
+REPOSITORY_NAME_PATTERN = rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_COMPONENT})*$"
+"""An image repository: an image reference without a tag or digest."""
+
+# No blanks, quotes or shell metacharacters anywhere in a URL the operator passes on.
+_URL_REST = r"[^\s'\"`$;|&<>\\(){}]*"
+HTTP_URL_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
+HttpUrl = Annotated[str, Field(max_length=2048, pattern=HTTP_URL_PATTERN)]
+"""An http:// or https:// URL."""
+OBJECT_STORE_PATTERN = rf"^(?:s3|gs|https?)://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
+ObjectStoreUrl = Annotated[str, Field(max_length=2048, pattern=OBJECT_STORE_PATTERN)]
+"""An s3://, gs://, http:// or https:// URL."""
+GIT_REMOTE_PATTERN = (
+    rf"^(?:(?:https?|git|ssh)://(?:[A-Za-z0-9._-]+@)?{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?"
+    rf"|[A-Za-z0-9._-]+@{_HOST}:{_URL_REST})$"
+)
+GitRemote = Annotated[str, Field(max_length=2048, pattern=GIT_REMOTE_PATTERN)]
+"""A git remote: https://, git://, ssh:// or user@host:path."""
 
 
 def cel(rule: str, message: str) -> dict[str, str]:
@@ -27,6 +56,13 @@ def cel(rule: str, message: str) -> dict[str, str]:
 def with_cel(*rules: dict[str, str]) -> dict[str, Any]:
     """``json_schema_extra`` that puts CEL rules on a model's object schema."""
     return {"x-kubernetes-validations": list(rules)}
+
+
+class Framework(StrEnum):
+    """Which CCTools framework a manager runs: Work Queue, or its successor TaskVine."""
+
+    WORK_QUEUE = "WorkQueue"
+    TASKVINE = "TaskVine"
 
 
 class CamelModel(BaseModel):
@@ -71,6 +107,28 @@ class ConfigMapKeyReference(CamelModel):
     """Name of the ConfigMap."""
     key: Annotated[str, Field(min_length=1)] = "ca.crt"
     """Key in the ConfigMap whose value is used."""
+
+
+class TlsVerification(CamelModel):
+    """How the operator checks a manager's TLS certificate when it polls its status port.
+    (CCTools' workers encrypt but never check the manager's certificate.)"""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "!(has(self.caConfigMapRef) && has(self.insecureSkipVerify) && "
+                "self.insecureSkipVerify)",
+                "give caConfigMapRef or insecureSkipVerify, not both",
+            ),
+        )
+    )
+
+    ca_config_map_ref: ConfigMapKeyReference | None = None
+    """A ConfigMap key holding the PEM certificate(s) the manager's certificate is checked
+    against; the system's trusted roots when unset."""
+    insecure_skip_verify: bool = False
+    """Encrypt without checking the manager's certificate (e.g. the temporary self-signed one
+    ndcctools makes for ssl=True)."""
 
 
 class EnvVar(CamelModel):
@@ -172,20 +230,65 @@ def merge_condition(
     return [c.to_api() for c in set_condition(conditions, new)], transition
 
 
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+_QUALIFIED_KEYS = cel(
+    r"self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?"
+    r"(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",
+    "keys must be qualified names: an optional DNS-subdomain prefix and '/', then a name of at "
+    "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+)
+LabelMap = Annotated[
+    dict[str, LabelValue], Field(max_length=64, json_schema_extra=with_cel(_QUALIFIED_KEYS))
+]
+"""Labels or a node selector: qualified-name keys, label values (at most 63 characters)."""
+AnnotationMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=65536)]],
+    Field(max_length=64, json_schema_extra=with_cel(_QUALIFIED_KEYS)),
+]
+"""Annotations: qualified-name keys, values of at most 64 KiB."""
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(CamelModel):
+    """A core/v1 Toleration."""
+
+    key: Annotated[str, Field(max_length=317)] | None = None
+    """The taint key it tolerates; empty with operator Exists: every taint."""
+    operator: TolerationOperator | None = None
+    """Exists or Equal (the Kubernetes default: Equal)."""
+    value: LabelValue | None = None
+    """The taint value it tolerates (operator Equal)."""
+    effect: TaintEffect | None = None
+    """NoSchedule, PreferNoSchedule or NoExecute; every effect when unset."""
+    toleration_seconds: Annotated[int, Field(ge=0, le=31536000)] | None = None
+    """How long a NoExecute taint is tolerated."""
+
+
 class PodTemplate(CamelModel):
     """Fields copied into the pods the operator makes (worker pods; an InCluster manager's pod)."""
 
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: LabelMap = Field(default_factory=dict)
     """Extra labels of the pods."""
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: AnnotationMap = Field(default_factory=dict)
     """Extra annotations of the pods."""
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: LabelMap = Field(default_factory=dict)
     """Node selector of the pods."""
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
-    """Tolerations of the pods (core/v1 Toleration)."""
+    tolerations: Annotated[list[Toleration], Field(max_length=64)] = Field(default_factory=list)
+    """Tolerations of the pods."""
     affinity: dict[str, Any] | None = None
-    """Affinity of the pods (core/v1 Affinity)."""
-    priority_class_name: str | None = None
+    """Affinity of the pods (core/v1 Affinity; checked by the apiserver when a pod is made)."""
+    priority_class_name: ObjectName | None = None
     """Priority class of the pods."""
-    service_account_name: str | None = None
+    service_account_name: ObjectName | None = None
     """Service account of the pods."""

@@ -85,6 +85,7 @@ WORKQUEUE_MANAGER = Kind(
     spec=WorkQueueManagerSpec,
     status=WorkQueueManagerStatus,
     columns=(
+        PrinterColumn("Framework", "string", ".spec.framework", "WorkQueue or TaskVine"),
         PrinterColumn("Mode", "string", ".spec.mode", "InCluster or External"),
         PrinterColumn("Phase", "string", ".status.phase", "Summary of the state"),
         PrinterColumn("Waiting", "integer", ".status.queue.tasksWaiting", "Tasks waiting"),

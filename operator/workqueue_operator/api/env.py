@@ -9,18 +9,28 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
+    REPOSITORY_NAME_PATTERN,
     CamelModel,
     Condition,
     ConfigMapKeyReference,
     EnvVar,
+    GitRemote,
+    HttpUrl,
+    ImageReference,
+    LabelMap,
     LocalObjectReference,
     ObjectName,
+    ObjectStoreUrl,
     Quantity,
+    Toleration,
     cel,
     with_cel,
 )
+from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
 
 DEFAULT_BUILDER_IMAGE = "workqueue-operator/builder:0.1.0"
+DOCKER_CONFIG_KEY = ".dockerconfigjson"
+"""The key of a kubernetes.io/dockerconfigjson Secret."""
 
 
 class PvcTarball(CamelModel):
@@ -43,17 +53,45 @@ class TarballOutput(CamelModel):
 
     pvc: PvcTarball | None = None
     """A PersistentVolumeClaim."""
-    url: str | None = None
+    url: ObjectStoreUrl | None = None
     """An object-store URL prefix (s3://, gs://, https://); <url>/<hash>.tar.gz."""
 
 
-class ImageOutput(CamelModel):
-    """An environment image pushed to a registry."""
+REPOSITORY_PATTERN = REPOSITORY_NAME_PATTERN
+"""An image repository (``registry.example.org:5000/team/envs``), without a tag or digest."""
 
-    repository: Annotated[str, Field(min_length=1)]
-    """Image repository; the tag is the environment's hash."""
+
+class ImageOutput(CamelModel):
+    """An environment image: the base image plus one layer holding the environment at
+    /opt/poncho/<hash>, pushed to a registry."""
+
+    repository: Annotated[str, Field(min_length=1, max_length=200, pattern=REPOSITORY_PATTERN)]
+    """Image repository without a tag (registry.example.org/team/envs); the tag is the
+    environment's hash followed by 12 hex digits naming the base image."""
     push_secret_ref: LocalObjectReference | None = None
-    """Docker config Secret used to push."""
+    """A kubernetes.io/dockerconfigjson Secret: the build Job pushes the image (and pulls the
+    base image) with its credentials."""
+    pull_secret_ref: LocalObjectReference | None = None
+    """A kubernetes.io/dockerconfigjson Secret the worker pods pull the image with
+    (imagePullSecrets); pushSecretRef when unset."""
+    base_image: ImageReference | None = None
+    """The image the environment layer goes on, as the builder reaches it; the operator's
+    default worker image when unset. It must hold the worker program (a worker image)."""
+    insecure: bool = False
+    """The registry speaks plain HTTP, or TLS with a certificate that cannot be verified: let
+    the builder push anyway (crane --insecure). Nodes need their own setting to pull from it
+    (containerd's hosts.toml). For a private CA, prefer builder.caBundle."""
+
+    @property
+    def base(self) -> str:
+        """The base image in effect."""
+        return self.base_image or DEFAULT_WORKER_IMAGE
+
+    @property
+    def pull_secret(self) -> str | None:
+        """The Secret worker pods pull with, if any."""
+        ref = self.pull_secret_ref or self.push_secret_ref
+        return None if ref is None else ref.name
 
 
 class EnvOutput(CamelModel):
@@ -61,7 +99,10 @@ class EnvOutput(CamelModel):
 
     model_config = ConfigDict(
         json_schema_extra=with_cel(
-            cel("has(self.tarball) || has(self.image)", "output needs tarball or image"),
+            cel(
+                "has(self.tarball) != has(self.image)",
+                "output needs exactly one of tarball or image",
+            ),
         )
     )
 
@@ -83,8 +124,8 @@ class CondaSection(CamelModel):
 class GitSource(CamelModel):
     """A git repository fetched into the environment."""
 
-    remote: Annotated[str, Field(min_length=1)]
-    """Repository URL."""
+    remote: GitRemote
+    """Repository URL (https://, git://, ssh:// or user@host:path)."""
     ref: str | None = None
     """Branch, tag or commit; the default branch when unset."""
 
@@ -92,12 +133,24 @@ class GitSource(CamelModel):
 class HttpSource(CamelModel):
     """A file fetched over HTTP into the environment."""
 
-    url: Annotated[str, Field(min_length=1)]
-    """URL of the file."""
+    url: HttpUrl
+    """URL of the file (http:// or https://)."""
     type: str | None = None
     """"tar" to unpack it; a plain file otherwise."""
     compression: str | None = None
     """"gzip" to decompress a plain file (a tar is decompressed whatever this says)."""
+
+
+VARIABLE_KEYS = Field(
+    max_length=64,
+    json_schema_extra=with_cel(
+        cel(
+            "self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
+            "keys must be environment variable names (letters, digits and '_', not starting "
+            "with a digit)",
+        )
+    ),
+)
 
 
 class PonchoSpec(CamelModel):
@@ -116,9 +169,9 @@ class PonchoSpec(CamelModel):
     """Conda channels and packages."""
     pip: list[str] | None = None
     """pip requirements ("requests==2.32.3")."""
-    git: dict[str, GitSource] | None = None
+    git: Annotated[dict[str, GitSource], VARIABLE_KEYS] | None = None
     """Git repositories; each key names an environment variable set to the checkout."""
-    http: dict[str, HttpSource] | None = None
+    http: Annotated[dict[str, HttpSource], VARIABLE_KEYS] | None = None
     """Files over HTTP; each key names an environment variable set to the file."""
 
 
@@ -146,13 +199,13 @@ class BuilderResources(CamelModel):
 class BuilderPod(CamelModel):
     """The build Job's pod: where it runs, what it may use, what it trusts."""
 
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: LabelMap = Field(default_factory=dict)
     """Node selector of the build pod."""
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
-    """Tolerations of the build pod (core/v1 Toleration)."""
+    tolerations: Annotated[list[Toleration], Field(max_length=64)] = Field(default_factory=list)
+    """Tolerations of the build pod."""
     affinity: dict[str, Any] | None = None
     """Affinity of the build pod (core/v1 Affinity)."""
-    priority_class_name: str | None = None
+    priority_class_name: ObjectName | None = None
     """Priority class of the build pod."""
     resources: BuilderResources = Field(default_factory=BuilderResources)
     """CPU and memory of the build container."""
@@ -172,7 +225,7 @@ class PonchoEnvSpec(CamelModel):
     """The Poncho JSON spec of the environment."""
     output: EnvOutput
     """Where the built environment goes."""
-    builder_image: str = DEFAULT_BUILDER_IMAGE
+    builder_image: ImageReference = DEFAULT_BUILDER_IMAGE
     """Image of the builder Job (and of worker pods' init container that unpacks the
     environment)."""
     builder: BuilderPod = Field(default_factory=BuilderPod)
@@ -201,9 +254,10 @@ class PonchoEnvStatus(CamelModel):
     hash: str | None = None
     """Content hash of the normalised spec."""
     artifact: str | None = None
-    """Where the built environment is (tarball path or image reference)."""
+    """Where the built environment is: pvc://<claim>/<path> or the tarball's URL, or the image
+    as <repository>:<tag>@sha256:<digest>."""
     size_bytes: int | None = None
-    """Size of the artefact."""
+    """Size of the artefact: the tarball, or the environment's layer (compressed)."""
     build_seconds: float | None = None
     """How long the build took."""
     job_name: str | None = None

@@ -1,10 +1,11 @@
-"""WorkQueueManager: a Work Queue manager, run by the operator or reached outside the cluster."""
+"""WorkQueueManager: a Work Queue or TaskVine manager, run by the operator or reached outside the
+cluster."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -12,15 +13,23 @@ from workqueue_operator.api.common import (
     CamelModel,
     Condition,
     EnvVar,
+    Framework,
+    HttpUrl,
+    ImageReference,
+    ObjectName,
     PodTemplate,
     Quantity,
     SecretKeyReference,
+    TlsVerification,
     cel,
     with_cel,
 )
 
-# host:port, where host is a DNS name or an IPv4 address.
-ADDRESS_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$"
+# host:port, where host is a DNS name or an IPv4 address and port 1-65535.
+PORT_PATTERN = (
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+)
+ADDRESS_PATTERN = rf"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:{PORT_PATTERN}$"
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, max_length=260)]
 ProjectName = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -37,6 +46,34 @@ class ContainerResources(CamelModel):
     """CPU, as a Kubernetes quantity."""
     memory: Quantity = "512Mi"
     """Memory, as a Kubernetes quantity."""
+
+
+class IssuerReference(CamelModel):
+    """A cert-manager Issuer or ClusterIssuer."""
+
+    name: ObjectName
+    """Name of the issuer."""
+    kind: Literal["Issuer", "ClusterIssuer"] = "Issuer"
+    """Issuer (in this namespace) or ClusterIssuer."""
+    group: str = "cert-manager.io"
+    """API group of the issuer."""
+
+
+class ManagerTls(TlsVerification):
+    """TLS between the manager and its workers (CCTools' ssl), and for the operator's polls.
+
+    InCluster: the manager gets a key and certificate from the kubernetes.io/tls Secret
+    secretName, mounted at /etc/workqueue/tls (WORKQUEUE_SSL_KEY, WORKQUEUE_SSL_CERT). The
+    operator makes that Secret (a self-signed certificate for the manager's Service names, kept
+    renewed) unless it exists, or asks cert-manager for it (issuerRef). External: the manager
+    has its own; caConfigMapRef or insecureSkipVerify say how the operator checks it. Workers
+    connect with --ssl either way."""
+
+    secret_name: ObjectName | None = None
+    """InCluster: the TLS Secret of the manager's key and certificate; <name>-tls when unset."""
+    issuer_ref: IssuerReference | None = None
+    """InCluster: have cert-manager issue the certificate (a Certificate the operator makes)
+    instead of the operator's self-signed one."""
 
 
 class WorkQueueManagerSpec(CamelModel):
@@ -58,14 +95,30 @@ class WorkQueueManagerSpec(CamelModel):
                 "address is only for mode External; an InCluster manager is reached through "
                 "its Service",
             ),
+            cel(
+                "!has(self.tls) || self.mode == 'InCluster' || "
+                "(!has(self.tls.secretName) && !has(self.tls.issuerRef))",
+                "tls.secretName and tls.issuerRef are only for mode InCluster: an External "
+                "manager brings its own certificate",
+            ),
+            cel(
+                "!has(self.tls) || self.mode == 'External' || "
+                "(!has(self.tls.caConfigMapRef) && "
+                "!(has(self.tls.insecureSkipVerify) && self.tls.insecureSkipVerify))",
+                "tls.caConfigMapRef and tls.insecureSkipVerify are only for mode External: an "
+                "InCluster manager's certificate is checked against its own Secret",
+            ),
         )
     )
 
+    framework: Framework = Framework.WORK_QUEUE
+    """WorkQueue (ndcctools.work_queue, work_queue_worker) or TaskVine (ndcctools.taskvine,
+    vine_worker): the manager's status protocol and the workers its WorkerPools run."""
     mode: ManagerMode = ManagerMode.IN_CLUSTER
     """InCluster: the operator runs image/command as a one-replica Deployment with a Service on
     port. External: nothing is deployed; the operator reaches address, or resolves projectName
     through the catalog server."""
-    image: str | None = None
+    image: ImageReference | None = None
     """Container image of the manager program (mode InCluster)."""
     command: list[str] | None = None
     """Command of the manager container; the image's entry point when unset."""
@@ -83,16 +136,18 @@ class WorkQueueManagerSpec(CamelModel):
     address: Address | None = None
     """host:port of an External manager."""
     project_name: ProjectName | None = None
-    """Work Queue project name. External managers may be found by it through the catalog."""
+    """The manager's project name. External managers may be found by it through the catalog."""
     catalog: Address | None = None
     """host:port of the catalog server used to resolve projectName."""
     password_secret_ref: SecretKeyReference | None = None
-    """Secret holding the Work Queue password, shared by manager and workers."""
+    """Secret holding the manager's password, shared by manager and workers."""
+    tls: ManagerTls | None = None
+    """TLS between the manager and its workers; unset: plain TCP."""
     monitoring: bool = True
     """Tasks are measured with resource_monitor; the telemetry agent collects what they used."""
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     """How often the operator polls the manager's status."""
-    telemetry_url: str | None = None
+    telemetry_url: HttpUrl | None = None
     """URL of the telemetry agent beside an External manager (http://host:9090), which
     WorkerPools with sizing mode Buckets read. InCluster managers have one as a sidecar."""
 
@@ -145,12 +200,12 @@ class WorkQueueManagerStatus(CamelModel):
     categories: list[CategoryFigures] = Field(default_factory=list)
     """Per-category figures from the last successful poll."""
     last_poll_time: datetime | None = None
-    """When the manager was last polled."""
+    """When a poll last changed this status (polls that find nothing new write nothing)."""
 
 
 class WorkQueueManager(CamelModel):
-    """A Work Queue manager: the user's program (or an external one such as a Parsl script),
-    with its Service, password Secret and live status."""
+    """A Work Queue or TaskVine manager: the user's program (or an external one such as a Parsl
+    script), with its Service, password Secret and live status."""
 
     spec: WorkQueueManagerSpec
     """Desired state."""

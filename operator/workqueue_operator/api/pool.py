@@ -1,4 +1,5 @@
-"""WorkerPool: work_queue_worker pods for one manager, scaled from its backlog."""
+"""WorkerPool: worker pods (work_queue_worker or vine_worker) for one manager, scaled from its
+backlog."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from pydantic import ConfigDict, Field
 from workqueue_operator.api.common import (
     CamelModel,
     Condition,
+    Framework,
+    HttpUrl,
+    ImageReference,
     LocalObjectReference,
     PodTemplate,
     Quantity,
+    TlsVerification,
     cel,
     with_cel,
 )
@@ -38,12 +43,17 @@ class ManagerAddress(CamelModel):
         )
     )
 
+    framework: Framework = Framework.WORK_QUEUE
+    """WorkQueue (the pool runs work_queue_worker) or TaskVine (vine_worker)."""
     address: Address | None = None
     """host:port of the manager."""
     project_name: ProjectName | None = None
     """Project name, resolved through the catalog server."""
     catalog: Address | None = None
     """host:port of the catalog server used to resolve projectName."""
+    tls: TlsVerification | None = None
+    """The manager uses TLS: workers connect with --ssl, the operator's polls check its
+    certificate as this says."""
 
 
 class WorkerResources(CamelModel):
@@ -76,6 +86,7 @@ class UpdateMode(StrEnum):
     OFF = "Off"
     INITIAL = "Initial"
     RECREATE = "Recreate"
+    IN_PLACE = "InPlace"
 
 
 class SizingSpec(CamelModel):
@@ -88,16 +99,23 @@ class SizingSpec(CamelModel):
     """Bucketing strategy: adaptive (this project's, see docs/sizing.md), or the published
     greedy, exhaustive and kmeans bucketing (Phung, Thain et al.)."""
     max_buckets: Annotated[int, Field(ge=1, le=16)] = 4
-    """Most buckets (pod shapes) per category."""
+    """The most buckets (pod shapes) recommended per task category."""
     margin_percent: Annotated[int, Field(ge=0, le=200)] = 10
-    """Headroom added to a bucket's value when it becomes a pod request."""
+    """Headroom, in percent, added to a bucket's memory and disk when it becomes a pod's
+    request; also how far a pod's shape may be off a recommended one before updateMode
+    Recreate replaces it."""
     update_mode: UpdateMode = UpdateMode.INITIAL
     """Off: only recommend. Initial: new pods get the recommended shapes. Recreate: also replace
-    idle pods whose shape is off by more than the margin (never a busy one)."""
+    idle pods whose shape is off by more than the margin (never a busy one). InPlace: resize
+    such pods' CPU and memory in place (pods/resize; the worker restarts in the same pod, which
+    keeps its node and its emptyDir cache), and recreate them when the resize cannot be done."""
+    resize_deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    """InPlace: how long a resize may stay Deferred (or not done) before the pod is recreated
+    instead."""
     min_samples: Annotated[int, Field(ge=1, le=100000)] = 20
     """Samples a category needs before its buckets are trusted; until then the declared worker
     resources are used."""
-    telemetry_url: str | None = None
+    telemetry_url: HttpUrl | None = None
     """URL of the telemetry agent that measures this pool's tasks (http://host:9090). Default:
     the WorkQueueManager's (its sidecar, or its spec.telemetryUrl)."""
 
@@ -110,7 +128,7 @@ class AutoscaleSpec(CamelModel):
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     """How often the backlog is read and the decision made."""
     scale_up_step: Annotated[int, Field(ge=1, le=10000)] = 10
-    """Most pods created in one decision."""
+    """The most pods one decision creates (a decision is made every pollIntervalSeconds)."""
     idle_delay_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
     """How long a worker must stay idle before it may be removed."""
     cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 30
@@ -140,14 +158,14 @@ class WorkerPoolSpec(CamelModel):
     """The WorkQueueManager whose tasks these workers run."""
     manager: ManagerAddress | None = None
     """A manager outside any WorkQueueManager object."""
-    image: str = DEFAULT_WORKER_IMAGE
-    """Worker image: has work_queue_worker (and resource_monitor) on its PATH."""
+    image: ImageReference = DEFAULT_WORKER_IMAGE
+    """Worker image: has work_queue_worker or vine_worker (and resource_monitor) on its PATH."""
     env_ref: LocalObjectReference | None = None
     """A PonchoEnv whose environment tasks run in."""
     min_workers: Annotated[int, Field(ge=0, le=100000)] = 0
-    """Fewest worker pods."""
+    """The fewest worker pods the pool keeps, backlog or not (pods being created count)."""
     max_workers: Annotated[int, Field(ge=0, le=100000)] = 10
-    """Most worker pods."""
+    """The most worker pods the pool has at once, whatever the backlog."""
     replicas: Annotated[int, Field(ge=0, le=100000)] | None = None
     """Worker pods wanted when autoscale is off (the scale subresource: kubectl scale, HPA)."""
     worker: WorkerResources = Field(default_factory=WorkerResources)
@@ -157,7 +175,7 @@ class WorkerPoolSpec(CamelModel):
     autoscale: AutoscaleSpec = Field(default_factory=AutoscaleSpec)
     """Scaling from the manager's backlog."""
     worker_args: list[str] = Field(default_factory=list)
-    """Extra arguments of work_queue_worker."""
+    """Extra arguments of the worker program (work_queue_worker or vine_worker)."""
     template: PodTemplate = Field(default_factory=PodTemplate)
     """Fields copied into every worker pod."""
 
@@ -184,6 +202,35 @@ class CategoryRecommendation(CamelModel):
     """Recommended shapes, smallest first."""
     samples: int = 0
     """Samples the buckets were computed from."""
+
+
+class ShapeCount(CamelModel):
+    """How many of a pool's pods have one shape."""
+
+    shape: str
+    """Shape id (the pods' workqueue.dev/shape label): c<cores>m<memory MB>d<disk MB>."""
+    pods: int
+    """Pods of that shape."""
+
+
+class PodResizeCounts(CamelModel):
+    """In-place resizes of a pool's pods (updateMode InPlace): totals since the pool was made,
+    and the resizes under way now."""
+
+    in_progress: int = 0
+    """Pods whose resize was asked for and is not done yet."""
+    requested: int = 0
+    """Resizes the apiserver took."""
+    done: int = 0
+    """Resizes the kubelet completed (the worker restarted with the new size)."""
+    deferred: int = 0
+    """Resizes the kubelet deferred (the node had no room yet) at least once."""
+    infeasible: int = 0
+    """Resizes the apiserver refused or the kubelet found infeasible; the pod was recreated."""
+    timed_out: int = 0
+    """Resizes not done within resizeDeadlineSeconds; the pod was recreated."""
+    cancelled: int = 0
+    """Resizes taken back because the worker got a task before the kubelet acted."""
 
 
 class WorkerPoolStatus(CamelModel):
@@ -213,10 +260,15 @@ class WorkerPoolStatus(CamelModel):
     """When pods were last created or deleted."""
     recommendations: list[CategoryRecommendation] = Field(default_factory=list)
     """Bucket recommendations per category (sizing mode Buckets)."""
+    pod_shapes: list[ShapeCount] = Field(default_factory=list)
+    """Worker pods that exist (not terminating) per shape, as the scaler counts them: by their
+    shape label, which follows an in-place resize."""
+    resizes: PodResizeCounts | None = None
+    """In-place resizes (sizing updateMode InPlace)."""
 
 
 class WorkerPool(CamelModel):
-    """work_queue_worker pods for one manager, scaled between min and max from its backlog."""
+    """Worker pods for one manager, scaled between min and max from its backlog."""
 
     spec: WorkerPoolSpec
     """Desired state."""

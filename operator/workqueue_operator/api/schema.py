@@ -111,7 +111,34 @@ def _convert(
             out[PRESERVE] = True
     elif out.get("type") == "array":
         out["items"] = _convert(out.get("items", {}), definitions, default_objects=default_objects)
+    else:
+        _describe_limits(out)
     return _readable_order(out)
+
+
+def _describe_limits(node: JsonSchema) -> None:
+    """Say a field's default and range in its description: ``kubectl explain`` shows only the
+    description and the type, not the schema's ``default``, ``minimum`` or ``maximum``."""
+    notes = []
+    if "default" in node:
+        notes.append(f"Default: {_literal(node['default'])}.")
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is not None and high is not None:
+        notes.append(f"Range: {_literal(low)} to {_literal(high)}.")
+    elif low is not None:
+        notes.append(f"At least {_literal(low)}.")
+    elif high is not None:
+        notes.append(f"At most {_literal(high)}.")
+    if notes:
+        node["description"] = " ".join([node.get("description", ""), *notes]).strip()
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 _LEADING_KEYS = ("type", "description", "default")

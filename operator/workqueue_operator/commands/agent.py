@@ -11,12 +11,13 @@ from typing import Any
 from workqueue_operator.agent import logs
 from workqueue_operator.agent.config import DEFAULT_PORT, DEFAULT_WINDOW, AgentConfig, parse_listen
 from workqueue_operator.agent.server import run_agent
+from workqueue_operator.api.common import Framework
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "agent",
-        help="serve a Work Queue manager's task telemetry (Prometheus + JSON samples)",
+        help="serve a Work Queue or TaskVine manager's task telemetry (Prometheus + JSON samples)",
         description=(
             "Follow a manager's transactions log and/or resource_monitor summaries, poll its "
             "status port, and serve /metrics, /v1/samples, /v1/categories and /healthz."
@@ -26,7 +27,8 @@ def register(subparsers: Any) -> None:
         "--transactions-log",
         type=Path,
         metavar="FILE",
-        help="the manager's transactions log (work_queue_specify_transactions_log)",
+        help="the manager's transactions log: Work Queue's specify_transactions_log file, or "
+        "TaskVine's RUN_INFO/most-recent/vine-logs/transactions (followed across runs)",
     )
     parser.add_argument(
         "--summaries",
@@ -44,10 +46,31 @@ def register(subparsers: Any) -> None:
         "--manager", metavar="HOST:PORT", help="poll this manager's status port for queue figures"
     )
     parser.add_argument(
+        "--framework",
+        default=Framework.WORK_QUEUE.value,
+        choices=[f.value for f in Framework],
+        help="the manager's framework, for --manager (default: %(default)s)",
+    )
+    parser.add_argument(
         "--password-file",
         type=Path,
         metavar="FILE",
         help="the manager's password file, if it has one",
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="the manager speaks TLS (its certificate is checked)"
+    )
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="FILE",
+        help="PEM certificate(s) the manager's is checked against (implies --tls; default: the "
+        "system's roots)",
+    )
+    parser.add_argument(
+        "--tls-insecure-skip-verify",
+        action="store_true",
+        help="TLS without checking the manager's certificate (implies --tls)",
     )
     parser.add_argument(
         "--listen",
@@ -85,7 +108,11 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         summaries_dir=args.summaries,
         summaries_category=args.summaries_category,
         manager=args.manager,
+        framework=Framework(args.framework),
         password_file=args.password_file,
+        tls=args.tls or args.tls_ca is not None or args.tls_insecure_skip_verify,
+        tls_ca=args.tls_ca,
+        tls_verify=not args.tls_insecure_skip_verify,
         listen_host=host,
         listen_port=port,
         window=args.window,
@@ -100,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         if config.password_file is not None and not config.password_file.is_file():
             raise ValueError(f"no password file {config.password_file}")
+        if config.tls_ca is not None and not config.tls_ca.is_file():
+            raise ValueError(f"no CA file {config.tls_ca}")
     except ValueError as exc:
         print(f"workqueue-operator agent: {exc}", file=sys.stderr)
         return 2

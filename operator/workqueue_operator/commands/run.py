@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
+
+
+class RetriedRequestsAreWarnings(logging.Filter):
+    """kopf logs every API request it is about to retry at ERROR, e.g. the apiserver's 429
+    "storage is (re)initializing" while it starts. A request that will be retried is a
+    warning; the last attempt's failure ("escalating") stays an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed; will retry:" in record.getMessage():
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def register(subparsers: Any) -> None:
@@ -53,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         "full": kopf.LogFormat.FULL,
     }[args.log_format]
     kopf.configure(verbose=args.verbose, log_format=log_format)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RetriedRequestsAreWarnings())
     kopf.run(
         standalone=True,
         clusterwide=not args.namespace,

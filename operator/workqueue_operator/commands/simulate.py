@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from workqueue_operator.sizing.replay import ReplayResult
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES, Allocation
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.trace_checks import input_problems, machine_problems
+from workqueue_operator.values.samples import Sample
 
 if TYPE_CHECKING:
     from workqueue_operator.sizing.rules import Rules

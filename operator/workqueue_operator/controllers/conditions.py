@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic
+from collections.abc import Mapping
+from typing import Any
 
-import kopf
-
-from workqueue_operator.acceptance import ACCEPTED, SpecT, Verdict, parse_spec
+from workqueue_operator.api.acceptance import ACCEPTED, Verdict
 from workqueue_operator.api.common import merge_condition
 
 REJECTED_PHASE = "Invalid"
@@ -50,65 +46,6 @@ def verdict_status(
     ):
         return {}, False
     return {"conditions": conditions, "observedGeneration": generation, "phase": phase}, transition
-
-
-@dataclass(frozen=True)
-class Acceptance(Generic[SpecT]):
-    """A spec read and judged: the typed spec when it was accepted (else None), and the status
-    fields the verdict sets (empty when nothing changes)."""
-
-    spec: SpecT | None
-    fields: dict[str, Any]
-
-
-async def accept_spec(
-    model: type[SpecT],
-    raw_spec: Mapping[str, Any],
-    judge: Callable[[SpecT], Verdict],
-    *,
-    body: kopf.Body,
-    status: Mapping[str, Any],
-    generation: int | None,
-    accepted_phase: str,
-) -> Acceptance[SpecT]:
-    """Parses and judges a spec (``judge`` runs in a thread: it may read the API), writes the
-    verdict into status fields, and posts an Event when the verdict changed."""
-    parsed = parse_spec(model, raw_spec)
-    verdict = parsed if isinstance(parsed, Verdict) else await asyncio.to_thread(judge, parsed)
-    fields, transition = verdict_status(
-        verdict, status=status, generation=generation, accepted_phase=accepted_phase
-    )
-    if transition:
-        post_verdict(body, verdict)
-    accepted = None if isinstance(parsed, Verdict) or not verdict.accepted else parsed
-    return Acceptance(accepted, fields)
-
-
-def post_verdict(body: kopf.Body, verdict: Verdict) -> None:
-    """An Event saying the verdict: Normal when accepted, Warning when not."""
-    post = kopf.info if verdict.accepted else kopf.warn
-    post(body, reason=verdict.reason, message=verdict.message)
-
-
-def record_verdict(
-    verdict: Verdict,
-    *,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    accepted_phase: str,
-) -> None:
-    """For kopf handlers: the verdict into the handler's status patch, and an Event on change."""
-    fields, transition = verdict_status(
-        verdict,
-        status=status,
-        generation=body.metadata.get("generation"),
-        accepted_phase=accepted_phase,
-    )
-    for key, value in fields.items():
-        patch.status[key] = value
-    if transition:
-        post_verdict(body, verdict)
 
 
 def phase_after(verdict: Verdict, current: str | None, accepted_phase: str) -> str:

@@ -1,7 +1,6 @@
-"""PonchoEnv: one daemon per object that checks it, hashes its spec, finds a build of that hash
-or runs one (a Job), and writes what it found. Glue only: the decision is
-:func:`workqueue_operator.envs.decision.decide`, the Job is :mod:`workqueue_operator.k8s.jobs`.
-"""
+"""PonchoEnv: hash the spec, find a build of that hash or run one (a Job), and hand what was
+found to the reconcile loop. Glue only: the decision is :func:`workqueue_operator.envs.decision.
+decide`, the Job is :mod:`workqueue_operator.k8s.jobs`."""
 
 from __future__ import annotations
 
@@ -13,27 +12,28 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.acceptance import judge_env
+from workqueue_operator.api.acceptance import Event, EventType, judge_env
 from workqueue_operator.api.common import now
-from workqueue_operator.api.env import PonchoEnvSpec
-from workqueue_operator.controllers.conditions import accept_spec
+from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
 from workqueue_operator.controllers.kinds import ENVS
+from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
 from workqueue_operator.envs.decision import Action, Decision, Facts, decide
 from workqueue_operator.envs.normalize import SpecError, normalize_spec, spec_hash
-from workqueue_operator.envs.observe import JobState, JobView, find_donor, job_view
+from workqueue_operator.envs.observe import JobState, JobView, find_donor
 from workqueue_operator.envs.result import parse_report
 from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.job_view import job_view
 from workqueue_operator.k8s.jobs import (
     BUILDER_CONTAINER,
     RESULT_ANNOTATION,
     artifact_location,
     build_job,
-    job_name,
+    build_job_name,
+    image_target,
     output_problem,
 )
 
 PLURAL = ENVS[2]
-INVALID_RECHECK_S = 10.0
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
@@ -41,17 +41,6 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 def env_names(*, namespace: str | None, name: str, **_: Any) -> dict[str, str]:
     """Names of PonchoEnvs by namespace, for WorkerPools' envRef checks."""
     return {namespace or "": name}
-
-
-def _wakeup(memo: Any, namespace: str, name: str) -> asyncio.Event:
-    events: dict[tuple[str, str], asyncio.Event] = memo.setdefault("env_wakeups", {})
-    return events.setdefault((namespace, name), asyncio.Event())
-
-
-@kopf.on.update(*ENVS, field="spec")
-def spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Wake the object's daemon at once: a new spec may mean a new hash."""
-    _wakeup(memo, namespace or "", name).set()
 
 
 def _observe_job(kube: KubeApi, namespace: str, name: str) -> JobView | None:
@@ -84,14 +73,16 @@ def _facts(
         )
         return facts, normal
     envs = kube.list_custom(PLURAL, None if spec.share_across_namespaces else namespace)
+    image = spec.output.image
     donor = find_donor(
         envs,
         namespace=namespace,
         name=name,
         env_hash=env_hash,
         share=spec.share_across_namespaces,
+        image=None if image is None else image_target(image, env_hash),
     )
-    job = _observe_job(kube, namespace, job_name(env_hash))
+    job = _observe_job(kube, namespace, build_job_name(spec, env_hash))
     expected = artifact_location(spec, env_hash)
     return Facts(env_hash, None, expected, job, donor, generation, now()), normal
 
@@ -120,67 +111,42 @@ def _act(
         kube.annotate_job(namespace, facts.job.name, {RESULT_ANNOTATION: decision.record})
 
 
-async def _sleep(wakeup: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    """Wait ``seconds``, or less when the spec changes or the daemon is stopped."""
-    waiters = {
-        asyncio.ensure_future(wakeup.wait()),
-        asyncio.ensure_future(stopped.wait(seconds)),
-    }
-    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()
-    wakeup.clear()
+async def reconcile_env(p: Pass[PonchoEnvSpec, None]) -> Outcome[None]:
+    """One pass over an accepted PonchoEnv: find or run the build of its hash."""
+    kube, ns = p.kube, p.namespace
+    facts, normal = await asyncio.to_thread(_facts, kube, ns, p.name, p.spec, p.generation)
+    decision = decide(p.status, facts)
+    obj = {"metadata": {"namespace": ns, "name": p.name, "uid": p.uid}}
+    act = functools.partial(_act, spec=p.spec, facts=facts, normal=normal)
+    await asyncio.to_thread(act, decision, kube, obj)
+    if decision.action is not Action.NONE:
+        p.logger.info(f"{decision.action.value} for hash {facts.env_hash}")
+    events = []
+    if decision.event is not None:
+        kind = EventType.WARNING if decision.event.warning else EventType.NORMAL
+        events.append(Event(kind, decision.event.reason, decision.event.message))
+    return Outcome(decision.status, None, decision.wait_seconds, events)
 
 
-@kopf.daemon(*ENVS, cancellation_timeout=10, backoff=10)
-async def build_env(
-    *,
-    stopped: kopf.DaemonStopped,
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    memo: Any,
-    logger: kopf.Logger,
-    **_: Any,
-) -> None:
-    kube: KubeApi = memo.kube
-    ns = namespace or ""
-    wakeup = _wakeup(memo, ns, name)
-    while not stopped:
-        # The object as stored now (read-your-writes): the daemon's body may lag our patches.
-        obj = await asyncio.to_thread(kube.get_custom, PLURAL, ns, name)
-        if obj is None:
-            return
-        generation = obj["metadata"].get("generation")
-        status = dict(obj.get("status") or {})
-        acceptance = await accept_spec(
-            PonchoEnvSpec,
-            obj.get("spec") or {},
-            lambda spec: judge_env(spec, lambda claim: kube.claim_exists(ns, claim)),
-            body=body,
-            status=status,
-            generation=generation,
-            accepted_phase="Pending",
-        )
-        fields, parsed = acceptance.fields, acceptance.spec
-        status |= fields
-        if parsed is None:
-            if fields:
-                await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, fields)
-            await _sleep(wakeup, stopped, INVALID_RECHECK_S)
-            continue
+ENV = Kind(
+    name="PonchoEnv",
+    plural=PLURAL,
+    spec_model=PonchoEnvSpec,
+    accepted_phase="Pending",
+    judge=lambda spec, context: judge_env(
+        spec,
+        claim_exists=lambda claim: context.kube.claim_exists(context.namespace, claim),
+        secret_exists=lambda secret: context.kube.secret_exists(context.namespace, secret),
+        docker_config=lambda secret: context.kube.secret_value(
+            context.namespace, secret, DOCKER_CONFIG_KEY
+        ),
+    ),
+    reconcile=reconcile_env,
+    new_memory=lambda: None,
+)
 
-        facts, normal = await asyncio.to_thread(_facts, kube, ns, name, parsed, generation)
-        decision = decide(status, facts)
-        await asyncio.to_thread(
-            functools.partial(_act, spec=parsed, facts=facts, normal=normal), decision, kube, obj
-        )
-        if decision.action is not Action.NONE:
-            logger.info(f"{decision.action.value} for hash {facts.env_hash}")
-        changes = fields | decision.status
-        if changes:
-            await asyncio.to_thread(kube.patch_custom_status, PLURAL, ns, name, changes)
-        if decision.event is not None:
-            post: Any = kopf.warn if decision.event.warning else kopf.info
-            post(body, reason=decision.event.reason, message=decision.event.message[:1000])
-        await _sleep(wakeup, stopped, decision.wait_seconds)
+
+@kopf.on.event(*ENVS)
+async def watch(**kwargs: Any) -> None:
+    """Each PonchoEnv's watch events start, wake and stop its loop."""
+    await on_event(ENV, **kwargs)

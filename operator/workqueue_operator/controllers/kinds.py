@@ -7,6 +7,3 @@ from workqueue_operator import GROUP, VERSION
 MANAGERS = (GROUP, VERSION, "workqueuemanagers")
 POOLS = (GROUP, VERSION, "workerpools")
 ENVS = (GROUP, VERSION, "ponchoenvs")
-
-# How often objects are checked again for references that may have appeared since.
-RECHECK_SECONDS = 10.0

@@ -8,8 +8,10 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator import GROUP, metrics
-from workqueue_operator.k8s.client import KubeApi, load_config
+from workqueue_operator import GROUP
+from workqueue_operator.controllers import metrics
+from workqueue_operator.controllers.loop import Supervisor
+from workqueue_operator.k8s.client import KubeClient, load_config
 
 
 @kopf.on.startup()
@@ -25,9 +27,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     load_config()
-    memo.kube = KubeApi()
+    memo.kube = KubeClient()
+    memo.supervisor = Supervisor()
     try:
         port = metrics.port_from_env(os.environ)
     except ValueError as error:
         raise kopf.PermanentError(str(error)) from error
     metrics.serve(port)  # once per process; port 0: off
+
+
+@kopf.on.cleanup()
+async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
+    """Stop every object's loop when the operator stops."""
+    await memo.supervisor.shutdown()

@@ -5,7 +5,9 @@ can be unpacked anywhere), puts ``bin/`` first on ``PATH``, sets ``VIRTUAL_ENV``
 ``CONDA_PREFIX`` (a conda prefix), clears ``PYTHONHOME``/``PYTHONPATH``, sets each git/http
 variable to its path, and ``exec``s the command. A venv's ``bin/python`` links to the builder's
 interpreter; where that path does not exist, the wrapper links the venv to the ``python3`` of
-the machine's ``PATH`` instead, if its version is the venv's (``pyvenv.cfg``).
+the machine's ``PATH`` instead, if its version is the venv's (``pyvenv.cfg``), and refuses
+(exit 127) when it cannot (another version, or a directory it may not write): never a task
+outside the environment.
 
 ``poncho/set_env`` is Poncho's own variable file (``. set_env DIR``), for poncho_package_run.
 """
@@ -40,9 +42,13 @@ if [ -f "$env_dir/pyvenv.cfg" ]; then
             echo "run-in-env: needs python $want; found '${host:-none}' ($have)" >&2
             exit 127
         fi
-        ln -sfn "$host" "$py.$$" && mv -f "$py.$$" "$py"
         home=$(dirname -- "$host")
-        sed "s|^home *=.*|home = $home|" "$cfg" > "$cfg.$$" && mv -f "$cfg.$$" "$cfg"
+        if ! { ln -sfn "$host" "$py.$$" && mv -f "$py.$$" "$py" &&
+            sed "s|^home *=.*|home = $home|" "$cfg" > "$cfg.$$" && mv -f "$cfg.$$" "$cfg"; }
+        then
+            echo "run-in-env: cannot link $py to $host: $env_dir is not writable" >&2
+            exit 127
+        fi
     fi
     VIRTUAL_ENV="$env_dir"
     export VIRTUAL_ENV

@@ -10,6 +10,7 @@ again after 30 s, 60 s, 120 s, ... (at most an hour), never at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,8 @@ class Facts:
     problem: tuple[str, str] | None
     """(reason, message) when the spec cannot be built by this operator."""
     expected_artifact: str | None
-    """Where this PonchoEnv's own build puts the tarball."""
+    """Where this PonchoEnv's own build puts the tarball; None for an image (its digest comes
+    only with the builder's report)."""
     job: JobView | None
     donor: Donor | None
     generation: int | None
@@ -163,6 +165,15 @@ def _ready_from_job(p: _Pass, job: JobView, expected: str | None) -> Decision:
         artifact, size, seconds = report.artifact, report.size_bytes, report.build_seconds
         if not job.recorded:
             record = report.to_json()
+    elif expected is None:  # an image, and its digest went with the pods: build again (the
+        # builder finds the tag and reports the digest)
+        lost = dataclasses.replace(
+            job,
+            state=JobState.FAILED,
+            reason="ReportLost",
+            message="the Job succeeded but its pods, and the image digest they reported, are gone",
+        )
+        return _failed(p, lost)
     else:  # no report (the pods are gone, or nothing really ran): the Job's word for it
         artifact, size = expected, None
         seconds = (

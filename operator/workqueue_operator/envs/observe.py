@@ -1,17 +1,22 @@
-"""What the operator reads about a build, from plain API JSON (pure): the build Job's state
-and report, and other PonchoEnvs whose build of the same hash can be reused."""
+"""What the operator knows about a build (pure): the build Job as the decision sees it
+(``k8s.job_view`` reads it from the apiserver's JSON), and other PonchoEnvs whose build of the
+same hash can be reused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from workqueue_operator.envs.artifact import UrlArtifact, parse_artifact
-from workqueue_operator.envs.result import BuildReport, parse_report
-from workqueue_operator.k8s.jobs import BUILDER_CONTAINER, RESULT_ANNOTATION
+from workqueue_operator.envs.artifact import (
+    Artifact,
+    ImageArtifact,
+    parse_artifact,
+    shareable,
+)
+from workqueue_operator.envs.result import BuildReport
 
 
 class JobState(StrEnum):
@@ -37,78 +42,6 @@ class JobView:
     finished: datetime | None = None
 
 
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def _condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == type_ and condition.get("status") == "True":
-            return dict(condition)
-    return None
-
-
-def pod_message(pod: Mapping[str, Any]) -> tuple[str | None, datetime | None]:
-    """The builder container's termination message and finish time, if it terminated."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") != BUILDER_CONTAINER:
-            continue
-        terminated = (status.get("state") or {}).get("terminated")
-        if terminated:
-            return terminated.get("message"), _time(terminated.get("finishedAt"))
-    return None, None
-
-
-def latest_report(pods: Iterable[Mapping[str, Any]], phase: str) -> BuildReport | None:
-    """The report of the most recently finished pod in ``phase`` (Succeeded or Failed)."""
-    found: list[tuple[float, str]] = []
-    for pod in pods:
-        if (pod.get("status") or {}).get("phase") != phase:
-            continue
-        message, finished = pod_message(pod)
-        if message:
-            found.append((finished.timestamp() if finished else 0.0, message))
-    return parse_report(max(found)[1]) if found else None
-
-
-def job_view(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobView | None:
-    """The Job's state and report; None for a Job being deleted (as good as gone)."""
-    meta = job.get("metadata") or {}
-    if meta.get("deletionTimestamp"):
-        return None
-    status = job.get("status") or {}
-    recorded_text = (meta.get("annotations") or {}).get(RESULT_ANNOTATION)
-    recorded = parse_report(recorded_text) if recorded_text else None
-    complete = _condition(job, "Complete")
-    failed = _condition(job, "Failed")
-    started = _time(status.get("startTime"))
-    if complete is not None:
-        report = recorded or latest_report(pods, "Succeeded")
-        finished = _time(status.get("completionTime")) or _time(complete.get("lastTransitionTime"))
-        return JobView(
-            meta.get("name", ""),
-            JobState.SUCCEEDED,
-            report,
-            recorded is not None,
-            started=started,
-            finished=finished,
-        )
-    if failed is not None:
-        return JobView(
-            meta.get("name", ""),
-            JobState.FAILED,
-            latest_report(pods, "Failed"),
-            recorded=False,
-            reason=str(failed.get("reason") or "JobFailed"),
-            message=str(failed.get("message") or ""),
-            started=started,
-            finished=_time(failed.get("lastTransitionTime")),
-        )
-    return JobView(meta.get("name", ""), JobState.RUNNING, None, False, started=started)
-
-
 @dataclass(frozen=True)
 class Donor:
     """Another PonchoEnv's finished build of the same hash."""
@@ -124,6 +57,15 @@ class Donor:
         return f"{self.namespace}/{self.name}"
 
 
+def serves(artifact: Artifact, image: str | None) -> bool:
+    """Whether a donor's artifact is what this PonchoEnv's output asks for: an image output
+    (``image`` = the ``repository:tag`` it pushes) only that image; a tarball output only a
+    tarball."""
+    if image is None:
+        return not isinstance(artifact, ImageArtifact)
+    return isinstance(artifact, ImageArtifact) and artifact.tagged == image
+
+
 def find_donor(
     envs: Iterable[Mapping[str, Any]],
     *,
@@ -131,10 +73,12 @@ def find_donor(
     name: str,
     env_hash: str,
     share: bool,
+    image: str | None = None,
 ) -> Donor | None:
-    """A Ready PonchoEnv with the same hash whose artifact this one can use: any one of this
-    namespace; one of another namespace only when both share across namespaces and the artifact
-    is a URL (a claim is only mountable in its own namespace). This namespace's first, then by
+    """A Ready PonchoEnv with the same hash whose artifact this one can use (:func:`serves`;
+    ``image``: the ``repository:tag`` an image output pushes): any one of this namespace; one
+    of another namespace only when both share across namespaces and the artifact is a URL or an
+    image (a claim is only mountable in its own namespace). This namespace's first, then by
     name, so every PonchoEnv picks the same donor."""
     found: list[tuple[int, str, str, Donor]] = []
     for env in envs:
@@ -146,13 +90,15 @@ def find_donor(
             continue
         if status.get("phase") != "Ready" or not artifact:
             continue
+        try:
+            parsed = parse_artifact(artifact)
+        except ValueError:
+            continue
+        if not serves(parsed, image):
+            continue
         if ns != namespace:
             shared = bool((env.get("spec") or {}).get("shareAcrossNamespaces"))
-            try:
-                url = isinstance(parse_artifact(artifact), UrlArtifact)
-            except ValueError:
-                url = False
-            if not (share and shared and url):
+            if not (share and shared and shareable(parsed)):
                 continue
         donor = Donor(ns, other, artifact, status.get("sizeBytes"), status.get("buildSeconds"))
         found.append((0 if ns == namespace else 1, ns, other, donor))

@@ -32,21 +32,24 @@ class ExitCode(IntEnum):
     INSTALL_FAILED = 3
     """An installer (micromamba, uv) refused the spec: a package or version that does not
     exist, a conflict. Trying the same spec again gives the same answer."""
+    REGISTRY_REFUSED = 4
+    """The registry refused the credentials or the access (401/403), or the base image does
+    not exist: trying again at once gives the same answer."""
 
 
-PERMANENT_EXIT_CODES = (ExitCode.BAD_SPEC, ExitCode.INSTALL_FAILED)
+PERMANENT_EXIT_CODES = (ExitCode.BAD_SPEC, ExitCode.INSTALL_FAILED, ExitCode.REGISTRY_REFUSED)
 
 
 @dataclass(frozen=True)
 class BuildSuccess:
-    """A tarball is where ``artifact`` says."""
+    """The environment is where ``artifact`` says: a tarball, or an image by digest."""
 
     hash: str
     artifact: str
     size_bytes: int
     build_seconds: float
     reused: bool = False
-    """The tarball existed already (same hash): nothing was built."""
+    """The tarball or image existed already (same hash): nothing was built."""
 
     def to_json(self) -> str:
         return json.dumps({"ok": True, **asdict(self)}, sort_keys=True)

@@ -1,7 +1,9 @@
 """The one thin wrapper over the Kubernetes API that the controllers use.
 
-Everything that decides lives elsewhere; this only reads and writes objects, as plain dicts
-(the JSON the apiserver speaks), with 404 and 409 turned into results instead of errors.
+``KubeApi`` is the interface: the reads and writes the operator makes, as plain dicts (the JSON
+the apiserver speaks), with 404 and 409 turned into results instead of errors. ``KubeClient``
+implements it with the official client; unit tests use an in-memory implementation. Everything
+that decides lives elsewhere.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import base64
 import json
 import os
 from collections.abc import Callable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
@@ -19,9 +22,15 @@ from workqueue_operator import GROUP, VERSION
 
 NOT_FOUND = 404
 CONFLICT = 409
+UNPROCESSABLE = 422
+"""A JSON patch whose ``test`` failed: the object changed meanwhile (the next event retries)."""
 TOO_MANY_REQUESTS = 429
 FIELD_MANAGER = "workqueue-operator"
+T = TypeVar("T")
 APPLY_PATCH = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
 class RefusedError(Exception):
@@ -62,9 +71,48 @@ def load_config() -> None:
         kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
 
 
-class KubeApi:
+@dataclass(frozen=True)
+class StoredSecret:
+    """A Secret as read: its labels and its data, decoded."""
+
+    labels: dict[str, str]
+    data: dict[str, bytes]
+
+
+class KubeApi(Protocol):
     """Reads and writes of the objects the operator touches. Blocking: call it from a thread
     (``asyncio.to_thread``) in async handlers."""
+
+    def secret_exists(self, namespace: str, name: str) -> bool: ...
+    def claim_exists(self, namespace: str, name: str) -> bool: ...
+    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None: ...
+    def read_secret(self, namespace: str, name: str) -> StoredSecret | None: ...
+    def config_map_value(self, namespace: str, name: str, key: str) -> bytes | None: ...
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]: ...
+    def patch_custom_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None: ...
+    def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None: ...
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+    def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool: ...
+    def delete_pod(self, namespace: str, name: str) -> bool: ...
+    def patch_pod_metadata(
+        self, namespace: str, name: str, labels: dict[str, str], annotations: dict[str, str | None]
+    ) -> bool: ...
+    def resize_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> bool: ...
+    def apply(self, obj: dict[str, Any]) -> None: ...
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def create_job(self, namespace: str, job: dict[str, Any]) -> bool: ...
+    def delete_job(self, namespace: str, name: str) -> bool: ...
+    def annotate_job(self, namespace: str, name: str, annotations: dict[str, str]) -> None: ...
+    def pod_log(
+        self, namespace: str, name: str, container: str, tail_lines: int = 50
+    ) -> str | None: ...
+
+
+class KubeClient:
+    """``KubeApi`` on the official Kubernetes client."""
 
     def __init__(self) -> None:
         self.client = kubernetes.client.ApiClient()
@@ -95,40 +143,49 @@ class KubeApi:
             lambda: self.core.read_namespaced_persistent_volume_claim(name, namespace)
         )
 
-    @staticmethod
-    def _exists(read: Callable[[], object]) -> bool:
-        try:
-            read()
-        except ApiException as error:
-            if error.status == NOT_FOUND:
-                return False
-            raise
-        return True
+    def _exists(self, read: Callable[[], object]) -> bool:
+        return self._read(read) is not None
 
-    # --- secrets ---------------------------------------------------------------------------
-    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
-        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+    @staticmethod
+    def _read(read: Callable[[], T]) -> T | None:
+        """What ``read`` returns; None when the object is missing (404)."""
         try:
-            secret = self.core.read_namespaced_secret(name, namespace)
+            return read()
         except ApiException as error:
             if error.status == NOT_FOUND:
                 return None
             raise
-        encoded = (secret.data or {}).get(key)
-        return None if encoded is None else base64.b64decode(encoded)
+
+    # --- secrets and config maps -----------------------------------------------------------
+    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+        stored = self.read_secret(namespace, name)
+        return None if stored is None else stored.data.get(key)
+
+    def read_secret(self, namespace: str, name: str) -> StoredSecret | None:
+        """A whole Secret, decoded; None when it is missing."""
+        secret = self._read(lambda: self.core.read_namespaced_secret(name, namespace))
+        if secret is None:
+            return None
+        return StoredSecret(
+            labels=dict((secret.metadata.labels if secret.metadata else None) or {}),
+            data={k: base64.b64decode(v) for k, v in (secret.data or {}).items()},
+        )
+
+    def config_map_value(self, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a ConfigMap, as bytes; None when the ConfigMap or the key is missing."""
+        config_map = self._read(lambda: self.core.read_namespaced_config_map(name, namespace))
+        value = None if config_map is None else (config_map.data or {}).get(key)
+        return None if value is None else str(value).encode()
 
     # --- custom objects --------------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = cast(
+        return self._read(
+            lambda: cast(
                 dict[str, Any],
                 self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
             )
-        except ApiException as error:
-            if error.status == NOT_FOUND:
-                return None
-            raise
-        return obj
+        )
 
     def patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
@@ -140,6 +197,29 @@ class KubeApi:
             )
         except ApiException as error:
             if error.status != NOT_FOUND:
+                raise
+
+    def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
+        """Take one finalizer off an object (a JSON patch that tests the list it replaces, so
+        a concurrent change is not lost; a gone object or a finalizer already gone is fine)."""
+        obj = self.get_custom(plural, namespace, name)
+        finalizers = list((obj or {}).get("metadata", {}).get("finalizers") or [])
+        if finalizer not in finalizers:
+            return
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in finalizers if f != finalizer],
+            },
+        ]
+        try:
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, patch, _content_type=JSON_PATCH
+            )
+        except ApiException as error:
+            if error.status not in (NOT_FOUND, UNPROCESSABLE):
                 raise
 
     # --- pods ------------------------------------------------------------------------------
@@ -180,10 +260,52 @@ class KubeApi:
             raise
         return True
 
+    def patch_pod_metadata(
+        self, namespace: str, name: str, labels: dict[str, str], annotations: dict[str, str | None]
+    ) -> bool:
+        """Merge labels and annotations into a pod (an annotation set to None is removed);
+        False when the pod is gone."""
+        body = {"metadata": {"labels": labels, "annotations": annotations}}
+        return self._patch_pod(self.core.patch_namespaced_pod, namespace, name, body, MERGE_PATCH)
+
+    def resize_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        """Resize a pod's containers in place: a strategic merge patch of their resources
+        through the pods/resize subresource (a JSON merge patch would replace the container
+        list, which the apiserver refuses). False when the pod is gone; :class:`RefusedError`
+        when the apiserver refuses it (e.g. ``node didn't have enough allocatable resources``,
+        or the operator may not patch pods/resize)."""
+        return self._patch_pod(
+            self.core.patch_namespaced_pod_resize, namespace, name, patch, STRATEGIC_MERGE_PATCH
+        )
+
+    def _patch_pod(
+        self,
+        send: Callable[..., Any],
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        content_type: str,
+    ) -> bool:
+        """Send one patch of a pod (or its subresource); False when the pod is gone."""
+        try:
+            self._body(
+                send(name, namespace, body, _content_type=content_type, _preload_content=False)
+            )
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return False
+            refusal = refused(error)
+            if refusal is not None:
+                raise refusal from error
+            raise
+        return True
+
     # --- server-side apply -----------------------------------------------------------------
     def apply(self, obj: dict[str, Any]) -> None:
-        """Server-side apply of a Deployment or Service the operator owns: the apiserver merges
-        it, so re-applying the same object is a no-op and a changed spec rolls out."""
+        """Server-side apply of a Deployment, Service, Secret or cert-manager Certificate the
+        operator owns: the apiserver merges it, so re-applying the same object is a no-op and a
+        changed spec rolls out. Raises RefusedError when the apiserver refuses it (e.g. the
+        cluster has no such kind: cert-manager is not installed)."""
         name = obj["metadata"]["name"]
         namespace = obj["metadata"]["namespace"]
         options: dict[str, Any] = {
@@ -191,12 +313,31 @@ class KubeApi:
             "force": True,
             "_content_type": APPLY_PATCH,
         }
-        if obj["kind"] == "Deployment":
+        try:
+            self._apply(name, namespace, obj, options)
+        except ApiException as error:
+            refusal = refused(error)
+            if refusal is None:
+                raise
+            raise refusal from error
+
+    def _apply(
+        self, name: str, namespace: str, obj: dict[str, Any], options: dict[str, Any]
+    ) -> None:
+        kind = obj["kind"]
+        if kind == "Deployment":
             self.apps.patch_namespaced_deployment(name, namespace, obj, **options)
-        elif obj["kind"] == "Service":
+        elif kind == "Service":
             self.core.patch_namespaced_service(name, namespace, obj, **options)
+        elif kind == "Secret":
+            self.core.patch_namespaced_secret(name, namespace, obj, **options)
+        elif kind == "Certificate":
+            group, version = obj["apiVersion"].split("/")
+            self.custom.patch_namespaced_custom_object(
+                group, version, namespace, "certificates", name, obj, **options
+            )
         else:
-            raise ValueError(f"apply does not handle kind {obj['kind']!r}")
+            raise ValueError(f"apply does not handle kind {kind!r}")
 
     # --- jobs (PonchoEnv builds) -------------------------------------------------------------
     @property
@@ -270,3 +411,8 @@ class KubeApi:
             )
         items: list[dict[str, Any]] = found.get("items", [])
         return items
+
+
+def _implements_kube_api(client: KubeClient) -> KubeApi:
+    """Never called: mypy checks here that ``KubeClient`` has every method of ``KubeApi``."""
+    return client

@@ -9,6 +9,11 @@ and http variables).
 
 The init container uses the PonchoEnv's builder image (it has ``sh``, ``tar`` and Python); it
 reads a ``pvc://`` artifact from the claim mounted read-only, or GETs an http(s) one.
+
+An image artifact needs none of that: the worker container's image becomes the environment
+image (by digest; the environment is already at ``/opt/poncho/<hash>``), with the image output's
+pull Secret as ``imagePullSecrets``; the command prefix is the same wrapper. A pool that names
+an image of its own other than the environment's base conflicts (:func:`image_conflict`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workqueue_operator.api.env import EnvPhase, PonchoEnvSpec, PonchoEnvStatus
+from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
 from workqueue_operator.envs.activation import RUN_IN_ENV
-from workqueue_operator.envs.artifact import PvcArtifact, parse_artifact
+from workqueue_operator.envs.artifact import ImageArtifact, PvcArtifact, parse_artifact
 from workqueue_operator.k8s.jobs import ENV_ROOT
 
 ENV_VOLUME = "poncho-env"
@@ -45,6 +51,10 @@ class EnvMount:
     """Put before the worker's command (``command_prefix + [work_queue_worker, ...]``)."""
     env: list[dict[str, str]] = field(default_factory=list)
     """For the worker container: ``PONCHO_ENV`` names the unpacked environment."""
+    image: str | None = None
+    """The worker container's image (an environment image, by digest), instead of the pool's."""
+    image_pull_secrets: list[str] = field(default_factory=list)
+    """Secrets the pod pulls ``image`` with."""
 
 
 def env_dir(env_hash: str) -> str:
@@ -73,6 +83,18 @@ def env_mount(
         return None
     artifact = parse_artifact(status.artifact)
     destination = env_dir(status.hash)
+    if isinstance(artifact, ImageArtifact):
+        image = spec.output.image
+        pull_secret = image.pull_secret if image is not None else None
+        return EnvMount(
+            init_containers=[],
+            volumes=[],
+            volume_mounts=[],
+            command_prefix=[f"{destination}/{RUN_IN_ENV}"],
+            env=[{"name": "PONCHO_ENV", "value": destination}],
+            image=artifact.by_digest,
+            image_pull_secrets=[pull_secret] if pull_secret else [],
+        )
     env_volume = {"name": ENV_VOLUME, "emptyDir": {}}
     env_mount_ = {"name": ENV_VOLUME, "mountPath": ENV_ROOT}
     volumes: list[dict[str, Any]] = [env_volume]
@@ -109,4 +131,18 @@ def env_mount(
         volume_mounts=[dict(env_mount_)],
         command_prefix=[f"{destination}/{RUN_IN_ENV}"],
         env=[{"name": "PONCHO_ENV", "value": destination}],
+    )
+
+
+def image_conflict(pool_image: str, spec: PonchoEnvSpec, mount: EnvMount) -> str | None:
+    """Why a pool's ``image`` cannot go with an environment image, or None. The environment
+    image replaces the pool's image; that is what the pool asked for only when it names no
+    image of its own (the default) or the environment's base image."""
+    output = spec.output.image
+    if mount.image is None or output is None or pool_image in (DEFAULT_WORKER_IMAGE, output.base):
+        return None
+    return (
+        f"the pool's image {pool_image!r} is not the base of its PonchoEnv's image "
+        f"({output.base!r}): workers run the environment image, built on that base; remove "
+        "spec.image, or set the PonchoEnv's output.image.baseImage to it"
     )

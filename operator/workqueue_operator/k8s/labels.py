@@ -10,6 +10,10 @@ GENERATION_LABEL = f"{GROUP}/pool-generation"
 MANAGER_LABEL = f"{GROUP}/manager"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "workqueue-operator"
+RESIZE_FROM_ANNOTATION = f"{GROUP}/resize-from"
+"""On a pod being resized in place: the shape id it had when the operator asked."""
+RESIZE_AT_ANNOTATION = f"{GROUP}/resize-requested-at"
+"""On a pod being resized in place: when the operator asked (RFC 3339)."""
 
 
 def pool_labels(pool: str) -> dict[str, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from workqueue_operator.api.common import Toleration
+
 
 class Placement(Protocol):
     """What both specs share: the pod's scheduling constraints."""
@@ -14,7 +16,7 @@ class Placement(Protocol):
     def node_selector(self) -> Mapping[str, str]: ...
 
     @property
-    def tolerations(self) -> Sequence[Mapping[str, Any]]: ...
+    def tolerations(self) -> Sequence[Toleration]: ...
 
     @property
     def affinity(self) -> Mapping[str, Any] | None: ...
@@ -29,7 +31,7 @@ def placement_fields(placement: Placement) -> dict[str, Any]:
     if placement.node_selector:
         fields["nodeSelector"] = dict(placement.node_selector)
     if placement.tolerations:
-        fields["tolerations"] = [dict(toleration) for toleration in placement.tolerations]
+        fields["tolerations"] = [toleration.to_api() for toleration in placement.tolerations]
     if placement.affinity is not None:
         fields["affinity"] = dict(placement.affinity)
     if placement.priority_class_name is not None:

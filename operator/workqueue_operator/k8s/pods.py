@@ -1,4 +1,5 @@
-"""Worker pods: a pure builder of the Pod manifest that runs one ``work_queue_worker``.
+"""Worker pods: a pure builder of the Pod manifest that runs one ``work_queue_worker`` (Work
+Queue) or ``vine_worker`` (TaskVine).
 
 Choices, and why:
 
@@ -27,6 +28,24 @@ Choices, and why:
 * **Hostname**: Kubernetes sets the pod's hostname to its name, and the worker reports it to
   the manager, so ``worker_status`` hostnames map back to pods. Pod names are kept to 63
   characters (the hostname limit) by :func:`worker_pod_name`.
+* **TaskVine workers** keep a file cache in their workspace and serve it to other workers
+  (peer transfers) on ``--transfer-port``, declared as a container port. The manager would
+  tell other workers the address it sees the worker connect from, which is the node's when
+  kube-proxy masquerades Service traffic; ``--contact-hostport`` gives it the pod's own IP
+  (downward API) instead.
+* **TLS**: a manager with a certificate gets workers started with ``--ssl`` (CCTools' workers
+  encrypt but do not check the manager's certificate).
+* **Workspace** (``--workdir``/``--workspace``: task sandboxes, TaskVine's cache) is an
+  ``emptyDir`` limited to the pod's disk, as its ephemeral-storage limit is.
+* **In-place resizes** (sizing ``updateMode: InPlace``): the worker reads its size once, at
+  start, so its pods let the kubelet restart it on a resize (``resizePolicy`` RestartContainer
+  for cpu and memory) and take ``--cores/--memory/--disk`` from the pod's own limits (downward
+  API ``resourceFieldRef``, expanded in the command as ``$(WORKER_CORES)``): the restarted
+  worker offers its new size. The apiserver refuses RestartContainer with ``restartPolicy:
+  Never`` ("must be 'NotRequired' when pod `restartPolicy` is 'Never'"), so these pods are
+  ``OnFailure``: a worker that exits 0 (idle timeout, manager gone, SIGTERM) still ends its
+  pod, one that crashes is restarted in place. A TaskVine worker keeps its workspace when it
+  exits (``--keep-workspace``), so files cached with level "forever" survive the restart.
 * **Restricted security**: non-root, no privilege escalation, no capabilities, the runtime's
   default seccomp profile, no service-account token unless a service account is named. The
   root filesystem stays writable: tasks run the user's software, which may write anywhere.
@@ -41,12 +60,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from workqueue_operator import API_VERSION
+from workqueue_operator.api.common import Framework
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.env_mount import EnvMount
 from workqueue_operator.k8s.labels import GENERATION_LABEL, SHAPE_LABEL, pool_labels
 from workqueue_operator.k8s.placement import placement_fields
-from workqueue_operator.k8s.quantities import cores_to_quantity, mb_to_quantity
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.scaling.inplace import in_place
+from workqueue_operator.values.quantities import cores_to_quantity, mb_to_quantity
+from workqueue_operator.values.shapes import WorkerShape
 
 WORKER_CONTAINER_NAME = "worker"
 WORKER_APP_NAME = "workqueue-worker"
@@ -57,10 +78,27 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 WORKSPACE_VOLUME = "workspace"
 WORKSPACE_PATH = "/workspace"
-"""An emptyDir: the worker's ``--workdir`` (cache and task sandboxes) and ``HOME``."""
+"""An emptyDir: the worker's ``--workdir``/``--workspace`` (cache and task sandboxes) and
+``HOME``."""
+WORKER_PROGRAMS = {Framework.WORK_QUEUE: "work_queue_worker", Framework.TASKVINE: "vine_worker"}
+WORKSPACE_OPTIONS = {Framework.WORK_QUEUE: "--workdir", Framework.TASKVINE: "--workspace"}
+TRANSFER_PORT = 9124
+"""Where a TaskVine worker serves its cache to other workers."""
+TRANSFER_PORT_NAME = "vine-transfer"
+POD_IP_VARIABLE = "POD_IP"
 PASSWORD_VOLUME = "wq-password"
 PASSWORD_DIR = "/etc/workqueue/password"
 PASSWORD_FILE_NAME = "password"
+
+SIZE_VARIABLES = {
+    "cores": ("WORKER_CORES", "limits.cpu", "1"),
+    "memory": ("WORKER_MEMORY_MB", "limits.memory", "1Mi"),
+    "disk": ("WORKER_DISK_MB", "limits.ephemeral-storage", "1Mi"),
+}
+"""In-place resizable pods: the worker's size options from the container's own limits
+(variable, resource, divisor); the kubelet rounds up, so 500m cores are 1."""
+RESIZED_RESOURCES = ("cpu", "memory")
+"""What pods/resize can change (ephemeral-storage and GPUs cannot)."""
 
 DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_TERMINATION_GRACE_SECONDS = 15
@@ -165,26 +203,41 @@ def worker_args(
     shape: WorkerShape,
     manager: ManagerTarget,
     *,
+    framework: Framework = Framework.WORK_QUEUE,
     password_file: str | None = None,
+    tls: bool = False,
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     extra_args: Sequence[str] = (),
+    resizable: bool = False,
 ) -> list[str]:
-    """The ``work_queue_worker`` arguments (without the program itself).
+    """The worker's arguments (without the program itself).
 
     ``extra_args`` (the spec's ``workerArgs``) come after ``--timeout``, so they may change it,
     and before the resource flags, so they cannot make the worker claim more than its pod has
-    (the last of a repeated option wins).
+    (the last of a repeated option wins). ``resizable``: cores, memory and disk are the pod's
+    own limits when the container starts (``SIZE_VARIABLES``), not fixed numbers.
     """
     args = [f"--timeout={timeout_seconds}", *extra_args]
-    args += [
-        f"--cores={shape.cores}",
-        f"--memory={shape.memory_mb}",
-        f"--disk={shape.disk_mb}",
-        f"--gpus={shape.gpus}",
-        f"--workdir={WORKSPACE_PATH}",
-    ]
+    if resizable:
+        args += [f"--{option}=$({SIZE_VARIABLES[option][0]})" for option in SIZE_VARIABLES]
+    else:
+        args += [
+            f"--cores={shape.cores}",
+            f"--memory={shape.memory_mb}",
+            f"--disk={shape.disk_mb}",
+        ]
+    args += [f"--gpus={shape.gpus}", f"{WORKSPACE_OPTIONS[framework]}={WORKSPACE_PATH}"]
+    if framework is Framework.TASKVINE:
+        args += [
+            f"--transfer-port={TRANSFER_PORT}",
+            f"--contact-hostport=$({POD_IP_VARIABLE}):{TRANSFER_PORT}",
+        ]
+        if resizable:
+            args.append("--keep-workspace")
     if password_file is not None:
         args += ["--password", password_file]
+    if tls:
+        args.append("--ssl")
     if isinstance(manager, ManagerEndpoint):
         args += [manager.host, str(manager.port)]
     else:
@@ -194,9 +247,11 @@ def worker_args(
     return args
 
 
-def worker_command(args: Sequence[str], *, use_tini: bool = False) -> list[str]:
+def worker_command(
+    args: Sequence[str], *, framework: Framework = Framework.WORK_QUEUE, use_tini: bool = False
+) -> list[str]:
     """The container command: the worker as PID 1, or as tini's only child."""
-    program = ["work_queue_worker", *args]
+    program = [WORKER_PROGRAMS[framework], *args]
     return ["tini", "-g", "--", *program] if use_tini else program
 
 
@@ -212,6 +267,31 @@ def worker_resources(shape: WorkerShape) -> dict[str, dict[str, str]]:
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
+def size_variables() -> list[dict[str, Any]]:
+    """The env of a resizable worker: its size from the container's own limits."""
+    return [
+        {
+            "name": variable,
+            "valueFrom": {
+                "resourceFieldRef": {
+                    "containerName": WORKER_CONTAINER_NAME,
+                    "resource": resource,
+                    "divisor": divisor,
+                }
+            },
+        }
+        for variable, resource, divisor in SIZE_VARIABLES.values()
+    ]
+
+
+def resize_patch(shape: WorkerShape) -> dict[str, Any]:
+    """The pods/resize body (a strategic merge patch) that gives the worker container the CPU
+    and memory of ``shape``: requests equal to limits, as at creation."""
+    amounts = {r: v for r, v in worker_resources(shape)["limits"].items() if r in RESIZED_RESOURCES}
+    resources = {"requests": dict(amounts), "limits": dict(amounts)}
+    return {"spec": {"containers": [{"name": WORKER_CONTAINER_NAME, "resources": resources}]}}
+
+
 def build_worker_pod(
     *,
     pool: str,
@@ -222,31 +302,40 @@ def build_worker_pod(
     spec: WorkerPoolSpec,
     manager: ManagerTarget,
     generation: int,
+    framework: Framework = Framework.WORK_QUEUE,
     password_secret: PasswordSecret | None = None,
+    tls: bool = False,
     options: WorkerPodOptions = WorkerPodOptions(),
     environment: EnvMount | None = None,
 ) -> dict[str, Any]:
     """The Pod manifest of one worker of a WorkerPool (see the module docstring for why it is
     built this way). Owned by the pool (controller), so deleting the pool deletes its pods.
 
-    With ``environment`` (a Ready PonchoEnv), an init container unpacks it and the worker runs
-    under its ``run-in-env`` wrapper, so that every task runs inside the environment."""
+    With ``environment`` (a Ready PonchoEnv), an init container unpacks it (or, for an
+    environment image, the worker runs that image) and the worker runs under its ``run-in-env``
+    wrapper, so that every task runs inside the environment."""
     if len(pod_name) > MAX_POD_NAME_LENGTH or not _DNS_LABEL.match(pod_name):
         raise ValueError(
             f"worker pod name {pod_name!r} must be a DNS label of at most "
             f"{MAX_POD_NAME_LENGTH} characters (it is the worker's hostname)"
         )
     template = spec.template
+    resizable = in_place(spec)
     password_file = f"{PASSWORD_DIR}/{PASSWORD_FILE_NAME}" if password_secret else None
     args = worker_args(
         shape,
         manager,
+        framework=framework,
         password_file=password_file,
+        tls=tls,
         timeout_seconds=options.timeout_seconds,
         extra_args=spec.worker_args,
+        resizable=resizable,
     )
     mounts: list[dict[str, Any]] = [{"name": WORKSPACE_VOLUME, "mountPath": WORKSPACE_PATH}]
-    volumes: list[dict[str, Any]] = [{"name": WORKSPACE_VOLUME, "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [
+        {"name": WORKSPACE_VOLUME, "emptyDir": {"sizeLimit": mb_to_quantity(shape.disk_mb)}}
+    ]
     if password_secret is not None:
         mounts.append({"name": PASSWORD_VOLUME, "mountPath": PASSWORD_DIR, "readOnly": True})
         volumes.append(
@@ -275,7 +364,7 @@ def build_worker_pod(
     container: dict[str, Any] = {
         "name": WORKER_CONTAINER_NAME,
         "image": spec.image,
-        "command": worker_command(args, use_tini=options.use_tini),
+        "command": worker_command(args, framework=framework, use_tini=options.use_tini),
         "env": [{"name": "HOME", "value": WORKSPACE_PATH}],
         "workingDir": WORKSPACE_PATH,
         "resources": worker_resources(shape),
@@ -287,8 +376,20 @@ def build_worker_pod(
             "capabilities": {"drop": ["ALL"]},
         },
     }
+    if resizable:
+        container["env"] += size_variables()
+        container["resizePolicy"] = [
+            {"resourceName": r, "restartPolicy": "RestartContainer"} for r in RESIZED_RESOURCES
+        ]
+    if framework is Framework.TASKVINE:
+        container["env"].append(
+            {"name": POD_IP_VARIABLE, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+        )
+        container["ports"] = [
+            {"name": TRANSFER_PORT_NAME, "containerPort": TRANSFER_PORT, "protocol": "TCP"}
+        ]
     pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
+        "restartPolicy": "OnFailure" if resizable else "Never",
         "terminationGracePeriodSeconds": options.termination_grace_seconds,
         "shareProcessNamespace": False,
         "enableServiceLinks": False,
@@ -302,7 +403,12 @@ def build_worker_pod(
         container["env"] += environment.env
         mounts += environment.volume_mounts
         volumes += environment.volumes
-        pod_spec["initContainers"] = list(environment.init_containers)
+        if environment.init_containers:
+            pod_spec["initContainers"] = list(environment.init_containers)
+        if environment.image is not None:
+            container["image"] = environment.image
+        if environment.image_pull_secrets:
+            pod_spec["imagePullSecrets"] = [{"name": n} for n in environment.image_pull_secrets]
     if template.service_account_name is not None:
         pod_spec["serviceAccountName"] = template.service_account_name
     pod_spec.update(placement_fields(template))

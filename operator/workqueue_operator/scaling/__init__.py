@@ -33,8 +33,8 @@ from workqueue_operator.scaling.inputs import (
     WorkerView,
 )
 from workqueue_operator.scaling.scaledown import Kept, Removable
-from workqueue_operator.scaling.shapes import WorkerShape, shape_id_for
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
+from workqueue_operator.values.shapes import WorkerShape, shape_id_for
 
 __all__ = [
     "UNKNOWN",

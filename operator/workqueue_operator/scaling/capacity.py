@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from workqueue_operator.scaling.inputs import CategoryDemand, TaskResources
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.values.shapes import WorkerShape
 
 
 def tasks_per_worker(task: TaskResources, shape: WorkerShape) -> int:

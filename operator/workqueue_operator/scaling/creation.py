@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workqueue_operator.acceptance import Verdict
+from workqueue_operator.api.acceptance import Verdict
 
 PODS_CREATED = "PodsCreated"
 FAILED_CREATE = "FailedCreate"

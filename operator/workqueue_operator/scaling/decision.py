@@ -203,8 +203,10 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
       order. Autoscale on: not within the cooldown after a scale-up, and an idle worker must
       have been idle for the idle delay. Autoscale off follows ``replicas`` without either
       delay (the user asked for the number), but still never removes a busy worker.
-    * Manager unreachable: hold. No scale-down (which workers are busy is unknown), and no
-      scale-up beyond minWorkers.
+    * Manager unreachable: hold. No scale-down (which workers are busy is unknown); autoscale
+      on: no scale-up beyond minWorkers (the backlog is unknown); autoscale off: scale-up to
+      ``replicas`` all the same (the user asked for the number; it needs no word from the
+      manager).
     * Finished pods are cleaned up in every case: their worker has exited.
     """
     policy, now = inputs.policy, inputs.now
@@ -245,10 +247,7 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
         target = _clamp(wanted, policy)
         source = "replicas" if policy.replicas is not None else "replicas unset, minWorkers"
         demand_text = f"autoscale off: {source} {wanted}" + _describe_clamp(wanted, policy)
-    weights = dict(need.by_shape)
-    if not policy.autoscale and not need.workers:
-        weights = {sid: len(pods) for sid, pods in live_by_shape.items()}
-    desired = apportion(target, weights)
+    desired = _desired_by_shape(policy, target, need, live_by_shape)
 
     up = _plan_scale_up(policy, desired, live_by_shape, room, finished)
     down = _plan_scale_down(inputs, desired, live_by_shape, others, workers)
@@ -263,6 +262,27 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
         kind=_kind(up, down, finished),
         reason=_with_cleanup(reason, finished),
     )
+
+
+def _desired_by_shape(
+    policy: PoolPolicy,
+    target: int,
+    need: BacklogNeed,
+    live_by_shape: Mapping[str, Sequence[PodView]],
+) -> dict[str, int]:
+    """The target split over the shapes: as the tasks need them (with autoscale off and no
+    task, as the pods are). With ``keep_shapes_without_tasks`` (pools that resize pods in
+    place), the pods the target holds beyond what the tasks need (minWorkers) keep the shapes
+    they have, so that an idle pod resized to a recommended shape is not replaced."""
+    live = {sid: len(pods) for sid, pods in live_by_shape.items()}
+    if policy.keep_shapes_without_tasks and target > need.workers:
+        base = {sid: need.by_shape.get(sid, 0) for sid in live}
+        spare = {sid: max(0, count - base[sid]) for sid, count in live.items()}
+        extra = apportion(target - need.workers, spare)
+        return {sid: base[sid] + extra[sid] for sid in live}
+    if not need.workers and not policy.autoscale:
+        return apportion(target, live)
+    return apportion(target, dict(need.by_shape))
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,21 +417,27 @@ def _hold(
     room: int,
     pods_text: str,
 ) -> ScalingDecision:
-    """The decision while the manager cannot be reached: keep what exists, reach minWorkers."""
-    below_min = max(0, policy.min_workers - len(live))
-    create_total = 0 if finished.crash_loop else min(policy.scale_up_step, below_min, room)
+    """The decision while the manager cannot be reached: keep what exists; reach minWorkers, or
+    with autoscale off the declared replicas."""
+    if policy.autoscale or policy.replicas is None:
+        floor, floor_name = policy.min_workers, f"minWorkers {policy.min_workers}"
+    else:
+        floor = _clamp(policy.replicas, policy)
+        floor_name = f"replicas {floor} (autoscale off)"
+    below = max(0, floor - len(live))
+    create_total = 0 if finished.crash_loop else min(policy.scale_up_step, below, room)
     default = policy.default_shape.id
     create = {default: create_total} if create_total else {}
     desired = {sid: len(pods) for sid, pods in live_by_shape.items()}
-    desired[default] += below_min
-    target = max(len(live), policy.min_workers)
+    desired[default] += below
+    target = max(len(live), floor)
     reason = (
         f"manager unreachable: holding at {target} (no scale-down; no scale-up beyond "
-        f"minWorkers {policy.min_workers}); have {pods_text}"
+        f"{floor_name}); have {pods_text}"
     )
     if create_total:
-        reason += f"; creating {create_total} to reach minWorkers"
-    elif below_min and finished.crash_loop:
+        reason += f"; creating {create_total} to reach {floor_name}"
+    elif below and finished.crash_loop:
         reason += f"; {_creation_backoff(finished, policy)}"
     return ScalingDecision(
         create=create,

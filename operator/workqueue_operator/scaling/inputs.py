@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from workqueue_operator.api.pool import WorkerPoolSpec
-from workqueue_operator.scaling.shapes import WorkerShape
+from workqueue_operator.api.pool import SizingMode, UpdateMode, WorkerPoolSpec, WorkerResources
+from workqueue_operator.values.quantities import quantity_to_mb
+from workqueue_operator.values.shapes import WorkerShape
 
 UNKNOWN = -1.0
 """A task resource the manager does not know (``-1`` in ``task_status``/``wable_status``)."""
@@ -17,6 +18,21 @@ UNKNOWN = -1.0
 DEFAULT_CONNECT_GRACE_SECONDS = 300.0
 DEFAULT_FAILED_POD_RETENTION_SECONDS = 600.0
 DEFAULT_CRASH_LOOP_FAILURES = 3
+
+
+def declared_shape(resources: WorkerResources) -> WorkerShape:
+    """The shape of a WorkerPool's declared ``worker`` resources.
+
+    Memory and disk are rounded up to whole megabytes, so the pod gets at least what was
+    declared (``1G`` becomes 954 MB, i.e. ``954Mi``) and the worker claims exactly what the pod
+    has.
+    """
+    return WorkerShape.of(
+        resources.cores,
+        quantity_to_mb(resources.memory, round_up=True),
+        quantity_to_mb(resources.disk, round_up=True),
+        resources.gpus,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,11 @@ class PoolPolicy:
     it (image pull is done by then; the worker retries its connection with back-off)."""
     failed_pod_retention_seconds: float = DEFAULT_FAILED_POD_RETENTION_SECONDS
     """How long a Failed pod is kept (for ``kubectl logs``) before it is deleted."""
+    keep_shapes_without_tasks: bool = False
+    """The pods kept beyond what the tasks need (minWorkers) keep the shapes they have instead
+    of taking the tasks' shapes (or the default shape when there is no task). Pools that resize
+    pods in place need it: otherwise an idle pod resized to a recommended shape would be
+    replaced by one of another shape, which would be resized again."""
     crash_loop_failures: int = DEFAULT_CRASH_LOOP_FAILURES
     """This many pods that failed soon after they started (within ``connect_grace_seconds``),
     all within ``failed_pod_retention_seconds``, stop new pods from being created: the image,
@@ -87,7 +108,7 @@ class PoolPolicy:
         return cls(
             min_workers=spec.min_workers,
             max_workers=spec.max_workers,
-            shapes=tuple(shapes) or (WorkerShape.from_resources(spec.worker),),
+            shapes=tuple(shapes) or (declared_shape(spec.worker),),
             autoscale=spec.autoscale.enabled,
             replicas=spec.replicas,
             scale_up_step=spec.autoscale.scale_up_step,
@@ -96,6 +117,8 @@ class PoolPolicy:
             connect_grace_seconds=connect_grace_seconds,
             failed_pod_retention_seconds=failed_pod_retention_seconds,
             crash_loop_failures=crash_loop_failures,
+            keep_shapes_without_tasks=spec.sizing.mode is SizingMode.BUCKETS
+            and spec.sizing.update_mode is UpdateMode.IN_PLACE,
         )
 
 
@@ -149,8 +172,44 @@ class PodPhase(StrEnum):
 
 LIVE_PHASES = frozenset({PodPhase.PENDING, PodPhase.RUNNING, PodPhase.UNKNOWN})
 """Phases of pods that are (or will be) capacity."""
-FINISHED_PHASES = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
-"""Phases of pods whose worker has exited for good (restartPolicy Never)."""
+
+
+class ResizeState(StrEnum):
+    """Where the kubelet is with a pod's CPU and memory, from its status."""
+
+    NONE = "None"
+    """The container runs with what the pod's spec asks for; nothing to do."""
+    PROPOSED = "Proposed"
+    """The spec asks for other resources than the container has, and the kubelet has not
+    said anything about it yet."""
+    DEFERRED = "Deferred"
+    """``PodResizePending`` reason Deferred: the node has no room now; the kubelet retries."""
+    INFEASIBLE = "Infeasible"
+    """``PodResizePending`` reason Infeasible: the kubelet will never do it."""
+    IN_PROGRESS = "InProgress"
+    """``PodResizeInProgress``: the kubelet is doing it (its reason Error when it failed and
+    retries)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResizeView:
+    """What a pod says about in-place resizes: whether it can be resized, the kubelet's state,
+    and the operator's own record of a resize it asked for (on the pod, so that it survives an
+    operator restart)."""
+
+    resizable: bool = False
+    """Its worker restarts with the new size on a resize (``resizePolicy`` RestartContainer
+    for cpu and memory, the worker's size from the pod's own resources)."""
+    state: ResizeState = ResizeState.NONE
+    message: str = ""
+    """The kubelet's message (Deferred, Infeasible, or an error in progress)."""
+    since: float | None = None
+    """When the kubelet's condition last changed."""
+    from_shape: str | None = None
+    """The operator's record: the shape id the pod had when it asked for a resize (None: no
+    resize of the operator's under way)."""
+    requested_at: float | None = None
+    """The operator's record: when it asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +217,8 @@ class PodView:
     """One pod of the pool.
 
     ``started_at`` is when it became Running (``status.startTime`` or the container's start);
-    ``finished_at`` is when its container terminated (Succeeded/Failed pods).
+    ``finished_at`` is when its container terminated (Succeeded/Failed pods). ``shape_id`` is
+    its shape label (what the scaler counts it as); ``size`` what its spec asks for now.
     """
 
     name: str
@@ -167,6 +227,8 @@ class PodView:
     created_at: float
     started_at: float | None = None
     finished_at: float | None = None
+    size: WorkerShape | None = None
+    resize: ResizeView = ResizeView()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +246,12 @@ class WorkerView:
 
     @property
     def busy(self) -> bool:
-        """Whether it runs a task or holds resources for one."""
+        """Whether it runs a task or holds cores, memory or GPUs for one. Disk in use is not a
+        sign of work: a TaskVine worker counts its file cache in ``disk_inuse`` (its manager
+        adds ``inuse_cache``), so an idle TaskVine worker that ran anything reports disk in
+        use for as long as it lives."""
         return self.tasks_running > 0 or (
-            max(self.cores_inuse, self.memory_inuse_mb, self.disk_inuse_mb, self.gpus_inuse) > 0
+            max(self.cores_inuse, self.memory_inuse_mb, self.gpus_inuse) > 0
         )
 
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from workqueue_operator.sizing.buckets import Bucket, Ladders, joint_buckets
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies import STRATEGIES
 from workqueue_operator.sizing.strategies.adaptive import adaptive_ladders
 from workqueue_operator.sizing.strategies.base import CategoryPolicy, StrategyConfig
@@ -21,6 +20,7 @@ from workqueue_operator.sizing.strategies.exhaustive import exhaustive_ladders
 from workqueue_operator.sizing.strategies.greedy import greedy_ladders
 from workqueue_operator.sizing.strategies.history import History
 from workqueue_operator.sizing.strategies.kmeans import kmeans_ladders
+from workqueue_operator.values.samples import Sample
 
 LaddersFunction = Callable[[History, StrategyConfig], Ladders]
 

@@ -18,10 +18,10 @@ from workqueue_operator.api.pool import (
     SizingSpec,
     SizingStrategy,
 )
-from workqueue_operator.scaling.shapes import WorkerShape
 from workqueue_operator.sizing.bucketing import compute_buckets
 from workqueue_operator.sizing.resources import Allocation
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
+from workqueue_operator.values.shapes import WorkerShape
 
 STRATEGY_NAMES: dict[SizingStrategy, str] = {
     SizingStrategy.ADAPTIVE: "adaptive-ladder",

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES, Allocation, Resource
 from workqueue_operator.sizing.resources import maximum as maximum_of
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.strategies.base import Strategy, StrategyConfig, StrategyFactory
+from workqueue_operator.values.samples import Sample, TaskResult
 
 MAX_ATTEMPTS = 64
 """After this many failures of one task its next attempt gets the whole machine."""

@@ -21,21 +21,21 @@ from typing import Any
 from workqueue_operator.sizing.cctools_builds import cache_dir
 from workqueue_operator.sizing.replay import ReplayResult, ResourceScore
 from workqueue_operator.sizing.resources import RESOURCES, Allocation
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 PACKAGE = Path(__file__).resolve().parent
 SOURCES = (
     "replay.py",
     "rules.py",
     "resources.py",
-    "samples.py",
+    "../values/samples.py",
     "cctools_builds.py",
     "cctools_link.py",
     "cctools_library.py",
     "strategies/base.py",
     "strategies/cctools.py",
 )
-"""Modules (under ``sizing/``) whose code decides a CCTools replay."""
+"""Modules (paths from ``sizing/``) whose code decides a CCTools replay."""
 
 
 @cache

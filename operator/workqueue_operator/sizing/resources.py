@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 
 class Resource(StrEnum):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.strategies.base import (
     CategoryPolicy,
     FixedPolicy,
@@ -26,6 +25,7 @@ from workqueue_operator.sizing.strategies.base import (
     StrategyConfig,
     StrategyFactory,
 )
+from workqueue_operator.values.samples import Sample, TaskResult
 
 POOLED = "pooled"
 """The category every task gets when categories are pooled."""

@@ -23,7 +23,6 @@ from workqueue_operator.sizing.replay_cache import (
 )
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
 from workqueue_operator.sizing.rules import OPERATOR, PAPERS, Rules, under
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies import STRATEGIES
 from workqueue_operator.sizing.strategies.base import StrategyFactory
 from workqueue_operator.sizing.strategies.cctools import (
@@ -31,6 +30,7 @@ from workqueue_operator.sizing.strategies.cctools import (
     cctools_factory,
     cctools_strategies,
 )
+from workqueue_operator.values.samples import Sample
 
 BASELINES = ("whole-machine", "declared-max")
 """Strategies that learn nothing, run as they are under every rule set."""

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 UNITS = {Resource.CORES: "", Resource.MEMORY: " MB", Resource.DISK: " MB"}
 OPTIONS = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 SEPARATOR = " -- "
 FIELDS = 8

@@ -1,4 +1,4 @@
-"""Find Work Queue managers by project name through a catalog server.
+"""Find Work Queue and TaskVine managers by project name through a catalog server.
 
 A named manager sends its ``queue_status`` to the catalog every 60 s; the catalog keeps a
 record 1,800 s after the last update. ``GET http://CATALOG/query.json`` returns all records.
@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from workqueue_operator.api.common import Framework
 from workqueue_operator.wq import cctools_json
 from workqueue_operator.wq.status import parse_address
 
@@ -22,7 +23,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG_PORT = 9097
 DEFAULT_MAX_AGE_S = 180.0  # three missed 60 s updates
-MANAGER_TYPES = frozenset({"wq_master", "wq_manager"})
+MANAGER_TYPES = {
+    "wq_master": Framework.WORK_QUEUE,
+    "wq_manager": Framework.WORK_QUEUE,
+    "vine_manager": Framework.TASKVINE,
+}
+"""The catalog record ``type`` of each kind of manager."""
 
 
 class CatalogError(Exception):
@@ -38,6 +44,7 @@ class ManagerRecord:
     last_heard: float  # seconds since the epoch
     version: str = ""
     owner: str = ""
+    framework: Framework = Framework.WORK_QUEUE
 
     @property
     def address(self) -> str:
@@ -54,6 +61,7 @@ def _record(raw: dict[str, Any]) -> ManagerRecord | None:
             last_heard=float(raw["lastheardfrom"]),
             version=str(raw.get("version", "")),
             owner=str(raw.get("owner", "")),
+            framework=MANAGER_TYPES[str(raw["type"])],
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -92,7 +100,10 @@ def select_managers(
 
 async def query_catalog(catalog: str, *, timeout: float = 5.0) -> list[dict[str, Any]]:
     """All records of the catalog at ``host[:port]``."""
-    host, port = parse_address(catalog, default_port=DEFAULT_CATALOG_PORT)
+    try:
+        host, port = parse_address(catalog, default_port=DEFAULT_CATALOG_PORT)
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from exc
     url = f"http://{host}:{port}/query.json"
     try:
         async with (

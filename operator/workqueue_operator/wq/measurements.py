@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 
 BYTES_PER_MB = 1024 * 1024
 

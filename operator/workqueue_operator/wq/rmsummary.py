@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 from workqueue_operator.wq import cctools_json
 from workqueue_operator.wq.measurements import MeasurementError, sample_from_measured
 

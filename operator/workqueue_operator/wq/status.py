@@ -1,13 +1,16 @@
-"""Async client of a Work Queue manager's status protocol (the manager's own port).
+"""Async client of a Work Queue or TaskVine manager's status protocol (the manager's own port).
 
-Send one line (``queue_status``, ``worker_status``, ``task_status``, ``wable_status``,
-``resources_status``), read a JSON array until the manager closes the connection. With
+Send one line (``queue_status`` for Work Queue, ``manager_status`` for TaskVine,
+``worker_status``, ``task_status``, ``wable_status``, ``resources_status``), read a JSON array
+until the manager closes the connection. Each framework answers only its own queue request (the
+other gets an empty answer), so a manager declared with the wrong framework is recognised and
+named in :class:`FrameworkMismatchError`. With
 ``http=True`` the same names are fetched as ``GET /<name>`` (what a browser or a Service
 probe sees). A manager with a password first runs the password handshake (line mode only).
 
 Every call is bounded by ``timeout`` (connect, handshake and read together) and by
 ``max_bytes``; an unreachable or silent manager raises ``ManagerUnreachable``, never hangs.
-The manager answers only while the application is inside ``work_queue_wait``, so a busy
+The manager answers only while the application is inside ``wait()``, so a busy
 application can look unreachable for a while: callers should treat that as transient.
 """
 
@@ -17,11 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from workqueue_operator.api.common import Framework
 from workqueue_operator.wq import cctools_json
 from workqueue_operator.wq.auth import PasswordRejectedError, authenticate
 from workqueue_operator.wq.status_models import (
@@ -34,8 +39,11 @@ from workqueue_operator.wq.status_models import (
 
 log = logging.getLogger(__name__)
 
+QUEUE_REQUESTS = {Framework.WORK_QUEUE: "queue_status", Framework.TASKVINE: "manager_status"}
+"""The request each framework answers with its queue's figures."""
 STATUS_REQUESTS = (
     "queue_status",
+    "manager_status",
     "worker_status",
     "task_status",
     "wable_status",
@@ -61,6 +69,39 @@ class MalformedStatusError(StatusError):
 
 class AuthenticationError(StatusError):
     """The manager wants a password we do not have, or rejected ours."""
+
+
+class TlsError(StatusError):
+    """The TLS handshake failed: the manager's certificate did not check out, or the manager
+    does not speak TLS."""
+
+
+def client_tls(ca_pem: bytes | None, *, verify: bool) -> ssl.SSLContext:
+    """A TLS context for a manager's status port: its certificate checked against ``ca_pem``
+    (the system's roots when None), or not checked at all."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif ca_pem is not None:
+        try:
+            context.load_verify_locations(cadata=ca_pem.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as error:
+            raise TlsError(f"the CA is not PEM certificates: {error}") from error
+    return context
+
+
+class FrameworkMismatchError(StatusError):
+    """The manager runs the other framework (a TaskVine manager asked as Work Queue, or the
+    reverse)."""
+
+    def __init__(self, address: str, expected: Framework, found: Framework) -> None:
+        super().__init__(
+            f"{address} is a {found} manager, not {expected}: it answers {QUEUE_REQUESTS[found]} "
+            f"and not {QUEUE_REQUESTS[expected]} (set framework: {found})"
+        )
+        self.expected = expected
+        self.found = found
 
 
 def parse_address(address: str, default_port: int = 9123) -> tuple[str, int]:
@@ -135,6 +176,9 @@ class StatusClient:
         password: bytes | None = None,
         http: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        framework: Framework = Framework.WORK_QUEUE,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
         if http and password is not None:
             raise ValueError("a password-protected manager cannot be queried over HTTP")
@@ -144,6 +188,10 @@ class StatusClient:
         self._password = password
         self._http = http
         self._max_bytes = max_bytes
+        self.framework = framework
+        self._tls = tls
+        self._server_name = server_name
+        """The name the manager's certificate must carry (the host by default)."""
 
     @classmethod
     def for_address(cls, address: str, **kwargs: Any) -> StatusClient:
@@ -165,6 +213,13 @@ class StatusClient:
             raise ManagerUnreachable(
                 f"{self.address}: no {request} answer within {self.timeout:g} s"
             ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsError(
+                f"{self.address}: TLS: the manager's certificate failed the check: "
+                f"{exc.verify_message or exc}"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise TlsError(f"{self.address}: TLS: {exc.reason or exc}") from exc
         except OSError as exc:
             raise ManagerUnreachable(f"{self.address}: {exc.strerror or exc}") from exc
         except PasswordRejectedError as exc:
@@ -174,7 +229,13 @@ class StatusClient:
         return _rows(payload, request)
 
     async def _exchange(self, request: str) -> bytes:
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 16)
+        reader, writer = await asyncio.open_connection(
+            self.host,
+            self.port,
+            limit=1 << 16,
+            ssl=self._tls,
+            server_hostname=(self._server_name or self.host) if self._tls else None,
+        )
         try:
             if self._password is not None:
                 await authenticate(reader, writer, self._password)
@@ -207,13 +268,20 @@ class StatusClient:
         return payload
 
     async def queue_status(self) -> QueueStatus:
-        rows = await self.raw("queue_status")
+        """The queue's figures: ``queue_status`` of a Work Queue manager, ``manager_status`` of
+        a TaskVine one. An empty answer is asked again in the other framework's words, so that a
+        manager of the wrong framework is named as such."""
+        request = QUEUE_REQUESTS[self.framework]
+        rows = await self.raw(request)
         if not rows:
-            raise MalformedStatusError(f"{self.address}: empty queue_status")
+            other = next(f for f in Framework if f is not self.framework)
+            if await self.raw(QUEUE_REQUESTS[other]):
+                raise FrameworkMismatchError(self.address, self.framework, other)
+            raise MalformedStatusError(f"{self.address}: empty {request}")
         try:
             return QueueStatus.model_validate(rows[0])
         except ValidationError as exc:
-            raise MalformedStatusError(f"{self.address}: queue_status: {exc}") from exc
+            raise MalformedStatusError(f"{self.address}: {request}: {exc}") from exc
 
     async def worker_status(self) -> list[WorkerStatus]:
         return _validate(WorkerStatus, await self.raw("worker_status"), "worker_status")

@@ -1,8 +1,11 @@
 """Typed views of the manager's status answers, limited to the fields the operator uses.
 
 Unknown fields are ignored and missing counts default to 0, so managers of neighbouring
-CCTools versions parse alike. Field names follow the manager's JSON (see
-``work_queue.c``: ``queue_status``, ``worker_status``, ``task_status``, ``wable_status``).
+CCTools versions parse alike. Field names follow the manager's JSON: Work Queue's
+``work_queue.c`` (``queue_status``, ``worker_status``, ``task_status``, ``wable_status``) and
+TaskVine's ``vine_manager.c`` (``manager_status`` for the queue; the same other three). Where
+the two spell a field differently both are read: ``address_port``/``addrport``,
+``taskid``/``task_id``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 WHOLE_QUEUE = "whole queue"
 _CURRENT_TASK_ID = re.compile(r"^current_task_(\d+)_id$")
@@ -95,8 +98,11 @@ class CategoryStatus(_Status):
 
 
 class QueueStatus(_Status):
-    """``queue_status``: the manager's queue and worker figures."""
+    """``queue_status`` (Work Queue) or ``manager_status`` (TaskVine): the manager's queue and
+    worker figures."""
 
+    type: str | None = None
+    """``wq_master`` (Work Queue) or ``vine_manager`` (TaskVine)."""
     project: str | None = None
     port: int | None = None
     version: str | None = None
@@ -153,7 +159,7 @@ class WorkerStatus(_Status):
     """A row of ``worker_status``."""
 
     hostname: str = ""
-    address: str = Field(default="", alias="address_port")
+    address: str = Field(default="", validation_alias=AliasChoices("address_port", "addrport"))
     cores_total: float = 0
     cores_inuse: float = 0
     memory_total: float = 0
@@ -188,13 +194,15 @@ class WorkerStatus(_Status):
 class TaskStatus(_Status):
     """A row of ``task_status``; resources are None when not set (-1)."""
 
-    task_id: int = Field(alias="taskid")
+    task_id: int = Field(validation_alias=AliasChoices("taskid", "task_id"))
     state: str = ""
     category: str | None = None
     tag: str | None = None
     command: str = ""
     host: str | None = None
-    address: str | None = Field(default=None, alias="address_port")
+    address: str | None = Field(
+        default=None, validation_alias=AliasChoices("address_port", "addrport")
+    )
     cores: float | None = None
     memory: float | None = None
     disk: float | None = None

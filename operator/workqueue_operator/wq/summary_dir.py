@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq.rmsummary import DEFAULT_CATEGORY, SummaryReader
 from workqueue_operator.wq.tail import LineTailer
 

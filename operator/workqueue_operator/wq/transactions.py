@@ -1,17 +1,27 @@
-"""The Work Queue manager's transactions log, line by line, into per-attempt observations.
+"""A Work Queue or TaskVine manager's transactions log, line by line, into per-attempt
+observations.
 
-Task lines (the log's own header documents them)::
+Task lines (each log's own header documents them). Work Queue::
 
     time pid TASK id WAITING category (FIRST_RESOURCES|MAX_RESOURCES) {requested}
     time pid TASK id RUNNING worker_address (FIRST_RESOURCES|MAX_RESOURCES) {allocated}
     time pid TASK id WAITING_RETRIEVAL worker_address
     time pid TASK id (RETRIEVED|DONE) result exit_code {limits_exceeded} {measured}
 
+TaskVine (``vine-run-info/<run>/vine-logs/transactions``) differs in three ways: a task waits
+as READY with its attempt number before the JSON, workers are named by id rather than
+address, and DONE carries only the result and exit code (the measurement is on RETRIEVED)::
+
+    time pid TASK id READY category (FIRST_RESOURCES|MAX_RESOURCES) attempt {requested}
+    time pid TASK id RUNNING worker_id (FIRST_RESOURCES|MAX_RESOURCES) {allocated}
+    time pid TASK id RETRIEVED result exit_code {limits_exceeded} {measured}
+    time pid TASK id DONE result exit_code
+
 An attempt ends with RETRIEVED (a task retried after RESOURCE_EXHAUSTION has several); DONE
 repeats the last attempt when the task goes back to the application, so it yields an
 observation only when no RETRIEVED was seen for that attempt (e.g. the log was picked up
-late). Categories come from WAITING lines. Every line is accepted: a broken one is counted
-as malformed and skipped.
+late). Categories come from WAITING/READY lines. Every line is accepted: a broken one is
+counted as malformed and skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq import cctools_json
 from workqueue_operator.wq.measurements import (
     MeasurementError,
@@ -35,10 +45,17 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_CATEGORY = "unknown"
 ATTEMPT_END_STATES = frozenset({"RETRIEVED", "DONE"})
-# Result names as the manager writes them; anything else is reported as "unknown".
+WAITING_STATES = frozenset({"WAITING", "READY"})  # Work Queue, TaskVine
+ALLOCATIONS = frozenset({"FIRST_RESOURCES", "MAX_RESOURCES"})
+# Result names as the managers write them; anything else is reported as "unknown".
 RESULT_NAMES = frozenset(
     {
         "SUCCESS",
+        "MAX_END_TIME",
+        "MAX_WALL_TIME",
+        "LIBRARY_EXIT",
+        "CANCELLED",
+        "FIXED_LOCATION_MISSING",
         "INPUT_MISSING",
         "OUTPUT_MISSING",
         "STDOUT_MISSING",
@@ -147,14 +164,27 @@ def parse_line(line: str) -> TaskRecord | None:
         raise MalformedLineError(f"TASK {state}: {exc}") from exc
 
 
+def _waiting_names(head: str) -> tuple[str, str]:
+    """(category, allocation) of a WAITING/READY line's words before its JSON: ``category
+    allocation`` (Work Queue; the category may hold blanks) or ``category allocation attempt``
+    (TaskVine)."""
+    names = head.rsplit(None, 2)
+    if len(names) == 3 and names[1] in ALLOCATIONS and names[2].isdigit():
+        return names[0], names[1]
+    names = head.rsplit(None, 1)
+    if len(names) != 2:
+        raise MalformedLineError("WAITING needs category, allocation and {resources}")
+    return names[0], names[1]
+
+
 def _parse_task(time_us: int, task_id: int, state: str, rest: str) -> TaskRecord:
-    if state == "WAITING":
+    if state in WAITING_STATES:
         head, brace, tail = rest.partition("{")
-        names = head.rsplit(None, 1)
-        if not brace or len(names) != 2:
-            raise MalformedLineError("WAITING needs category, allocation and {resources}")
+        if not brace:
+            raise MalformedLineError(f"{state} needs category, allocation and {{resources}}")
+        category, allocation = _waiting_names(head)
         [requested] = _objects(brace + tail, 1)
-        return TaskWaiting(time_us, task_id, names[0], names[1], requested)
+        return TaskWaiting(time_us, task_id, category, allocation, requested)
     if state == "RUNNING":
         fields = rest.split()
         if len(fields) < 2:
@@ -162,6 +192,8 @@ def _parse_task(time_us: int, task_id: int, state: str, rest: str) -> TaskRecord
         return TaskRunning(time_us, task_id, fields[0], fields[1])
     if state in ATTEMPT_END_STATES:
         fields = rest.split(None, 2)
+        if state == "DONE" and len(fields) == 2:  # TaskVine: result and exit code only
+            return TaskEnded(time_us, task_id, state, fields[0], int(fields[1]), {}, {})
         if len(fields) < 3:
             raise MalformedLineError(f"{state} needs result, exit code and two JSON objects")
         limits, measured = _objects(fields[2], 2)
@@ -191,6 +223,7 @@ class TransactionStats:
     samples: int = 0  # observations with a sample
     unmeasured: int = 0  # attempts without resources_measured (monitoring off)
     duplicates: int = 0  # DONE lines repeating an attempt already seen as RETRIEVED
+    retries: int = 0  # a task waiting again after an attempt ran (TaskVine: no RETRIEVED line)
     unknown_category: int = 0  # attempts whose WAITING line was not seen
     evicted: int = 0  # tracked tasks dropped to bound memory
     categories: dict[str, int] = field(default_factory=dict)  # attempts per category
@@ -200,6 +233,7 @@ class TransactionStats:
 class _Task:
     category: str = UNKNOWN_CATEGORY
     attempt_open: bool = True  # no RETRIEVED seen since the attempt started
+    ran: bool = False  # a RUNNING line was seen
 
 
 class TransactionsReader:
@@ -252,11 +286,16 @@ class TransactionsReader:
         return task
 
     def _apply(self, record: TaskRecord) -> Observation | None:
+        task: _Task | None
         if isinstance(record, TaskWaiting):
-            self._track(record.task_id).category = record.category
+            task = self._track(record.task_id)
+            if task.ran and task.attempt_open:
+                self.stats.retries += 1
+            task.category = record.category
             return None
         if isinstance(record, TaskRunning):
-            self._track(record.task_id).attempt_open = True
+            task = self._track(record.task_id)
+            task.attempt_open = task.ran = True
             return None
         if isinstance(record, TaskOther):
             if record.state in {"CANCELED", "CANCELLED"}:

@@ -32,7 +32,6 @@ import numpy as np
 
 from workqueue_operator.sizing.buckets import Ladders, Rung
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.history import (
     FloatArray,
@@ -42,6 +41,7 @@ from workqueue_operator.sizing.strategies.history import (
 )
 from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
 from workqueue_operator.sizing.strategies.records import next_record, record_excesses
+from workqueue_operator.values.samples import Sample
 
 Values = tuple[float, ...]
 Rungs = tuple[Values, Values, Values]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.values.samples import Sample
 
 COLD_START_TASKS = 10
 """Tasks that bucketing strategies run on the whole machine before any bucket exists."""

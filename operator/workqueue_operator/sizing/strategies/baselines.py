@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
+from workqueue_operator.values.samples import Sample
 
 
 @dataclass(frozen=True, slots=True)

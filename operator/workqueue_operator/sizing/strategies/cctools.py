@@ -34,8 +34,8 @@ from workqueue_operator.sizing.cctools_builds import (
 )
 from workqueue_operator.sizing.cctools_library import load
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample, TaskResult
 from workqueue_operator.sizing.strategies.base import StrategyConfig, StrategyFactory
+from workqueue_operator.values.samples import Sample, TaskResult
 
 PREFIX = "cctools-"
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.history import (
     FloatArray,
@@ -31,6 +30,7 @@ from workqueue_operator.sizing.strategies.history import (
     grown_by_one_percent,
     histogram,
 )
+from workqueue_operator.values.samples import Sample
 
 Objective = Callable[[FloatArray, FloatArray, FloatArray], float]
 """(distinct values ascending, summed wall time of each, task count of each) -> allocation."""

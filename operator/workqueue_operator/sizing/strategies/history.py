@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from workqueue_operator.sizing.buckets import Ladder, Ladders
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.samples import Sample
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.history import (
     FloatArray,
@@ -23,6 +22,7 @@ from workqueue_operator.sizing.strategies.history import (
     grown_by_one_percent,
     histogram,
 )
+from workqueue_operator.values.samples import Sample
 
 LadderFunction = Callable[[FloatArray, FloatArray], Ladder]
 """(distinct values ascending, their weights) -> ladder. Values are never empty."""

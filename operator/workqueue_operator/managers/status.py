@@ -1,4 +1,5 @@
-"""A WorkQueueManager's status from one poll of its status port. Pure functions."""
+"""A WorkQueueManager's status from one poll of its status port, and the Events it is worth.
+Pure functions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workqueue_operator.api.acceptance import Event, EventType
 from workqueue_operator.api.common import merge_condition
 from workqueue_operator.api.manager import CategoryFigures, QueueFigures
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
@@ -67,11 +69,12 @@ def category_figures(categories: Sequence[CategoryStatus]) -> list[CategoryFigur
 
 def poll_status(
     current: Mapping[str, Any], poll: ManagerPoll, generation: int | None
-) -> tuple[dict[str, Any], bool]:
-    """The status fields a poll sets, and whether reachability changed (worth an Event).
+) -> tuple[dict[str, Any], list[Event]]:
+    """The status fields a poll sets, and an Event when reachability changed.
 
     An unreachable manager keeps its last queue figures (they say what was last known) and
-    gets phase Unreachable; ``lastPollTime`` always moves.
+    gets phase Unreachable. ``lastPollTime`` moves only with a poll that changes something
+    else, so that a manager whose queue stands still costs no status write.
     """
     conditions, transition = merge_condition(
         current,
@@ -83,7 +86,6 @@ def poll_status(
     )
     fields: dict[str, Any] = {
         "conditions": conditions,
-        "lastPollTime": poll.at.isoformat().replace("+00:00", "Z"),
         "phase": RUNNING_PHASE if poll.reachable else UNREACHABLE_PHASE,
     }
     if poll.address is not None:
@@ -91,4 +93,10 @@ def poll_status(
     if poll.queue is not None:
         fields["queue"] = queue_figures(poll.queue).to_api()
         fields["categories"] = [c.to_api() for c in category_figures(poll.categories)]
-    return fields, transition
+    if any(current.get(key) != value for key, value in fields.items()):
+        fields["lastPollTime"] = poll.at.isoformat().replace("+00:00", "Z")
+    events = []
+    if transition:
+        kind = EventType.NORMAL if poll.reachable else EventType.WARNING
+        events.append(Event(kind, poll.reason, poll.describe()))
+    return fields, events

@@ -39,9 +39,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import CategoryRecommendation
+from workqueue_operator.scaling.plan import PoolFigures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
-from workqueue_operator.wq.status_models import QueueStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,49 +66,16 @@ ObjectKey = tuple[str, str]
 """(namespace, name) of a WorkerPool or WorkQueueManager."""
 
 
-@dataclass(frozen=True, slots=True)
-class QueueFigures:
-    """A manager's queue as its last status poll reported it (``queue_status``)."""
+def queue_tasks(queue: QueueFigures) -> dict[str, int]:
+    """A manager's tasks by the ``state`` label's values."""
+    figures = (queue.tasks_waiting, queue.tasks_running, queue.tasks_done, queue.tasks_failed)
+    return dict(zip(TASK_STATES, figures, strict=True))
 
-    tasks_waiting: int = 0
-    tasks_running: int = 0
-    tasks_done: int = 0
-    """Tasks returned to the application since the manager started."""
-    tasks_failed: int = 0
-    """Tasks returned with a result other than success since the manager started."""
-    workers_connected: int = 0
-    workers_busy: int = 0
-    workers_idle: int = 0
 
-    @classmethod
-    def from_status(cls, queue: QueueStatus) -> QueueFigures:
-        return cls(
-            tasks_waiting=queue.tasks_waiting,
-            tasks_running=queue.tasks_running,
-            tasks_done=queue.tasks_done,
-            tasks_failed=queue.tasks_failed,
-            workers_connected=queue.workers_connected,
-            workers_busy=queue.workers_busy,
-            workers_idle=queue.workers_idle,
-        )
-
-    def tasks(self) -> dict[str, int]:
-        return dict(
-            zip(
-                TASK_STATES,
-                (self.tasks_waiting, self.tasks_running, self.tasks_done, self.tasks_failed),
-                strict=True,
-            )
-        )
-
-    def workers(self) -> dict[str, int]:
-        return dict(
-            zip(
-                WORKER_STATES,
-                (self.workers_connected, self.workers_busy, self.workers_idle),
-                strict=True,
-            )
-        )
+def queue_workers(queue: QueueFigures) -> dict[str, int]:
+    """A manager's workers by the ``state`` label's values."""
+    figures = (queue.workers_connected, queue.workers_busy, queue.workers_idle)
+    return dict(zip(WORKER_STATES, figures, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +121,7 @@ class _Families(NamedTuple):
 
     scale_actions: CounterMetricFamily
     pods_refused: CounterMetricFamily
+    pod_resizes: CounterMetricFamily
     pods: GaugeMetricFamily
     manager_tasks: GaugeMetricFamily
     manager_workers: GaugeMetricFamily
@@ -163,6 +132,8 @@ class _Families(NamedTuple):
     bucket_share: GaugeMetricFamily
     waste_memory: GaugeMetricFamily
     waste_cores: GaugeMetricFamily
+    last_pass: GaugeMetricFamily
+    status_patches: CounterMetricFamily
 
     @classmethod
     def empty(cls) -> _Families:
@@ -179,6 +150,12 @@ class _Families(NamedTuple):
                 f"{PREFIX}_pods_refused",
                 "Worker pod creations the apiserver refused (quota, admission, invalid).",
                 labels=pool,
+            ),
+            pod_resizes=CounterMetricFamily(
+                f"{PREFIX}_pod_resizes",
+                "In-place resizes of worker pods (updateMode InPlace) by result: requested, "
+                "done, deferred, infeasible, timed_out, cancelled.",
+                labels=[*pool, "result"],
             ),
             pods=GaugeMetricFamily(
                 f"{PREFIX}_pods",
@@ -230,6 +207,16 @@ class _Families(NamedTuple):
                 "Cores allocated to a pool's running workers minus cores in use (estimated).",
                 labels=pool,
             ),
+            last_pass=GaugeMetricFamily(
+                f"{PREFIX}_last_reconcile_timestamp_seconds",
+                "When an object's last reconcile pass ended without an error (Unix time).",
+                labels=["kind", "namespace", "name"],
+            ),
+            status_patches=CounterMetricFamily(
+                f"{PREFIX}_status_patches",
+                "Status patches the operator sent for an object (only passes that changed it).",
+                labels=["kind", "namespace", "name"],
+            ),
         )
 
 
@@ -240,10 +227,13 @@ class _ObjectCollector(Collector):
         self.lock = threading.Lock()
         self.scale_actions: dict[ObjectKey, dict[tuple[str, str], float]] = {}
         self.pods_refused: dict[ObjectKey, float] = {}
+        self.pod_resizes: dict[ObjectKey, dict[str, float]] = {}
         self.pods: dict[ObjectKey, dict[tuple[str, str], int]] = {}
         self.managers: dict[ObjectKey, _Manager] = {}
         self.buckets: dict[ObjectKey, list[BucketFigure]] = {}
         self.waste: dict[ObjectKey, tuple[float, float]] = {}
+        self.last_pass: dict[tuple[str, str, str], float] = {}
+        self.status_patches: dict[tuple[str, str, str], float] = {}
 
     def describe(self) -> Iterator[Metric]:
         yield from _Families.empty()
@@ -256,15 +246,18 @@ class _ObjectCollector(Collector):
                     f.scale_actions.add_metric([ns, pool, direction, reason], count)
             for (ns, pool), refused in sorted(self.pods_refused.items()):
                 f.pods_refused.add_metric([ns, pool], refused)
+            for (ns, pool), results in sorted(self.pod_resizes.items()):
+                for result, count in sorted(results.items()):
+                    f.pod_resizes.add_metric([ns, pool, result], count)
             for (ns, pool), counts in sorted(self.pods.items()):
                 for (shape, phase), n in sorted(counts.items()):
                     f.pods.add_metric([ns, pool, shape, phase], n)
             for (ns, name), manager in sorted(self.managers.items()):
                 f.manager_reachable.add_metric([ns, name], 1.0 if manager.reachable else 0.0)
                 if manager.queue is not None:
-                    for state, value in manager.queue.tasks().items():
+                    for state, value in queue_tasks(manager.queue).items():
                         f.manager_tasks.add_metric([ns, name, state], value)
-                    for state, value in manager.queue.workers().items():
+                    for state, value in queue_workers(manager.queue).items():
                         f.manager_workers.add_metric([ns, name, state], value)
             for (ns, pool), figures in sorted(self.buckets.items()):
                 for b in figures:
@@ -276,12 +269,17 @@ class _ObjectCollector(Collector):
             for (ns, pool), (memory, cores) in sorted(self.waste.items()):
                 f.waste_memory.add_metric([ns, pool], memory)
                 f.waste_cores.add_metric([ns, pool], cores)
+            for (kind, ns, name), at in sorted(self.last_pass.items()):
+                f.last_pass.add_metric([kind, ns, name], at)
+            for (kind, ns, name), count in sorted(self.status_patches.items()):
+                f.status_patches.add_metric([kind, ns, name], count)
         yield from f
 
     def forget_pool(self, key: ObjectKey) -> None:
         with self.lock:
             self.scale_actions.pop(key, None)
             self.pods_refused.pop(key, None)
+            self.pod_resizes.pop(key, None)
             self.pods.pop(key, None)
             self.buckets.pop(key, None)
             self.waste.pop(key, None)
@@ -345,6 +343,33 @@ class OperatorMetrics:
             raise
         self.observe_reconcile(kind, time.monotonic() - started, ok=True)
 
+    def record_pass(self, kind: str, namespace: str, name: str, at: float | None = None) -> None:
+        """An object's reconcile pass ended without an error (at ``at``, default now)."""
+        with self._objects.lock:
+            self._objects.last_pass[(kind, namespace, name)] = time.time() if at is None else at
+
+    def record_status_patch(self, kind: str, namespace: str, name: str) -> None:
+        """The operator sent a status patch for an object."""
+        with self._objects.lock:
+            key = (kind, namespace, name)
+            self._objects.status_patches[key] = self._objects.status_patches.get(key, 0.0) + 1
+
+    def status_patches(self, kind: str, namespace: str, name: str) -> int:
+        """Status patches sent for an object so far."""
+        with self._objects.lock:
+            return int(self._objects.status_patches.get((kind, namespace, name), 0))
+
+    def last_pass(self, kind: str, namespace: str, name: str) -> float | None:
+        """When an object's last pass ended without an error, if one has."""
+        with self._objects.lock:
+            return self._objects.last_pass.get((kind, namespace, name))
+
+    def forget_object(self, kind: str, namespace: str, name: str) -> None:
+        """Drop a deleted object's last-pass and status-patch series."""
+        with self._objects.lock:
+            self._objects.last_pass.pop((kind, namespace, name), None)
+            self._objects.status_patches.pop((kind, namespace, name), None)
+
     # --- WorkerPools -----------------------------------------------------------------------
     def record_scale(
         self, namespace: str, pool: str, direction: str, reason: str, count: int = 1
@@ -374,6 +399,17 @@ class OperatorMetrics:
             key = (namespace, pool)
             self._objects.pods_refused[key] = self._objects.pods_refused.get(key, 0.0) + count
 
+    def record_resizes(self, namespace: str, pool: str, results: Mapping[str, int]) -> None:
+        """In-place resizes of a pool's pods by result (``requested``, ``done``,
+        ``deferred``, ``infeasible``, ``timed_out``, ``cancelled``)."""
+        if any(n < 0 for n in results.values()):
+            raise ValueError(f"counts must be >= 0, not {dict(results)}")
+        with self._objects.lock:
+            counts = self._objects.pod_resizes.setdefault((namespace, pool), {})
+            for result, n in results.items():
+                if n:
+                    counts[result] = counts.get(result, 0.0) + n
+
     def set_pool_pods(
         self, namespace: str, pool: str, counts: Mapping[tuple[str, str], int]
     ) -> None:
@@ -402,6 +438,28 @@ class OperatorMetrics:
         with self._objects.lock:
             self._objects.waste[(namespace, pool)] = (max(0.0, memory_bytes), max(0.0, cores))
 
+    def record_pool(
+        self,
+        namespace: str,
+        pool: str,
+        figures: PoolFigures,
+        recommendations: Iterable[CategoryRecommendation],
+    ) -> None:
+        """Everything one pass of a pool leaves: its scale actions by (direction, reason), its
+        refused creations, its pods, buckets and waste."""
+        for (direction, reason), count in figures.scaled.items():
+            self.record_scale(namespace, pool, direction, reason, count)
+        self.record_refused_pods(namespace, pool, figures.refused)
+        self.record_resizes(namespace, pool, figures.resizes)
+        self.set_pool_pods(namespace, pool, figures.pods)
+        self.set_buckets(namespace, pool, buckets_from_recommendations(recommendations))
+        self.set_waste(
+            namespace,
+            pool,
+            memory_bytes=figures.waste_memory_mb * BYTES_PER_MB,
+            cores=figures.waste_cores,
+        )
+
     def forget_pool(self, namespace: str, pool: str) -> None:
         """Drop every series of a deleted WorkerPool (call it from its delete handler or
         when its daemon stops because the object is gone)."""
@@ -412,8 +470,8 @@ class OperatorMetrics:
         self, namespace: str, manager: str, *, reachable: bool, queue: QueueFigures | None
     ) -> None:
         """What the last status poll of a WorkQueueManager found: ``reachable``, and its queue
-        (``QueueFigures.from_status(poll.queue)``) or None when the poll got no answer, which
-        drops the task and worker series until the next answer (no stale figures)."""
+        (as its status shows it) or None when the poll got no answer, which drops the task and
+        worker series until the next answer (no stale figures)."""
         with self._objects.lock:
             self._objects.managers[(namespace, manager)] = _Manager(reachable, queue)
 
@@ -436,9 +494,16 @@ observe_reconcile = METRICS.observe_reconcile
 reconcile = METRICS.reconcile
 record_scale = METRICS.record_scale
 record_refused_pods = METRICS.record_refused_pods
+record_resizes = METRICS.record_resizes
 set_pool_pods = METRICS.set_pool_pods
 set_buckets = METRICS.set_buckets
 set_waste = METRICS.set_waste
+record_pool = METRICS.record_pool
+record_pass = METRICS.record_pass
+last_pass = METRICS.last_pass
+record_status_patch = METRICS.record_status_patch
+status_patches = METRICS.status_patches
+forget_object = METRICS.forget_object
 forget_pool = METRICS.forget_pool
 set_manager_figures = METRICS.set_manager_figures
 forget_manager = METRICS.forget_manager

@@ -6,9 +6,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from workqueue_operator.api.pool import WorkerResources
-from workqueue_operator.k8s.quantities import quantity_to_mb
-
 MAX_SHAPE_ID_LENGTH = 32
 """Longest shape id: it is a label value and part of every pod name (63 characters at most)."""
 
@@ -59,21 +56,6 @@ class WorkerShape:
     def of(cls, cores: int, memory_mb: int, disk_mb: int, gpus: int = 0) -> WorkerShape:
         """A shape whose id is made from its resources (:func:`shape_id_for`)."""
         return cls(shape_id_for(cores, memory_mb, disk_mb, gpus), cores, memory_mb, disk_mb, gpus)
-
-    @classmethod
-    def from_resources(cls, resources: WorkerResources) -> WorkerShape:
-        """The shape of a WorkerPool's declared ``worker`` resources.
-
-        Memory and disk are rounded up to whole megabytes, so the pod gets at least what was
-        declared (``1G`` becomes 954 MB, i.e. ``954Mi``) and the worker claims exactly what the
-        pod has.
-        """
-        return cls.of(
-            resources.cores,
-            quantity_to_mb(resources.memory, round_up=True),
-            quantity_to_mb(resources.disk, round_up=True),
-            resources.gpus,
-        )
 
     def describe(self) -> str:
         """For humans: ``4 cores, 8192 MB memory, 16384 MB disk``."""

@@ -4,11 +4,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workqueue_operator.api.common import SecretKeyReference
+from workqueue_operator.api.common import (
+    ConfigMapKeyReference,
+    Framework,
+    SecretKeyReference,
+    TlsVerification,
+)
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.k8s.manager_objects import AGENT_PORT
 from workqueue_operator.k8s.pods import ManagerEndpoint, ManagerProject, ManagerTarget
+
+TLS_SECRET_SUFFIX = "-tls"
+CA_KEY = "ca.crt"
+
+
+@dataclass(frozen=True)
+class TlsClient:
+    """How the operator checks a TLS manager's certificate: against a CA read from a Secret
+    (an InCluster manager's own) or a ConfigMap, the system's roots, or not at all."""
+
+    ca_secret: SecretKeyReference | None = None
+    ca_config_map: ConfigMapKeyReference | None = None
+    verify: bool = True
+    server_name: str | None = None
+    """The name the certificate must carry; the polled host when None."""
+
+
+def tls_secret_name(manager: str, spec: WorkQueueManagerSpec) -> str:
+    """The kubernetes.io/tls Secret of an InCluster manager's key and certificate."""
+    assert spec.tls is not None
+    return spec.tls.secret_name or f"{manager}{TLS_SECRET_SUFFIX}"
+
+
+def _external_tls(tls: TlsVerification | None) -> TlsClient | None:
+    if tls is None:
+        return None
+    return TlsClient(ca_config_map=tls.ca_config_map_ref, verify=not tls.insecure_skip_verify)
 
 
 @dataclass(frozen=True)
@@ -23,11 +55,16 @@ class ManagerConnection:
     project_name: str | None = None
     catalog: str | None = None
     password: SecretKeyReference | None = None
+    framework: Framework = Framework.WORK_QUEUE
+    """Which protocol the manager speaks, and which worker program its pools run."""
+    tls: TlsClient | None = None
+    """The manager speaks TLS (workers get --ssl); how its certificate is checked."""
 
 
 WORKER_HOST_MAX = 48
-"""work_queue_worker (CCTools 9.9, Debian) keeps only the first 48 characters of the manager's
-host name; a longer one is cut and never resolves."""
+"""Work Queue workers of the Debian 2023 snapshot kept only the first 48 characters of the
+manager's host name (a longer one was cut and never resolved); kept as the limit so that names
+stay short for every supported CCTools."""
 
 
 def service_host(manager: str, namespace: str) -> str:
@@ -52,6 +89,13 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
             status_address=f"{host}:{spec.port}",
             project_name=spec.project_name,
             password=spec.password_secret_ref,
+            framework=spec.framework,
+            tls=TlsClient(
+                ca_secret=SecretKeyReference(name=tls_secret_name(name, spec), key=CA_KEY),
+                server_name=host,
+            )
+            if spec.tls is not None
+            else None,
         )
     if spec.address is not None:
         return ManagerConnection(
@@ -59,6 +103,8 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
             status_address=spec.address,
             project_name=spec.project_name,
             password=spec.password_secret_ref,
+            framework=spec.framework,
+            tls=_external_tls(spec.tls),
         )
     assert spec.project_name is not None  # the CRD's CEL rule guarantees one of the two
     return ManagerConnection(
@@ -67,6 +113,8 @@ def manager_connection(name: str, namespace: str, spec: WorkQueueManagerSpec) ->
         project_name=spec.project_name,
         catalog=spec.catalog,
         password=spec.password_secret_ref,
+        framework=spec.framework,
+        tls=_external_tls(spec.tls),
     )
 
 
@@ -82,6 +130,8 @@ def pool_connection(
         return ManagerConnection(
             workers=ManagerEndpoint.parse(spec.manager.address),
             status_address=spec.manager.address,
+            framework=spec.manager.framework,
+            tls=_external_tls(spec.manager.tls),
         )
     assert spec.manager.project_name is not None
     return ManagerConnection(
@@ -89,6 +139,8 @@ def pool_connection(
         status_address=None,
         project_name=spec.manager.project_name,
         catalog=spec.manager.catalog,
+        framework=spec.manager.framework,
+        tls=_external_tls(spec.manager.tls),
     )
 
 

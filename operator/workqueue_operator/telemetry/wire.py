@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workqueue_operator.sizing.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample, TaskResult
 from workqueue_operator.wq.measurements import RM_SAMPLING_INTERVAL_S, is_under_measured
 
 API_VERSION = "v1"

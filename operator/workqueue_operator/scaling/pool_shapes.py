@@ -1,8 +1,9 @@
 """Which worker shapes a WorkerPool's new pods get, and which backlog each shape serves. Pure.
 
-Fixed sizing (or Buckets with updateMode Off) keeps the declared worker. Buckets with Initial or
-Recreate give each category's backlog to its buckets in proportion to their shares, each bucket
-on pods of its own shape; a category without trusted buckets stays on the declared worker.
+Fixed sizing (or Buckets with updateMode Off) keeps the declared worker. Buckets with Initial,
+Recreate or InPlace give each category's backlog to its buckets in proportion to their shares,
+each bucket on pods of its own shape; a category without trusted buckets stays on the declared
+worker. With InPlace every recommended shape is a shape of the pool, also without a backlog.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from workqueue_operator.scaling import (
     apportion,
     worker_host_key,
 )
+from workqueue_operator.scaling.inputs import declared_shape
 from workqueue_operator.scaling.workers import workers_by_host
 from workqueue_operator.sizing.recommend import bucket_shape
 
@@ -42,11 +44,18 @@ def shapes_and_demands(
     recommendations: Sequence[CategoryRecommendation],
 ) -> tuple[tuple[WorkerShape, ...], list[CategoryDemand]]:
     """The shapes new pods may have (declared worker first) and the backlog per shape."""
-    declared = WorkerShape.from_resources(spec.worker)
+    declared = declared_shape(spec.worker)
     if not sizes_pods(spec):
         return (declared,), list(demands)
     by_category = {r.category: r for r in recommendations if r.buckets}
     shapes: dict[str, WorkerShape] = {declared.id: declared}
+    if spec.sizing.update_mode is UpdateMode.IN_PLACE:
+        # Pods resized to a bucket shape are that shape's pods even when no task of its
+        # category waits or runs now (they are not pods "of other shapes", first to go).
+        for category in by_category.values():
+            for bucket in category.buckets:
+                shape = bucket_shape(bucket)
+                shapes.setdefault(shape.id, shape)
     sized: list[CategoryDemand] = []
     for demand in demands:
         recommendation = by_category.get(demand.category)
@@ -87,7 +96,7 @@ def shape_of(shape_id: str) -> WorkerShape | None:
     return WorkerShape.of(cores, memory, disk, gpus)
 
 
-def _off_by(have: WorkerShape, want: WorkerShape) -> float:
+def off_by(have: WorkerShape, want: WorkerShape) -> float:
     """The largest relative difference between two shapes' cores, memory and disk."""
     pairs = (
         (have.cores, want.cores),
@@ -125,6 +134,6 @@ def recreate_victims(
         since = idle_since.get(state.key)
         if since is None or now - since < spec.autoscale.idle_delay_seconds:
             continue
-        if min(_off_by(have, want) for want in wanted.values()) > threshold:
+        if min(off_by(have, want) for want in wanted.values()) > threshold:
             victims.append(pod.name)
     return sorted(victims)

@@ -1,68 +1,25 @@
-"""What the controllers observe, turned into the scaling decision's inputs. Pure functions.
-
-Pods arrive as the apiserver's JSON; the manager's answers as the status client's models.
-"""
+"""What the manager's status answers mean to the scaler: connected workers and each
+category's backlog as the decision's inputs, and the waste of the workers a pool has. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-from workqueue_operator.k8s.labels import SHAPE_LABEL
-from workqueue_operator.scaling import (
+from workqueue_operator.scaling.inputs import (
     UNKNOWN,
     CategoryDemand,
-    PodPhase,
     PodView,
     PoolPolicy,
     TaskResources,
     WorkerView,
-    worker_host_key,
 )
+from workqueue_operator.scaling.workers import worker_host_key
 from workqueue_operator.wq.status_models import (
     BoundKind,
     CategoryStatus,
     ResourceBound,
     WorkerStatus,
 )
-
-_PHASES = {phase.value: phase for phase in PodPhase}
-
-
-def _timestamp(value: Any) -> float | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-
-
-def pod_view(pod: Mapping[str, Any]) -> PodView:
-    """One pod as the scaler sees it: a pod being deleted is Terminating whatever its phase."""
-    metadata = pod.get("metadata", {})
-    status = pod.get("status") or {}
-    if metadata.get("deletionTimestamp"):
-        phase = PodPhase.TERMINATING
-    else:
-        phase = _PHASES.get(status.get("phase") or "Pending", PodPhase.UNKNOWN)
-    finished_at = None
-    for container in status.get("containerStatuses") or []:
-        terminated = (container.get("state") or {}).get("terminated")
-        if terminated:
-            finished_at = _timestamp(terminated.get("finishedAt"))
-    return PodView(
-        name=metadata["name"],
-        phase=phase,
-        shape_id=(metadata.get("labels") or {}).get(SHAPE_LABEL, ""),
-        created_at=_timestamp(metadata.get("creationTimestamp")) or 0.0,
-        started_at=_timestamp(status.get("startTime")),
-        finished_at=finished_at,
-    )
-
-
-def pod_views(pods: Iterable[Mapping[str, Any]]) -> list[PodView]:
-    return [pod_view(pod) for pod in pods]
 
 
 def worker_views(workers: Iterable[WorkerStatus]) -> list[WorkerView]:

@@ -6,8 +6,8 @@ from typing import Any
 
 import aiohttp
 
-from workqueue_operator.agent.wire import sample_from_json
-from workqueue_operator.sizing.samples import Sample
+from workqueue_operator.telemetry.wire import sample_from_json
+from workqueue_operator.values.samples import Sample
 
 
 class AgentUnavailableError(Exception):

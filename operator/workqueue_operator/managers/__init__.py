@@ -1,0 +1,1 @@
+"""WorkQueueManagers: what one poll of a manager's status port means for its status."""

@@ -1,0 +1,1 @@
+"""Plain value types shared by every layer: quantities, worker shapes, task samples."""

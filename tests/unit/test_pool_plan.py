@@ -1,0 +1,292 @@
+"""plan_pool and settle_pool: one WorkerPool pass as pure functions, every action kind and the
+status, Events, memory and metric figures a pass leaves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workqueue_operator.api.acceptance import EventType, Verdict
+from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.scaling.creation import CreationOutcome
+from workqueue_operator.scaling.decision import DecisionKind
+from workqueue_operator.scaling.inputs import PodPhase, PodView
+from workqueue_operator.scaling.plan import (
+    DeleteKind,
+    ManagerObservation,
+    PoolMemory,
+    PoolObservation,
+    PoolPlan,
+    TelemetryObservation,
+    plan_pool,
+    settle_pool,
+)
+from workqueue_operator.values.samples import Sample
+from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
+
+NOW = 100_000.0
+DECLARED = "c1m1024d2048"
+STAMP = "2026-12-06T10:00:00Z"
+READY = Verdict(True, "NoEnvironment", "the pool names no PonchoEnv")
+
+
+def spec(**fields: Any) -> WorkerPoolSpec:
+    base: dict[str, Any] = {
+        "managerRef": {"name": "mgr"},
+        "maxWorkers": 10,
+        "autoscale": {"scaleUpStep": 10, "idleDelaySeconds": 60, "cooldownSeconds": 30},
+    }
+    return WorkerPoolSpec.model_validate(base | fields)
+
+
+def category(name: str, waiting: int, running: int = 0, memory: str = "100") -> CategoryStatus:
+    return CategoryStatus.model_validate(
+        {
+            "category": name,
+            "tasks_waiting": waiting,
+            "tasks_running": running,
+            "max_cores": "1",
+            "max_memory": memory,
+            "max_disk": "100",
+        }
+    )
+
+
+def worker(pod: str, tasks: int = 0) -> WorkerStatus:
+    inuse = {"cores_inuse": tasks, "memory_inuse": 100 * tasks}
+    return WorkerStatus.model_validate({"hostname": pod, "total_tasks_running": tasks, **inuse})
+
+
+def pod(name: str, phase: PodPhase = PodPhase.RUNNING, shape: str = DECLARED) -> PodView:
+    return PodView(name, phase, shape, created_at=NOW - 1000, started_at=NOW - 990)
+
+
+def observe(
+    pool: WorkerPoolSpec | None = None,
+    *,
+    categories: tuple[CategoryStatus, ...] = (),
+    workers: tuple[WorkerStatus, ...] = (),
+    pods: tuple[PodView, ...] = (),
+    reachable: bool = True,
+    located: bool = True,
+    environment: Verdict = READY,
+    telemetry: TelemetryObservation | None = None,
+    status: dict[str, Any] | None = None,
+) -> PoolObservation:
+    return PoolObservation(
+        spec=pool or spec(),
+        status=status or {},
+        generation=3,
+        manager=ManagerObservation(
+            located=located,
+            reachable=reachable,
+            why="" if reachable else "connection refused",
+            categories=categories if reachable else (),
+            workers=workers if reachable else (),
+        ),
+        environment=environment,
+        telemetry=telemetry or TelemetryObservation(),
+        pods=pods,
+        now=NOW,
+    )
+
+
+def settle(
+    observation: PoolObservation, plan: PoolPlan, outcome: CreationOutcome | None = None
+) -> Any:
+    created = plan.create_count
+    done = outcome or CreationOutcome(attempted=created, created=created)
+    return settle_pool(observation, plan, done, timestamp=STAMP)
+
+
+def test_a_backlog_creates_pods_of_the_declared_shape_and_says_scale_up() -> None:
+    observation = observe(categories=(category("a", waiting=4),))
+    plan = plan_pool(observation, PoolMemory())
+    assert [(c.shape.id, c.count) for c in plan.creates] == [(DECLARED, 4)]
+    assert plan.deletes == ()
+    assert plan.decision.kind is DecisionKind.SCALE_UP
+    result = settle(observation, plan)
+    assert [(e.type, e.reason) for e in result.events] == [(EventType.NORMAL, "ScaleUp")]
+    assert result.status["replicas"] == 4 and result.status["desiredReplicas"] == 4
+    assert result.status["lastScaleTime"] == STAMP
+    assert result.memory.last_scale_up == NOW
+    assert result.figures.scaled == {("up", "ScaleUp"): 4}
+    created = next(c for c in result.status["conditions"] if c["type"] == "PodsCreated")
+    assert created["status"] == "True"
+
+
+def test_idle_workers_past_the_delay_are_deleted_as_scale_down_never_busy_ones() -> None:
+    memory = PoolMemory(idle_since={"idle": NOW - 120}, last_scale_up=NOW - 600)
+    observation = observe(
+        pods=(pod("idle"), pod("busy")),
+        workers=(worker("idle"), worker("busy", tasks=1)),
+        categories=(category("a", waiting=0, running=1),),
+    )
+    plan = plan_pool(observation, memory)
+    assert [(d.name, d.kind) for d in plan.deletes] == [("idle", DeleteKind.SCALE_DOWN)]
+    result = settle(observation, plan)
+    assert [e.reason for e in result.events] == ["ScaleDown"]
+    assert result.figures.scaled == {("down", "ScaleDown"): 1}
+    assert result.status["replicas"] == 1
+    assert result.status["workersBusy"] == 1 and result.status["workersIdle"] == 1
+    assert result.memory.last_scale_up == NOW - 600  # a scale-down does not move it
+
+
+def test_recreate_deletes_are_their_own_kind_counted_and_announced_as_recreate() -> None:
+    """The bug: pods deleted for Recreate kept the decision's kind (e.g. "Steady")."""
+    pool = spec(
+        sizing={
+            "mode": "Buckets",
+            "updateMode": "Recreate",
+            "minSamples": 5,
+            "marginPercent": 10,
+            "telemetryUrl": "http://agent:9090",
+        },
+    )
+    samples = {"a": [Sample("a", 1.0, 200.0, 10.0, 30.0) for _ in range(10)]}
+    # Within the cooldown after a scale-up, the decision keeps its surplus pods; Recreate still
+    # replaces an idle pod whose shape is off every recommended one.
+    memory = PoolMemory(idle_since={"old": NOW - 120}, last_scale_up=NOW - 10)
+    observation = observe(
+        pool,
+        pods=(pod("old", shape="c1m4000d4000"),),
+        workers=(worker("old"),),
+        telemetry=TelemetryObservation(samples=samples),
+    )
+    plan = plan_pool(observation, memory)
+    assert plan.decision.kind is DecisionKind.COOLDOWN
+    assert [(d.name, d.kind) for d in plan.deletes] == [("old", DeleteKind.RECREATE)]
+    assert plan.recommendations[0].buckets  # samples became a bucket
+    result = settle(observation, plan)
+    assert [(e.reason, e.type) for e in result.events] == [("Recreate", EventType.NORMAL)]
+    assert "old" in result.events[0].message
+    assert result.figures.scaled == {("down", "Recreate"): 1}
+    assert "replacing 1 idle pod(s) of an old shape" in result.status["desiredReason"]
+    assert result.status["replicas"] == 0
+
+
+def test_finished_pods_are_cleaned_up_without_a_scale_event() -> None:
+    finished = PodView(
+        "done", PodPhase.SUCCEEDED, DECLARED, NOW - 1000, NOW - 990, finished_at=NOW - 5
+    )
+    observation = observe(pods=(finished,))
+    plan = plan_pool(observation, PoolMemory())
+    assert [(d.name, d.kind) for d in plan.deletes] == [("done", DeleteKind.CLEAN_UP)]
+    result = settle(observation, plan)
+    assert result.events == () and result.figures.scaled == {}
+    assert result.status["lastScaleTime"] is None
+
+
+def test_no_pods_are_created_until_the_environment_is_ready() -> None:
+    not_ready = Verdict(False, "EnvironmentNotReady", "PonchoEnv 'env' is Building")
+    observation = observe(
+        spec(envRef={"name": "env"}),
+        categories=(category("a", waiting=3),),
+        environment=not_ready,
+    )
+    plan = plan_pool(observation, PoolMemory())
+    assert plan.creates == ()
+    assert plan.decision.desired_replicas == 3  # still says what it would want
+    condition = next(c for c in plan.status["conditions"] if c["type"] == "EnvironmentReady")
+    assert (condition["status"], condition["reason"]) == ("False", "EnvironmentNotReady")
+    assert [(e.type, e.reason) for e in plan.events] == [(EventType.WARNING, "EnvironmentNotReady")]
+    # Said once: the same verdict again is no new Event.
+    again = plan_pool(
+        observe(spec(envRef={"name": "env"}), environment=not_ready, status=dict(plan.status)),
+        PoolMemory(),
+    )
+    assert again.events == ()
+
+
+def test_a_manager_that_is_not_located_gets_no_pod_actions() -> None:
+    observation = observe(pods=(pod("a"),), located=False, reachable=False)
+    plan = plan_pool(observation, PoolMemory())
+    assert (plan.creates, plan.deletes) == ((), ())
+    assert plan.decision.kind is DecisionKind.MANAGER_UNREACHABLE
+
+
+def test_an_unreachable_manager_holds_and_deletes_nothing() -> None:
+    memory = PoolMemory(idle_since={"a": NOW - 999})
+    observation = observe(pods=(pod("a"), pod("b")), reachable=False)
+    plan = plan_pool(observation, memory)
+    assert (plan.creates, plan.deletes) == ((), ())
+    assert plan.memory.idle_since == {}  # no workers seen: idle clocks start again
+    result = settle(observation, plan)
+    assert result.status["replicas"] == 2 and result.events == ()
+
+
+def test_telemetry_that_cannot_be_read_keeps_the_previous_recommendations() -> None:
+    pool = spec(sizing={"mode": "Buckets", "minSamples": 1, "telemetryUrl": "http://a:9090"})
+    previous = {
+        "recommendations": [
+            {
+                "category": "a",
+                "buckets": [{"cores": 1, "memoryMb": 300, "diskMb": 1024, "share": 1.0}],
+                "samples": 10,
+            }
+        ]
+    }
+    observation = observe(
+        pool, telemetry=TelemetryObservation(problem="agent down"), status=previous
+    )
+    plan = plan_pool(observation, PoolMemory())
+    assert [r.to_api() for r in plan.recommendations] == previous["recommendations"]
+    [condition] = [c for c in plan.status["conditions"] if c["type"] == "TelemetryAvailable"]
+    assert (condition["status"], condition["reason"]) == ("False", "TelemetryUnavailable")
+    assert condition["message"] == "agent down; keeping the last recommended shapes (1 categories)"
+    assert [(e.type, e.reason) for e in plan.events] == [
+        (EventType.WARNING, "TelemetryUnavailable")
+    ]
+    # The same loss on the next pass: no new Event; the agent back: True, one Normal Event.
+    again = plan_pool(
+        observe(pool, telemetry=observation.telemetry, status=plan.status), PoolMemory()
+    )
+    assert again.events == ()
+    back = plan_pool(
+        observe(pool, telemetry=TelemetryObservation(samples={}), status=plan.status), PoolMemory()
+    )
+    [condition] = [c for c in back.status["conditions"] if c["type"] == "TelemetryAvailable"]
+    assert (condition["status"], condition["reason"]) == ("True", "SamplesRead")
+    assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "SamplesRead")]
+
+
+def test_a_buckets_pool_without_telemetry_or_history_gets_the_declared_size() -> None:
+    pool = spec(sizing={"mode": "Buckets", "minSamples": 1, "telemetryUrl": "http://a:9090"})
+    observation = observe(
+        pool,
+        categories=(category("a", waiting=2),),
+        telemetry=TelemetryObservation(problem="agent down"),
+    )
+    plan = plan_pool(observation, PoolMemory())
+    assert [(c.shape.id, c.count) for c in plan.creates] == [(DECLARED, 2)]
+    [condition] = [c for c in plan.status["conditions"] if c["type"] == "TelemetryAvailable"]
+    assert condition["message"] == "agent down; pods get the declared worker size"
+    fixed = plan_pool(observe(categories=(category("a", waiting=2),)), PoolMemory())
+    assert not [c for c in fixed.status["conditions"] if c["type"] == "TelemetryAvailable"]
+
+
+def test_refused_pods_set_pods_created_false_with_a_warning_and_count_refusals() -> None:
+    observation = observe(categories=(category("a", waiting=3),))
+    plan = plan_pool(observation, PoolMemory())
+    refusal = 'pods "x" is forbidden: exceeded quota: pod-count'
+    outcome = CreationOutcome(attempted=3, created=1, refusal=refusal, refused=2)
+    result = settle(observation, plan, outcome)
+    condition = next(c for c in result.status["conditions"] if c["type"] == "PodsCreated")
+    assert (condition["status"], condition["reason"]) == ("False", "FailedCreate")
+    assert (EventType.WARNING, "FailedCreate") in [(e.type, e.reason) for e in result.events]
+    assert result.figures.refused == 2
+    assert result.status["replicas"] == 1
+    assert result.figures.scaled == {("up", "ScaleUp"): 1}
+
+
+def test_a_steady_pool_leaves_the_same_status_pass_after_pass() -> None:
+    """What lets the reconcile loop write nothing for an idle pool: a second pass over the
+    status the first one left changes no field."""
+    observation = observe(pods=(pod("w"),), workers=(worker("w"),), status={})
+    pool = spec(minWorkers=1)
+    first_obs = observe(pool, pods=(pod("w"),), workers=(worker("w"),))
+    first = settle(first_obs, plan_pool(first_obs, PoolMemory()))
+    second_obs = observe(pool, pods=(pod("w"),), workers=(worker("w"),), status=first.status)
+    second = settle(second_obs, plan_pool(second_obs, first.memory))
+    assert second.status == first.status
+    assert second.events == ()
+    assert observation.spec.min_workers == 0  # (the default pool would scale the worker away)
