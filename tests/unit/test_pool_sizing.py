@@ -36,9 +36,14 @@ def test_two_memory_profiles_give_two_buckets_with_the_margin() -> None:
             "a", mixed, sizing(marginPercent=10, strategy=strategy), DEFAULT_MACHINE
         )
         assert [(b.memory_mb, b.share) for b in rec.buckets] == [(220, 0.5), (1650, 0.5)]
-    # The adaptive ladder weighs a failed first try against over-allocation: with as many big
-    # tasks as small ones, one bucket wastes less than trying small first.
+    # The adaptive ladder weighs a failed first try (its allocation x the task's time) against
+    # over-allocation: trying 220 first costs every big task 220 more, which saves 1430 on each
+    # small one, so two rungs are cheaper once small tasks are more than 220/1650 of all...
     rec = recommend_category("a", mixed, sizing(marginPercent=10), DEFAULT_MACHINE)
+    assert [b.memory_mb for b in rec.buckets] == [220, 1650]
+    # ...and one rung is cheaper when they are fewer (5 %).
+    mostly_big = samples("a", 200, 5) + samples("a", 1500, 95)
+    rec = recommend_category("a", mostly_big, sizing(marginPercent=10), DEFAULT_MACHINE)
     assert [b.memory_mb for b in rec.buckets] == [1650]
     mostly_small = samples("a", 200, 60) + samples("a", 1500, 20)
     rec = recommend_category("a", mostly_small, sizing(marginPercent=10), DEFAULT_MACHINE)

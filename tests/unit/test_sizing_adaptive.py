@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,11 +13,13 @@ from workqueue_operator.sizing.strategies.adaptive import (
     AdaptiveLadder,
     AdaptivePolicy,
     AdaptiveSettings,
+    ladder,
     next_value,
     sample_weights,
 )
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.ladder_dp import merge_levels, optimal_ladder
+from workqueue_operator.sizing.strategies.records import next_record, record_excesses, record_rate
 from workqueue_operator.values.samples import Sample, TaskResult
 
 MACHINE = Allocation(16, 1000, 1000)
@@ -58,7 +61,7 @@ def test_weights_are_time_times_recency() -> None:
     assert list(sample_weights(arr(0, 0), half_life=0)) == [1, 1]
 
 
-def test_next_value_climbs_own_then_pooled_then_grows() -> None:
+def test_next_value_climbs_the_ladders_in_order_then_grows() -> None:
     assert next_value(10, [(10, 20)], 1000, 2) == 20
     assert next_value(20, [(10, 20), (5, 30, 300)], 1000, 2) == 30
     assert next_value(300, [(10, 20), (5, 30, 300)], 1000, 2) == 600
@@ -66,11 +69,10 @@ def test_next_value_climbs_own_then_pooled_then_grows() -> None:
     assert next_value(0, [(0,)], 1000, 2) == 1000
 
 
-def fed(settings: AdaptiveSettings | None = None) -> AdaptiveLadder:
-    strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), settings or AdaptiveSettings())
-    for memory in (100, 100, 100, 400):
-        strategy.observe(Sample("small", 1, memory, 10, 1))
-    strategy.observe(Sample("big", 2, 800, 10, 1))
+def fed(*memories: float) -> AdaptiveLadder:
+    strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE))
+    for memory in memories:
+        strategy.observe(Sample("c", 1, memory, 10, 1))
     return strategy
 
 
@@ -82,7 +84,11 @@ def test_only_the_first_task_gets_the_machine() -> None:
 
 
 def test_first_attempt_at_the_lowest_rung_retries_climb() -> None:
-    policy = fed().policy("small")
+    balanced = AdaptiveSettings(memory_coupling=None, records=False)
+    strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), balanced)
+    for memory in (100, 100, 100, 400):
+        strategy.observe(Sample("c", 1, memory, 10, 1))
+    policy = strategy.policy("c")
     assert isinstance(policy, AdaptivePolicy)
     # weights ~1 on 100, 100, 100, 400; an attempt also costs 2 x mean = 350:
     # [100, 400] costs (100 + 350) x 4 + (400 + 350) x 1 = 2550 < [400]: (400 + 350) x 4 = 3000
@@ -90,42 +96,94 @@ def test_first_attempt_at_the_lowest_rung_retries_climb() -> None:
     assert policy.first(RNG) == Allocation(1, 100, 10)
     memory = frozenset({Resource.MEMORY})
     assert policy.retry(Allocation(1, 100, 10), memory, RNG) == Allocation(1, 400, 10)
-    # above the category's ladder: the pooled ladder (which knows the big task's 800)
+    # above every rung (no record model): doubled, capped at the machine
     assert policy.retry(Allocation(1, 400, 10), memory, RNG) == Allocation(1, 800, 10)
-    # above everything: doubled, capped at the machine
     assert policy.retry(Allocation(1, 800, 10), memory, RNG) == Allocation(1, 1000, 10)
     cores = frozenset({Resource.CORES})
     assert policy.retry(Allocation(1, 100, 10), cores, RNG) == Allocation(2, 100, 10)
 
 
-def test_an_unseen_category_uses_the_pooled_ladders() -> None:
-    strategy = fed()
-    unseen = strategy.policy("new")
-    assert isinstance(unseen, AdaptivePolicy)
-    assert unseen.rungs == unseen.pooled()
+def test_the_memory_ladder_is_charged_nothing_more_than_its_own_waste() -> None:
+    # [100, 900] costs 100 x 2 + 900 x 1 = 1100 < [900]: 1800, whatever the coupling of the
+    # others; with the balanced coupling (2 x mean 500 per attempt) one rung is cheaper
+    for settings, rungs in (
+        (AdaptiveSettings(records=False), (100, 900)),
+        (AdaptiveSettings(records=False, memory_coupling=None), (900,)),
+    ):
+        strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), settings)
+        for memory in (100, 900):
+            strategy.observe(Sample("c", 1, memory, 10, 1))
+        policy = strategy.policy("c")
+        assert isinstance(policy, AdaptivePolicy)
+        assert policy.rungs[1] == rungs
 
 
-def test_categories_can_be_pooled_as_in_the_papers() -> None:
-    pooled = fed(AdaptiveSettings(use_categories=False))
-    assert pooled.policy("big").rungs == pooled.policy("small").rungs  # type: ignore[union-attr]
-    assert fed().policy("big").rungs[1] == (800,)  # type: ignore[union-attr]
+def test_a_rising_maximum_puts_the_top_rung_above_it() -> None:
+    # 100, 101, 102, 102 without decay: two records of three later tasks, +1 % and +0.99 %; the
+    # next record's mass, 2/3 of the weight 4, lands at 103.02 and 103.0099. One rung there
+    # costs 103.02 x 6.67 = 687; stopping at 102 first would cost 102 x 6.67 + 103.02 x 2.67
+    settings = AdaptiveSettings(half_life=0)
+    strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), settings)
+    for memory in (100, 101, 102, 102):
+        strategy.observe(Sample("c", 1, memory, 10, 1))
+    policy = strategy.policy("c")
+    assert isinstance(policy, AdaptivePolicy)
+    assert policy.rungs[1] == pytest.approx((103.02,))
+    # a retry above it climbs the cheapest ladder over the records' excesses scaled to it (one
+    # rung, the larger), then doubles
+    assert policy.above[1] == pytest.approx((103.02 * 1.01,))
+    memory = frozenset({Resource.MEMORY})
+    retry = policy.retry(Allocation(1, 103.02, 10), memory, RNG)
+    assert retry.memory_mb == pytest.approx(103.02 * 1.01)
+    assert policy.retry(retry, memory, RNG).memory_mb == pytest.approx(2 * 103.02 * 1.01)
 
 
 def test_a_phase_change_takes_over_with_decay() -> None:
-    strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), AdaptiveSettings(half_life=5))
+    balanced = AdaptiveSettings(half_life=5, memory_coupling=None, records=False)
+    strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), balanced)
     for _ in range(30):
         strategy.observe(Sample("c", 1, 900, 10, 1))
     for _ in range(30):
         strategy.observe(Sample("c", 1, 100, 10, 1))
     assert strategy.policy("c").first(RNG).memory_mb == 100
-    no_decay = AdaptiveLadder(StrategyConfig(machine=MACHINE), AdaptiveSettings(half_life=0))
+    no_decay = AdaptiveLadder(StrategyConfig(machine=MACHINE), replace(balanced, half_life=0))
     for memory in [900] * 30 + [100] * 30:
         no_decay.observe(Sample("c", 1, memory, 10, 1))
     assert no_decay.policy("c").first(RNG).memory_mb == 900
 
 
 def test_failed_attempts_are_not_learned_as_usage() -> None:
-    strategy = fed()
-    before = strategy.policy("small").rungs  # type: ignore[union-attr]
-    strategy.observe(Sample("small", 1, 5, 1, 1, result=TaskResult.RESOURCE_EXHAUSTION))
-    assert strategy.policy("small").rungs == before  # type: ignore[union-attr]
+    strategy = fed(100, 100, 100, 400)
+    before = strategy.policy("c").rungs  # type: ignore[union-attr]
+    strategy.observe(Sample("c", 1, 5, 1, 1, result=TaskResult.RESOURCE_EXHAUSTION))
+    assert strategy.policy("c").rungs == before  # type: ignore[union-attr]
+
+
+def test_record_excesses_are_relative_to_the_running_maximum() -> None:
+    excesses, weights = record_excesses(arr(10, 5, 20, 15, 30, 0), arr(1, 2, 3, 4, 5, 6))
+    assert list(excesses) == [1.0, 0.5]
+    assert list(weights) == [3, 5]
+    assert len(record_excesses(arr(0, 4), arr(1, 1))[0]) == 0  # no ratio to a maximum of 0
+
+
+def test_the_record_rate_fades_with_recency() -> None:
+    values = arr(1, 2, 3, 3, 3)  # records at the 2nd and 3rd of four later tasks
+    assert record_rate(values, arr(1, 1, 1, 1, 1)) == pytest.approx(0.5)
+    assert record_rate(values, arr(1, 1, 1, 4, 4)) == pytest.approx(2 / 10)
+    assert record_rate(arr(5), arr(1)) == 0
+
+
+def test_the_next_record_lands_past_the_maximum_with_the_record_rate_of_the_weight() -> None:
+    values, weights = next_record(arr(100, 200, 200), arr(1, 1, 2), arr(1, 1, 1))
+    # one record (+100 %) of two later tasks: mass 1/2 x total weight 4 at 400
+    assert list(values) == [400]
+    assert list(weights) == [2]
+    assert len(next_record(arr(5, 5), arr(1, 1), arr(1, 1))[0]) == 0
+
+
+def test_merging_never_swallows_the_maximum_into_a_far_record() -> None:
+    # many values seen, a light record mass far above: the maximum seen keeps its own level
+    values = np.arange(1.0, 1001.0)
+    rungs = ladder(values, np.ones(1000), 10, 0.0, (arr(5000), arr(1e-9)))
+    assert 1000 in rungs
+    assert rungs[-1] == 5000

@@ -56,10 +56,13 @@ def test_every_bucketing_strategy_separates_two_modes(strategy: str) -> None:
 
 def test_adaptive_buckets_cover_each_mode_with_its_share() -> None:
     buckets = compute_buckets(bimodal(), "adaptive-ladder")
-    assert [(b.cores, b.disk_mb) for b in buckets] == [(1, 50), (4, 500)]
-    assert [b.share for b in buckets] == pytest.approx([0.75, 0.25])
-    assert buckets[0].memory_mb <= 100
-    assert buckets[1].memory_mb == max(s.memory_mb for s in bimodal())
+    small = [b for b in buckets if b.cores == 1]
+    big = [b for b in buckets if b.cores == 4]
+    assert sum(b.share for b in small) == pytest.approx(0.75)
+    assert [(b.disk_mb, b.share) for b in big] == [(500, pytest.approx(0.25))]
+    assert max(small, key=lambda b: b.share).memory_mb <= 100
+    # the top sits at or above the largest use seen: the next task may beat it
+    assert big[0].memory_mb >= max(s.memory_mb for s in bimodal())
 
 
 def test_failed_attempts_and_empty_input_give_no_buckets() -> None:

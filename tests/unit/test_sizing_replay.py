@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -77,7 +78,8 @@ def test_zero_time_tasks_count_attempts_but_no_resource_time() -> None:
     result = replay([task(1, 50, 5, 0)], Recording(Allocation(1, 10, 10)), MACHINE)
     assert result.failed_attempts == 1
     assert result.memory.allocated == 0
-    assert result.memory.efficiency == 1.0
+    assert math.isnan(result.memory.efficiency)  # 0/0 is no efficiency
+    assert result.as_json()["memory"] == {"efficiency": None}
 
 
 def test_a_retry_that_does_not_raise_the_exceeded_resource_gets_the_machine() -> None:

@@ -1,4 +1,4 @@
-"""``workqueue-operator simulate``: table, JSON, machine size, errors."""
+"""``workqueue-operator simulate``: tables, JSON, rule sets, machine size, formats, bad input."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from workqueue_operator.commands import COMMAND_MODULES, simulate
 from workqueue_operator.sizing.strategies import STRATEGIES
+from workqueue_operator.sizing.strategies.cctools import cctools_strategies
 
 TRACE = """taskid -- core -- memory -- virtual_memory -- disk -- time -- average_cores -- tag
 1 -- 1 -- 100 -- 0 -- 50 -- 10 -- 0 -- a
@@ -17,6 +18,13 @@ TRACE = """taskid -- core -- memory -- virtual_memory -- disk -- time -- average
 this line is broken
 3 -- 2 -- 900 -- 0 -- 60 -- 30 -- 0 -- b
 """
+CSV = """category,cores,memory,disk,cpu_time,wall_time
+a,1,100,50,5,10
+a,1,120,50,6,12
+b,2,900,60,20,30
+"""
+ONE = ["--strategy", "whole-machine", "--machine-cores", "2"]
+SMALL_MACHINE = [*ONE, "--machine-memory-mb", "1000", "--machine-disk-mb", "100"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -31,48 +39,141 @@ def run(argv: list[str]) -> int:
     return code
 
 
+def written(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture
 def trace(tmp_path: Path) -> Path:
-    path = tmp_path / "resources_all.txt"
-    path.write_text(TRACE)
-    return path
+    return written(tmp_path, "resources_all.txt", TRACE)
 
 
 def test_simulate_is_a_registered_command() -> None:
     assert "simulate" in COMMAND_MODULES
 
 
-def test_json_has_every_strategy_and_the_documented_shape(
+def test_json_has_every_strategy_under_both_rule_sets(
     trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(["--trace", str(trace), "--json"]) == 0
+    assert run(["--trace", str(trace), "--json", "--no-cache"]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
-    assert list(report) == list(STRATEGIES)
-    for scores in report.values():
-        assert set(scores) == {"cores", "memory", "disk", "failed_attempts"}
-        assert 0 < scores["memory"]["efficiency"] <= 1
+    assert list(report)[:2] == ["papers", "operator"]
+    for rules in ("papers", "operator"):
+        assert list(report[rules])[: len(STRATEGIES)] == list(STRATEGIES)
+        for scores in report[rules].values():
+            assert set(scores) == {"cores", "memory", "disk", "failed_attempts"}
+            assert 0 < scores["memory"]["efficiency"] <= 1
     assert "skipped 1 malformed line(s)" in err
+    assert "line 4: expected 8 fields separated by '--', found 1" in err
 
 
 def test_table_for_one_strategy_on_a_given_machine(
     trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["--trace", str(trace), "--strategy", "whole-machine", "--machine-cores", "2"]
-    assert run([*argv, "--machine-memory-mb", "1000", "--machine-disk-mb", "100"]) == 0
-    header, row = capsys.readouterr().out.splitlines()
+    assert run(["--trace", str(trace), *SMALL_MACHINE, "--rules", "papers"]) == 0
+    title, header, row = capsys.readouterr().out.splitlines()
+    assert title.startswith("papers' rules")
     assert header.split() == ["strategy", "cores", "memory", "disk", "failed"]
     # cores: (10 + 12 + 60) / (2 x 52); memory: (1000 + 1440 + 27000) / (1000 x 52);
     # disk: (500 + 600 + 1800) / (100 x 52)
     assert row.split() == ["whole-machine", "0.788", "0.566", "0.558", "0"]
 
 
+def test_the_papers_csv_gives_the_same_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = written(tmp_path, "tasks.csv", CSV)
+    assert run(["--trace", str(path), *SMALL_MACHINE, "--rules", "operator"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[1:] == ["0.788", "0.566", "0.558", "0"]
+
+
+def test_a_csv_without_a_needed_column_is_an_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = written(tmp_path, "tasks.csv", CSV.replace("wall_time", "walltime"))
+    assert run(["--trace", str(path)]) == 2
+    assert "lacks the column(s) wall_time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-3"])
+def test_a_machine_size_that_is_not_positive_and_finite_is_an_error(
+    trace: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--trace", str(trace), f"--machine-memory-mb={value}"]) == 2
+    err = capsys.readouterr().err
+    assert "--machine-memory-mb must be a positive, finite number" in err
+
+
+def test_a_trace_of_zero_wall_times_is_an_error_not_efficiency_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zeros = "1 -- 0 -- 0 -- 0 -- 0 -- 0 -- 0 -- a\n2 -- 0 -- 0 -- 0 -- 0 -- 0 -- 0 -- a\n"
+    path = written(tmp_path, "zeros.txt", zeros)
+    assert run(["--trace", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "all 2 task(s) have wall time 0" in err
+
+
+def test_a_resource_nobody_used_is_a_warning_and_scores_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = written(tmp_path, "t.txt", "1 -- 1 -- 10 -- 0 -- 0 -- 5 -- 0 -- a\n")
+    assert run(["--trace", str(path), *ONE, "--rules", "papers"]) == 0
+    out, err = capsys.readouterr()
+    assert "no task used any disk for any time" in err
+    assert out.splitlines()[-1].split()[3] == "0.000"
+
+
+def test_a_use_above_the_machine_is_capped_with_a_warning(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--trace", str(trace), *ONE, "--machine-memory-mb", "500"]) == 0
+    err = capsys.readouterr().err
+    assert "1 task(s) used more memory than the machine has (first: task 3, 900 MB > 500 MB)" in err
+
+
 def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--trace", str(tmp_path / "missing.txt")]) == 2
-    empty = tmp_path / "empty.txt"
-    empty.write_text("taskid -- x\n")
+    empty = written(tmp_path, "empty.txt", "taskid -- x\n")
     assert run(["--trace", str(empty)]) == 1
     assert run(["--trace", str(empty), "--machine-cores", "0"]) == 2
-    assert "cannot read" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parse(["--trace", str(empty), "--strategy", "no-such-strategy"])
+    assert run(["--trace", str(empty), "--strategy", "no-such-strategy"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err
+    assert "no strategy 'no-such-strategy': choose among whole-machine" in err
+
+
+def test_without_a_cctools_build_it_says_how_to_get_one(
+    trace: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("WQ_CACHE_DIR", str(tmp_path / "empty"))
+    cctools_strategies.cache_clear()
+    try:
+        assert run(["--trace", str(trace), "--rules", "papers"]) == 0
+        assert run(["--trace", str(trace), "--strategy", "cctools-greedy"]) == 2
+    finally:
+        cctools_strategies.cache_clear()
+    out, err = capsys.readouterr()
+    assert "cctools-" not in out
+    assert "no CCTools build found" in err
+    assert "scripts/cctools.sh devel" in err
+
+
+@pytest.mark.skipif(not cctools_strategies(), reason="no CCTools build found")
+def test_cctools_is_left_out_above_its_task_limit_with_the_reason(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--trace", str(trace), "--cctools-max-tasks", "2", "--no-cache"]) == 0
+    out, err = capsys.readouterr()
+    assert "cctools-" not in out
+    assert "CCTools' modes left out: a learner would see 3 tasks" in err
+    argv = ["--trace", str(trace), "--rules", "operator", "--cctools-max-tasks", "2", "--no-cache"]
+    assert run(argv) == 0
+    assert "cctools-greedy " in capsys.readouterr().out  # per category: 2 tasks at most

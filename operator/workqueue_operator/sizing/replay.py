@@ -13,7 +13,7 @@ The model, as in the bucketing papers' simulator:
   gets the whole machine in a resource never fails on it. A retry always raises the exceeded
   resources (a strategy that does not gets the machine for them), so every task finishes.
 * Efficiency of a resource = sum(use x wall time) / sum(allocation x wall time over all
-  attempts); 1.0 when nothing was allocated.
+  attempts); NaN (undefined) when nothing was allocated.
 
 Failed attempts are reported to the strategy as samples with result ``RESOURCE_EXHAUSTION``
 whose use is what the monitor would see: the true use, capped at the failed allocation.
@@ -21,6 +21,7 @@ whose use is what the monitor would see: the true use, capped at the failed allo
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -43,8 +44,8 @@ class ResourceScore:
 
     @property
     def efficiency(self) -> float:
-        """Used / allocated (1.0 when nothing was allocated)."""
-        return self.used / self.allocated if self.allocated > 0 else 1.0
+        """Used / allocated (NaN when nothing was allocated: 0/0 is no efficiency)."""
+        return self.used / self.allocated if self.allocated > 0 else math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,14 @@ class ReplayResult:
         return (self.cores, self.memory, self.disk)[RESOURCES.index(resource)]
 
     def as_json(self) -> dict[str, object]:
-        """``{"cores"|"memory"|"disk": {"efficiency": x}, "failed_attempts": n}``."""
-        result: dict[str, object] = {
-            r.value: {"efficiency": self.score(r).efficiency} for r in RESOURCES
-        }
+        """``{"cores"|"memory"|"disk": {"efficiency": x}, "failed_attempts": n}``.
+
+        An undefined efficiency is ``None`` (JSON ``null``).
+        """
+        result: dict[str, object] = {}
+        for r in RESOURCES:
+            efficiency = self.score(r).efficiency
+            result[r.value] = {"efficiency": None if math.isnan(efficiency) else efficiency}
         result["failed_attempts"] = self.failed_attempts
         return result
 

@@ -1,29 +1,31 @@
-"""The project's own strategy, ``adaptive-ladder``: the cheapest retry ladder per category.
+"""The project's own strategy, ``adaptive-ladder``: the cheapest retry ladder of a learner.
 
-Per category and resource it keeps the use of the category's finished tasks, each weighted by
-its wall time (waste is resource x time) and by recency (weights halve every ``half_life``
-tasks of the category, so a phase change takes over). From that it computes the ladder of least
-expected resource x time (:func:`optimal_ladder`): the first attempt gets the lowest rung, a
-retry the next rung above the failed value, deterministically.
+A learner sees the tasks its rules give it (one category, or all: :mod:`..rules`). Per resource
+it keeps the use of the finished tasks, each weighted by its wall time (waste is resource x
+time) and by recency (weights halve every ``half_life`` tasks, so a phase change takes over).
+From that it computes the ladder of least expected resource x time (:func:`optimal_ladder`):
+the first attempt gets the lowest rung, a retry the next rung above the failed value,
+deterministically.
 
-The resources are coupled: a failed attempt wastes the other resources' allocation too, so each
-attempt is charged ``coupling`` times the resource's mean use on top of its own allocation (by
-default 2: about one mean task's worth of each of the two other resources). Extra rungs, hence
-extra failures, must pay for that.
+Records (:mod:`.records`): the chance that the next task goes above every earlier one, and how
+far, join the distribution the ladder is computed from, so the top rung can sit above the
+maximum seen; a retry above every rung climbs the cheapest ladder over the past records'
+excesses, then grows the value by ``growth`` up to the machine.
 
-Categories share what they know: a category with no finished task yet uses the ladders pooled
-over all categories, and a retry above a category's top rung climbs the pooled ladder, then
-grows the value by ``growth`` up to the machine.
+Coupling: a failed attempt wastes every resource's allocation. Memory efficiency already counts
+the memory a failure wastes, so the memory ladder is charged its own allocation only
+(``memory_coupling`` 0, the memory-optimal ladder); the cores and disk ladders are charged
+``coupling`` times their mean use per attempt (by default 2: about one mean task's worth of
+each of the two other resources, memory among them), because their failures waste memory.
 
-Cold start: only the very first task runs on the whole machine (the papers' bucketing gives the
-first ten tasks the machine; ``first_on_machine`` reproduces that for comparison).
+Only the first task runs on the whole machine; the rules' cold start comes on top.
 """
 
 from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,8 +33,14 @@ import numpy as np
 from workqueue_operator.sizing.buckets import Ladders, Rung
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
-from workqueue_operator.sizing.strategies.history import FloatArray, History, histogram
-from workqueue_operator.sizing.strategies.ladder_dp import optimal_ladder
+from workqueue_operator.sizing.strategies.history import (
+    FloatArray,
+    History,
+    grown_by_one_percent,
+    histogram,
+)
+from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
+from workqueue_operator.sizing.strategies.records import next_record, record_excesses
 from workqueue_operator.values.samples import Sample
 
 Values = tuple[float, ...]
@@ -45,15 +53,25 @@ class AdaptiveSettings:
     """Knobs of the adaptive strategy. The defaults are principled, not fitted to any trace."""
 
     half_life: float = 1000.0
-    """Tasks of a category after which a sample's weight has halved (0: no decay)."""
+    """Tasks after which a sample's weight has halved (0: no decay)."""
     coupling: float = float(len(RESOURCES) - 1)
     """Extra cost of an attempt, in means of the resource: the other resources it wastes."""
+    memory_coupling: float | None = 0.0
+    """The memory ladder's coupling (None: ``coupling``). Memory efficiency already counts the
+    memory a failed attempt wastes, so the memory-optimal ladder charges nothing more."""
+    records: bool = True
+    """Model new records (:mod:`.records`): mass above the maximum, a ladder above the top."""
     growth: float = 2.0
     """Factor a retry grows a value by above every known rung (CCTools' increase rate)."""
     first_on_machine: int = 1
     """Tasks run on the whole machine before anything is known."""
-    use_categories: bool = True
-    """Learn per category (False: one pool for all, as the papers' simulator does)."""
+
+    def attempt_cost(self, resource: Resource, mean: float) -> float:
+        """What an attempt is charged on top of its allocation, in the resource's units."""
+        coupling = self.coupling
+        if resource is Resource.MEMORY and self.memory_coupling is not None:
+            coupling = self.memory_coupling
+        return coupling * mean
 
 
 def sample_weights(times: FloatArray, half_life: float) -> FloatArray:
@@ -72,16 +90,64 @@ def sample_weights(times: FloatArray, half_life: float) -> FloatArray:
     return weights
 
 
+RECORD_LEVELS = 16
+"""Levels, beyond the ``MAX_LEVELS`` of the values seen, for where the next record may land:
+kept apart so that merging never swallows the maximum seen into a record far above it."""
+
+
+def ladder(
+    values: FloatArray,
+    weights: FloatArray,
+    max_rungs: int,
+    cost: float,
+    beyond: tuple[FloatArray, FloatArray] = (np.empty(0), np.empty(0)),
+) -> Values:
+    """The cheapest ladder of some (unsorted) values as a tuple (empty for no values).
+
+    ``beyond`` are values above all of ``values`` with their weights (the next record),
+    merged into their own levels.
+    """
+    if len(values) == 0:
+        return ()
+    distinct, summed = merge_levels(*histogram(values, weights), MAX_LEVELS)
+    if len(beyond[0]):
+        above, above_summed = merge_levels(*histogram(*beyond), RECORD_LEVELS)
+        distinct = np.concatenate((distinct, above))
+        summed = np.concatenate((summed, above_summed))
+    rungs = optimal_ladder(distinct, summed, max_rungs, cost, MAX_LEVELS + RECORD_LEVELS)
+    return tuple(float(v) for v in rungs)
+
+
 def rung_values(history: History, max_rungs: int, settings: AdaptiveSettings) -> Rungs:
     """The cheapest ladder of every resource for a non-empty history."""
+    return learn(history, max_rungs, settings)[0]
+
+
+def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple[Rungs, Rungs]:
+    """Per resource: the cheapest ladder, and the ladder a retry climbs above its top.
+
+    With the record model the ladder is computed over the tasks seen plus the mass of the next
+    record (:func:`next_record`), and the ladder above is the cheapest one over the records'
+    excesses scaled to the top rung; without it, over the tasks seen, and nothing above.
+    """
     weights = sample_weights(history.times(), settings.half_life)
-    result = []
+    recency = sample_weights(np.ones(len(history)), settings.half_life)
+    total = float(weights.sum())
+    within: list[Values] = []
+    above: list[Values] = []
     for resource in RESOURCES:
-        values, summed = histogram(history.values(resource), weights)
-        mean = float(values @ summed) / float(summed.sum())
-        ladder = optimal_ladder(values, summed, max_rungs, attempt_cost=settings.coupling * mean)
-        result.append(tuple(float(v) for v in ladder))
-    return (result[0], result[1], result[2])
+        values = history.values(resource)
+        cost = settings.attempt_cost(resource, float(values @ weights) / total)
+        if not settings.records:
+            within.append(ladder(values, weights, max_rungs, cost))
+            above.append(())
+            continue
+        within.append(
+            ladder(values, weights, max_rungs, cost, next_record(values, weights, recency))
+        )
+        excesses, excess_weights = record_excesses(values, weights)
+        above.append(ladder(within[-1][-1] * (1 + excesses), excess_weights, max_rungs, cost))
+    return (within[0], within[1], within[2]), (above[0], above[1], above[2])
 
 
 def adaptive_ladders(
@@ -109,11 +175,11 @@ def next_value(failed: float, ladders: Sequence[Values], limit: float, growth: f
 
 @dataclass(frozen=True, slots=True)
 class AdaptivePolicy:
-    """First attempt at the lowest rungs; retries climb the category's, then the pooled ladder."""
+    """First attempt at the lowest rungs; retries climb the ladder, then the one above it."""
 
     rungs: Rungs
-    pooled: Callable[[], Rungs]
-    """The pooled ladders, computed only if a retry climbs above the category's."""
+    above: Rungs
+    """Per resource, the ladder above the top rung (from the records' excesses)."""
     machine: Allocation
     growth: float
 
@@ -127,61 +193,40 @@ class AdaptivePolicy:
         """Each exceeded resource to the next rung above its failed value; the others kept."""
         values = list(failed.values())
         for index, resource in enumerate(RESOURCES):
-            if resource not in exceeded:
-                continue
-            ladders: list[Values] = [self.rungs[index]]
-            if values[index] >= self.rungs[index][-1]:
-                ladders.append(self.pooled()[index])
-            limit = self.machine.get(resource)
-            values[index] = next_value(values[index], ladders, limit, self.growth)
+            if resource in exceeded:
+                ladders = (self.rungs[index], self.above[index])
+                limit = self.machine.get(resource)
+                values[index] = next_value(values[index], ladders, limit, self.growth)
         return Allocation.of(values)
 
 
 @dataclass
-class _Learned:
-    """A history and its ladders, recomputed after the history changes."""
-
-    history: History
-    rungs: Rungs | None = None
-
-
-@dataclass
 class AdaptiveLadder:
-    """The adaptive-ladder strategy (see the module docstring)."""
+    """The adaptive-ladder strategy: one learner (the rules decide which tasks it sees)."""
 
     config: StrategyConfig
     settings: AdaptiveSettings = field(default_factory=AdaptiveSettings)
-    _categories: dict[str, _Learned] = field(default_factory=dict, init=False)
-    _pool: _Learned = field(init=False)
+    _history: History = field(init=False)
+    _learned: tuple[Rungs, Rungs] | None = field(default=None, init=False)
+    _learned_at: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self._pool = _Learned(History(self.config.machine))
+        self._history = History(self.config.machine)
 
     def observe(self, sample: Sample) -> None:
-        """Remember a finished task in its category and in the pool."""
-        own = self._categories.setdefault(sample.category, _Learned(History(self.config.machine)))
-        for learned in (own, self._pool):
-            before = len(learned.history)
-            learned.history.add(sample)
-            if len(learned.history) != before:
-                learned.rungs = None
+        """Remember a finished task (failed attempts are not usage)."""
+        self._history.add(sample)
 
     def policy(self, category: str) -> FixedPolicy | AdaptivePolicy:
-        """The category's policy (the whole machine before anything is known)."""
-        if len(self._pool.history) < max(self.settings.first_on_machine, 1):
+        """The ladders of everything seen (the whole machine before anything is known)."""
+        seen = len(self._history)
+        if seen < max(self.settings.first_on_machine, 1):
             return FixedPolicy(self.config.machine, self.config.machine)
-        own = self._categories.get(category) if self.settings.use_categories else None
-        if own is None or len(own.history) == 0:
-            own = self._pool
-        pool = self._pool
-        return AdaptivePolicy(
-            self._rungs(own), lambda: self._rungs(pool), self.config.machine, self.settings.growth
-        )
-
-    def _rungs(self, learned: _Learned) -> Rungs:
-        if learned.rungs is None:
-            learned.rungs = rung_values(learned.history, self.config.max_buckets, self.settings)
-        return learned.rungs
+        if self._learned is None or grown_by_one_percent(seen, self._learned_at):
+            self._learned = learn(self._history, self.config.max_buckets, self.settings)
+            self._learned_at = seen
+        rungs, above = self._learned
+        return AdaptivePolicy(rungs, above, self.config.machine, self.settings.growth)
 
 
 def adaptive_ladder(config: StrategyConfig) -> AdaptiveLadder:

@@ -24,7 +24,12 @@ import numpy as np
 
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
-from workqueue_operator.sizing.strategies.history import FloatArray, History, histogram
+from workqueue_operator.sizing.strategies.history import (
+    FloatArray,
+    History,
+    grown_by_one_percent,
+    histogram,
+)
 from workqueue_operator.values.samples import Sample
 
 Objective = Callable[[FloatArray, FloatArray, FloatArray], float]
@@ -96,29 +101,37 @@ class FirstAllocation:
         self.history = History(config.machine)
         self._objective = objective
         self._cold = FixedPolicy(config.machine, config.machine)
-        self._policy: MaxSeenRetryPolicy | None = None
+        self._first: Allocation | None = None
+        self._computed_at = 0
 
     def observe(self, sample: Sample) -> None:
         """Remember a finished task."""
         self.history.add(sample)
-        self._policy = None
 
     def policy(self, category: str) -> FixedPolicy | MaxSeenRetryPolicy:
-        """Whole machine during the cold start, else the objective's first allocation."""
-        if len(self.history) < max(self.config.cold_start, 1):
+        """Whole machine during the cold start, else the objective's first allocation.
+
+        The first allocation is recomputed as :func:`grown_by_one_percent` says; the maximum
+        seen that a retry gets is always the current one.
+        """
+        seen = len(self.history)
+        if seen < max(self.config.cold_start, 1):
             return self._cold
-        if self._policy is None:
-            times = self.history.times()
-            ones = np.ones_like(times)
-            first = []
-            for resource in RESOURCES:
-                values, summed_times = histogram(self.history.values(resource), times)
-                _, summed_counts = histogram(self.history.values(resource), ones)
-                first.append(self._objective(values, summed_times, summed_counts))
-            self._policy = MaxSeenRetryPolicy(
-                Allocation.of(first), self.history.maximum(), self.config.machine
-            )
-        return self._policy
+        if self._first is None or grown_by_one_percent(seen, self._computed_at):
+            self._computed_at = seen
+            self._first = self.first_allocation()
+        return MaxSeenRetryPolicy(self._first, self.history.maximum(), self.config.machine)
+
+    def first_allocation(self) -> Allocation:
+        """The objective's value of each resource over the history."""
+        times = self.history.times()
+        ones = np.ones_like(times)
+        first = []
+        for resource in RESOURCES:
+            values, summed_times = histogram(self.history.values(resource), times)
+            _, summed_counts = histogram(self.history.values(resource), ones)
+            first.append(self._objective(values, summed_times, summed_counts))
+        return Allocation.of(first)
 
 
 def min_waste_strategy(config: StrategyConfig) -> FirstAllocation:

@@ -31,6 +31,8 @@ class History:
             )
         limits = self._rows[:, : len(RESOURCES)]
         np.minimum(limits, machine.values(), out=limits)
+        top = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
+        self._maximum = [float(v) for v in top]
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
@@ -38,9 +40,11 @@ class History:
             return
         if self._size == len(self._rows):
             self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
-        usage = Allocation.used_by(sample).capped(self.machine)
-        self._rows[self._size] = (*usage.values(), sample.wall_time_s)
+        cores, memory, disk = self.machine.values()
+        usage = (min(sample.cores, cores), min(sample.memory_mb, memory), min(sample.disk_mb, disk))
+        self._rows[self._size] = (*usage, sample.wall_time_s)
         self._size += 1
+        self._maximum = [max(seen, used) for seen, used in zip(self._maximum, usage, strict=True)]
 
     def __len__(self) -> int:
         return self._size
@@ -64,10 +68,8 @@ class History:
         return view
 
     def maximum(self) -> Allocation:
-        """Per-resource maximum seen (zero when empty)."""
-        if self._size == 0:
-            return Allocation(0.0, 0.0, 0.0)
-        return Allocation.of(float(v) for v in self._rows[: self._size, : len(RESOURCES)].max(0))
+        """Per-resource maximum seen (zero when empty), kept as tasks are added."""
+        return Allocation.of(self._maximum)
 
 
 def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -80,3 +82,19 @@ def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, Floa
 def arrival_significance(count: int) -> FloatArray:
     """The bucketing papers' significance: the i-th task (from 1) weighs i, so recent count more."""
     return np.arange(1, count + 1, dtype=np.float64)
+
+
+EXACT_REFITS = 100
+"""Tasks after each of which a learner recomputes; beyond them, see :func:`grown_by_one_percent`."""
+
+
+def grown_by_one_percent(seen: int, last: int) -> bool:
+    """Recompute after every task for the first ``EXACT_REFITS``, then when the history has grown
+    by 1 % since the last computation (a new task then weighs under 1 % of it). This bounds the
+    computations of an n-task replay to about ``EXACT_REFITS + 100 ln(n / EXACT_REFITS)``."""
+    return seen != last and (seen <= EXACT_REFITS or (seen - last) * 100 >= last)
+
+
+def every_task(seen: int, last: int) -> bool:
+    """Recompute after every new task (the papers' simulator)."""
+    return seen != last

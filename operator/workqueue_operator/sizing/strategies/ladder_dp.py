@@ -33,7 +33,11 @@ def merge_levels(
 
 
 def optimal_ladder(
-    values: FloatArray, weights: FloatArray, max_rungs: int, attempt_cost: float = 0.0
+    values: FloatArray,
+    weights: FloatArray,
+    max_rungs: int,
+    attempt_cost: float = 0.0,
+    levels: int = MAX_LEVELS,
 ) -> FloatArray:
     """Rung values (ascending, ending at the largest value) of least expected cost.
 
@@ -41,7 +45,7 @@ def optimal_ladder(
     ``attempt_cost`` is a fixed cost charged per attempt (per unit of weight), on top of the
     allocation: it makes extra rungs, hence extra failures, pay for themselves.
     """
-    values, weights = merge_levels(values, weights)
+    values, weights = merge_levels(values, weights, levels)
     size = len(values)
     if size == 1 or max_rungs <= 1:
         return values[-1:].copy()

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from workqueue_operator.sizing.buckets import Ladder, Ladders
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
-from workqueue_operator.sizing.strategies.history import FloatArray, History, histogram
+from workqueue_operator.sizing.strategies.history import (
+    FloatArray,
+    History,
+    grown_by_one_percent,
+    histogram,
+)
 from workqueue_operator.values.samples import Sample
 
 LadderFunction = Callable[[FloatArray, FloatArray], Ladder]
@@ -80,11 +85,7 @@ def compute_ladders(history: History, ladder: LadderFunction, weight: WeightFunc
 
 RefreshRule = Callable[[int, int], bool]
 """(tasks seen, tasks seen at the last computation) -> recompute now?"""
-
-
-def every_task(seen: int, last: int) -> bool:
-    """Recompute after every new task (the papers' simulator)."""
-    return seen != last
+REFRESH: RefreshRule = grown_by_one_percent
 
 
 class PerResourceBucketing:
@@ -95,7 +96,7 @@ class PerResourceBucketing:
         config: StrategyConfig,
         ladder: LadderFunction,
         weight: WeightFunction,
-        refresh: RefreshRule = every_task,
+        refresh: RefreshRule = REFRESH,
     ) -> None:
         self.config = config
         self.history = History(config.machine)

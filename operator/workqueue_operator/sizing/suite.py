@@ -1,0 +1,111 @@
+"""Every strategy under every rule set: the runs ``simulate`` prints and the doc tabulates.
+
+A *run* is one strategy under one rule set: the papers' or the operator's rules
+(:mod:`workqueue_operator.sizing.rules`) for every strategy, plus ``CCTOOLS_DEFAULTS`` for
+CCTools' own modes as its users get them (per category, CCTools' first guess and 10 sampling
+points, nothing on the whole machine). Baselines that learn nothing are the same under every
+rule set and are not wrapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from workqueue_operator.sizing.cctools_library import build_digest
+from workqueue_operator.sizing.replay import ReplayResult, score
+from workqueue_operator.sizing.replay_cache import (
+    describe,
+    load,
+    replay_key,
+    samples_digest,
+    store,
+)
+from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
+from workqueue_operator.sizing.rules import OPERATOR, PAPERS, Rules, under
+from workqueue_operator.sizing.strategies import STRATEGIES
+from workqueue_operator.sizing.strategies.base import StrategyFactory
+from workqueue_operator.sizing.strategies.cctools import (
+    PREFIX,
+    cctools_factory,
+    cctools_strategies,
+)
+from workqueue_operator.values.samples import Sample
+
+BASELINES = ("whole-machine", "declared-max")
+"""Strategies that learn nothing, run as they are under every rule set."""
+ORACLES = ("declared-max",)
+"""Strategies that know the whole trace in advance."""
+
+CCTOOLS_DEFAULTS = Rules(
+    "cctools",
+    per_category=True,
+    cold_start=0,
+    title=(
+        "CCTools out of the box: per category, CCTools' first guess (1 core, 1000 MB, 1000 MB) "
+        "doubled on failure for its 10 sampling points"
+    ),
+)
+RULE_SETS: dict[str, Rules] = {r.name: r for r in (PAPERS, OPERATOR, CCTOOLS_DEFAULTS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One strategy under one rule set."""
+
+    rules: Rules
+    name: str
+
+    @property
+    def is_cctools(self) -> bool:
+        """Whether the strategy is CCTools' own code."""
+        return self.name.startswith(PREFIX)
+
+
+def strategy_names() -> list[str]:
+    """Every strategy: the registry's, then each CCTools mode of each build found."""
+    return [*STRATEGIES, *cctools_strategies()]
+
+
+def base_factory(name: str) -> StrategyFactory:
+    """The factory of a strategy by name (``KeyError`` when there is no such strategy)."""
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    version, mode = cctools_strategies()[name]
+    return cctools_factory(version, mode)
+
+
+def factory(run: Run) -> StrategyFactory:
+    """The factory of a run: the strategy under its rules (baselines as they are)."""
+    strategy = base_factory(run.name)
+    return strategy if run.name in BASELINES else under(run.rules, strategy)
+
+
+def runs(names: Sequence[str], rule_sets: Sequence[Rules]) -> list[Run]:
+    """Each name under each rule set, rule set by rule set; CCTools' defaults only for CCTools."""
+    return [
+        Run(rules, name)
+        for rules in rule_sets
+        for name in names
+        if rules is not CCTOOLS_DEFAULTS or name.startswith(PREFIX)
+    ]
+
+
+def score_run(
+    samples: Sequence[Sample],
+    run: Run,
+    machine: Allocation = DEFAULT_MACHINE,
+    seed: int = 0,
+    use_cache: bool = True,
+) -> ReplayResult:
+    """Replay ``samples`` against a run; CCTools runs are cached (:mod:`.replay_cache`)."""
+    if not (use_cache and run.is_cctools):
+        return score(samples, factory(run), machine, seed)
+    version, mode = cctools_strategies()[run.name]
+    parts = [samples_digest(samples), version, mode, build_digest(version), repr(run.rules)]
+    key = replay_key([*parts, *describe(machine, seed)])
+    result = load(key)
+    if result is None:
+        result = score(samples, factory(run), machine, seed)
+        store(key, result)
+    return result
