@@ -23,28 +23,29 @@ from workqueue_operator.sizing.replay import ReplayResult, ResourceScore
 from workqueue_operator.sizing.resources import RESOURCES, Allocation
 from workqueue_operator.values.samples import Sample
 
-PACKAGE = Path(__file__).resolve().parent
-SOURCES = (
-    "replay.py",
-    "rules.py",
-    "resources.py",
-    "../values/samples.py",
-    "cctools_builds.py",
-    "cctools_link.py",
-    "cctools_library.py",
-    "strategies/base.py",
-    "strategies/cctools.py",
-)
-"""Modules (paths from ``sizing/``) whose code decides a CCTools replay."""
+PACKAGE = Path(__file__).resolve().parents[1]
+SOURCES = {
+    "replay.py": "sizing/replay.py",
+    "rules.py": "sizing/rules.py",
+    "resources.py": "sizing/resources.py",
+    "samples.py": "values/samples.py",
+    "cctools_builds.py": "sizing/cctools_builds.py",
+    "cctools_link.py": "sizing/cctools_link.py",
+    "cctools_library.py": "sizing/cctools_library.py",
+    "strategies/base.py": "sizing/strategies/base.py",
+    "strategies/cctools.py": "sizing/strategies/cctools.py",
+}
+"""The modules whose code decides a CCTools replay (paths in the package), each digested under
+its label: a module that moves keeps its label, so the stored replays stay valid."""
 
 
 @cache
 def sources_digest() -> str:
     """Digest of the modules that decide a replay."""
     digest = hashlib.sha256()
-    for name in SOURCES:
-        digest.update(name.encode())
-        digest.update((PACKAGE / name).read_bytes())
+    for label, path in SOURCES.items():
+        digest.update(label.encode())
+        digest.update((PACKAGE / path).read_bytes())
     return digest.hexdigest()
 
 
