@@ -21,7 +21,7 @@ from functools import partial
 
 import numpy as np
 
-from workqueue_operator.sizing.bucketing import BUCKETING, compute_buckets
+from workqueue_operator.sizing.recommend import BUCKETING, compute_buckets
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES
 from workqueue_operator.sizing.strategies import OWN_STRATEGY
 from workqueue_operator.sizing.strategies.history import History

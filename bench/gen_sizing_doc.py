@@ -20,7 +20,7 @@ import matplotlib
 from matplotlib import pyplot as plt
 
 from bench_buckets import TARGET_MS, baseline, median_ms, synthetic_samples
-from workqueue_operator.sizing.bucketing import BUCKETING, compute_buckets
+from workqueue_operator.sizing.recommend import BUCKETING, compute_buckets
 from workqueue_operator.sizing.replay import ReplayResult, score
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES
 from workqueue_operator.sizing.strategies import OWN_STRATEGY, STRATEGIES
@@ -318,7 +318,7 @@ simulator: one pool of all tasks. The first-allocation and bucketing strategies 
   1000 tasks, growth 2 as in CCTools, 96 levels) are fixed a priori, and the variants below show
   the results do not hinge on them.
 
-The operator gets the same computation as pure functions (`sizing/bucketing.py`):
+The operator gets the same computation as pure functions (`sizing/recommend.py`):
 `compute_buckets(samples, strategy, max_buckets)` returns joint shapes (cores, memory, disk)
 with the share of tasks each covers, and `category_policy(samples, strategy)` the policy that
 allocates a category's first attempts and retries.
@@ -354,7 +354,7 @@ FOOTER = """## Files
 * `sizing/strategies/`: `baselines.py`, `first_allocation.py`, `per_resource.py` (the
   published draw-and-retry scheme), `greedy.py`, `exhaustive.py`, `kmeans.py`, `adaptive.py`
   and `ladder_dp.py`; `STRATEGIES` maps names to factories;
-* `sizing/bucketing.py`, `sizing/buckets.py`: buckets for the operator;
+* `sizing/recommend.py`, `sizing/buckets.py`: buckets for the operator;
 * `commands/simulate.py`: `workqueue-operator simulate`."""
 
 

@@ -7,13 +7,13 @@ import random
 import numpy as np
 import pytest
 
-from workqueue_operator.sizing.bucketing import (
+from workqueue_operator.sizing.buckets import Bucket, Rung, joint_buckets
+from workqueue_operator.sizing.recommend import (
     BUCKETING,
     category_policy,
     compute_buckets,
     limit_buckets,
 )
-from workqueue_operator.sizing.buckets import Bucket, Rung, joint_buckets
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
 from workqueue_operator.values.samples import Sample, TaskResult
 
