@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tests.unit.sizing_data import arr
 from workqueue_operator.sizing.resources import Allocation, Resource
 from workqueue_operator.sizing.strategies.adaptive import (
     AdaptiveLadder,
@@ -24,10 +25,6 @@ from workqueue_operator.values.samples import Sample, TaskResult
 
 MACHINE = Allocation(16, 1000, 1000)
 RNG = random.Random(0)
-
-
-def arr(*values: float) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
 
 
 def test_optimal_ladder_by_hand() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.unit.sizing_data import arr
 from workqueue_operator.sizing.buckets import Rung
 from workqueue_operator.sizing.strategies.base import StrategyConfig
 from workqueue_operator.sizing.strategies.exhaustive import (
@@ -14,10 +15,6 @@ from workqueue_operator.sizing.strategies.exhaustive import (
     expected_cost,
 )
 from workqueue_operator.values.samples import Sample
-
-
-def arr(*values: float) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
 
 
 def test_candidates_are_powers_of_two_then_linear_steps() -> None:

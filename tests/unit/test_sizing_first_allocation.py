@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
-
+from tests.unit.sizing_data import arr
 from workqueue_operator.sizing.replay import replay
 from workqueue_operator.sizing.resources import Allocation, Resource
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
@@ -19,10 +18,6 @@ from workqueue_operator.sizing.strategies.first_allocation import (
 from workqueue_operator.values.samples import Sample
 
 MACHINE = Allocation(16, 1000, 1000)
-
-
-def arr(*values: float) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
 
 
 def test_min_waste_by_hand() -> None:

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from tests.unit.sizing_data import arr
 from workqueue_operator.sizing.buckets import Rung
 from workqueue_operator.sizing.resources import Allocation, Resource
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
@@ -18,10 +19,6 @@ from workqueue_operator.sizing.strategies.greedy import (
 )
 from workqueue_operator.sizing.strategies.per_resource import LadderPolicy
 from workqueue_operator.values.samples import Sample
-
-
-def arr(*values: float) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
 
 
 def test_split_costs_by_hand() -> None:
