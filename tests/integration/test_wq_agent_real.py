@@ -13,6 +13,7 @@ import pytest
 from tests.cctools.manager import CategorySpec, ManagerFactory
 from tests.cctools.tasks import hold_memory
 from tests.cctools.workers import LOCALHOST, StartWorker
+from tests.unit.wq_helpers import metric_values
 from workqueue_operator.agent.config import AgentConfig
 from workqueue_operator.agent.server import start_agent
 from workqueue_operator.api.common import Framework
@@ -31,15 +32,6 @@ HOLD_S = 6  # longer than resource_monitor's 5 s sampling interval
 MEASURED = [("alpha", 150, HOLD_S), ("alpha", 250, HOLD_S), ("beta", 350, HOLD_S)]
 SHORT = ("beta", 200, 1)  # under one sampling interval: flagged under_measured
 EXHAUSTING = ("beta", 700, HOLD_S)  # over beta's 500 MB: stopped, RESOURCE_EXHAUSTION
-
-
-def series(text: str) -> dict[str, float]:
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
 
 
 @pytest.mark.parametrize("framework", list(Framework))
@@ -114,7 +106,7 @@ def test_agent_metrics_match_real_tasks(
 
 
 def check_metrics(text: str, port: int) -> None:
-    values = series(text)
+    values = metric_values(text)
     # Exactly the finished attempts, each measured once (RETRIEVED, not again at DONE).
     assert values['workqueue_task_memory_bytes_count{category="alpha"}'] == 2
     assert values['workqueue_task_memory_bytes_count{category="beta"}'] == 3

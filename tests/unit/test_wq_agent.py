@@ -12,7 +12,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.unit.wq_helpers import COFFEA_LOG, DATA, LOCAL_LOG, answer_canned, fake_manager
+from tests.unit.wq_helpers import (
+    COFFEA_LOG,
+    DATA,
+    LOCAL_LOG,
+    answer_canned,
+    fake_manager,
+    metric_values,
+)
 from workqueue_operator.agent.config import AgentConfig, parse_listen
 from workqueue_operator.agent.server import RunningAgent, start_agent
 from workqueue_operator.commands import agent as agent_command
@@ -34,15 +41,6 @@ async def get_text(port: int, path: str) -> tuple[int, str]:
         session.get(f"http://127.0.0.1:{port}{path}") as r,
     ):
         return r.status, await r.text()
-
-
-def metric_values(text: str) -> dict[str, float]:
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
 
 
 def key(name: str, **labels: str) -> str:

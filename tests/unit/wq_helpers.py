@@ -1,4 +1,4 @@
-"""Shared helpers of the tests/unit/test_wq_*.py modules: data paths and a fake manager."""
+"""Shared helpers of the test_wq_*.py modules: data paths, a fake manager, metric values."""
 
 from __future__ import annotations
 
@@ -44,3 +44,13 @@ async def fake_manager(handler: Handler) -> AsyncIterator[int]:
     port = server.sockets[0].getsockname()[1]
     async with server:
         yield port
+
+
+def metric_values(text: str) -> dict[str, float]:
+    """Each series of a Prometheus text page (name with labels) and its value."""
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
