@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -97,8 +97,9 @@ def launch(argv: list[str], workdir: Path, log_path: Path) -> WorkerProcess:
     return WorkerProcess(process=process, workdir=workdir, log_path=log_path, argv=argv)
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each process's pid and the fields of its /proc stat after the command name (state,
+    parent pid, ...); a process gone while it is read is passed over."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -107,8 +108,13 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # Fields after the command name, which is in parentheses and may contain spaces.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        yield int(entry.name), stat[stat.rfind(")") + 2 :].split()
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, fields in process_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     return children
 
 

@@ -21,6 +21,7 @@ from e2e.hostrunner import CLAIM_ANNOTATION, FINALIZER, HostRunner
 from e2e.hostrunner.podspec import Mount, expand, rewrite_paths
 
 from tests.cctools.manager import ManagerFactory
+from tests.cctools.workers import process_stats, processes_under
 from tests.harness import Cluster, wait_for
 from workqueue_operator.wq.status import StatusClient
 
@@ -83,21 +84,6 @@ def phase(cluster: Cluster, namespace: str, name: str) -> str | None:
     return None if pod is None else pod.get("status", {}).get("phase")
 
 
-def processes_under(directory: Path) -> list[int]:
-    root = os.path.realpath(directory)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = str((entry / "cwd").readlink())
-        except OSError:
-            continue
-        if cwd == root or cwd.startswith(root + os.sep):
-            found.append(int(entry.name))
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -108,18 +94,7 @@ def alive(pid: int) -> bool:
 
 def zombie_children() -> list[int]:
     me = str(os.getpid())
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] == "Z" and fields[1] == me:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, fields in process_stats() if fields[0] == "Z" and fields[1] == me]
 
 
 # -- pure parts ---------------------------------------------------------------------------------
