@@ -72,32 +72,11 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     started: list[WorkerProcess] = []
     counter = itertools.count()
 
-    def start(
-        host: str,
-        port: int,
-        *,
-        framework: Framework = Framework.WORK_QUEUE,
-        cores: int = 1,
-        memory: int = 512,
-        disk: int = 1024,
-        timeout: int = 60,
-        password_file: Path | None = None,
-        extra: tuple[str, ...] = (),
-    ) -> WorkerProcess:
+    def start(host: str, port: int, **options: Any) -> WorkerProcess:
+        """A worker with the ``StartWorker`` options, in a work directory of its own."""
         n = next(counter)
         workdir = tmp_path / f"worker-{n}"
-        argv = worker_argv(
-            host,
-            port,
-            framework=framework,
-            cores=cores,
-            memory=memory,
-            disk=disk,
-            timeout=timeout,
-            workdir=workdir,
-            password_file=password_file,
-            extra=extra,
-        )
+        argv = worker_argv(host, port, workdir=workdir, **options)
         worker = launch(argv, workdir, tmp_path / f"worker-{n}.log")
         started.append(worker)
         return worker
