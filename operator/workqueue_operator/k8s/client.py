@@ -236,19 +236,13 @@ class KubeClient:
         """Create a pod; False when one of that name exists already; :class:`RefusedError` when
         the apiserver refuses it (quota, admission, invalid). The pod the apiserver sends back
         is read as plain JSON and dropped (nothing needs it)."""
-        try:
-            # The client takes the JSON dict as it is (its V1Pod hint is narrower).
-            self._body(
+        # The client takes the JSON dict as it is (its V1Pod hint is narrower).
+        return self._unless(
+            CONFLICT,
+            lambda: self._body(
                 self.core.create_namespaced_pod(namespace, cast(Any, pod), _preload_content=False)
-            )
-        except ApiException as error:
-            if error.status == CONFLICT:
-                return False
-            refusal = refused(error)
-            if refusal is not None:
-                raise refusal from error
-            raise
-        return True
+            ),
+        )
 
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod; False when it is gone already."""
@@ -287,12 +281,22 @@ class KubeClient:
         content_type: str,
     ) -> bool:
         """Send one patch of a pod (or its subresource); False when the pod is gone."""
-        try:
-            self._body(
+        return self._unless(
+            NOT_FOUND,
+            lambda: self._body(
                 send(name, namespace, body, _content_type=content_type, _preload_content=False)
-            )
+            ),
+        )
+
+    @staticmethod
+    def _unless(status: int, request: Callable[[], object]) -> bool:
+        """Make ``request``: True when done, False when the apiserver answers ``status``
+        (CONFLICT: it exists already; NOT_FOUND: it is gone); :class:`RefusedError` when the
+        apiserver refuses it (quota, admission, invalid)."""
+        try:
+            request()
         except ApiException as error:
-            if error.status == NOT_FOUND:
+            if error.status == status:
                 return False
             refusal = refused(error)
             if refusal is not None:
