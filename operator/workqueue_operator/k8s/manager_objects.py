@@ -47,6 +47,17 @@ def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
     }
 
 
+def manager_owned_metadata(name: str, namespace: str, manager: str, uid: str) -> dict[str, Any]:
+    """Metadata of an object ``name`` that the WorkQueueManager ``manager`` owns: its labels
+    and its owner reference."""
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": manager_labels(manager),
+        "ownerReferences": [owner_reference("WorkQueueManager", manager, uid)],
+    }
+
+
 def transactions_log(spec: WorkQueueManagerSpec) -> str:
     """The transactions log the telemetry agent follows."""
     return VINE_TRANSACTIONS_LOG if spec.framework is Framework.TASKVINE else TRANSACTIONS_LOG
@@ -179,12 +190,7 @@ def manager_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": [owner_reference("WorkQueueManager", name, uid)],
-        },
+        "metadata": manager_owned_metadata(name, namespace, name, uid),
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},
@@ -200,12 +206,7 @@ def manager_service(name: str, namespace: str, uid: str, port: int) -> dict[str,
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": [owner_reference("WorkQueueManager", name, uid)],
-        },
+        "metadata": manager_owned_metadata(name, namespace, name, uid),
         "spec": {
             "selector": labels,
             "ports": [
@@ -230,12 +231,7 @@ def manager_tls_secret(
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "kubernetes.io/tls",
-        "metadata": {
-            "name": secret_name,
-            "namespace": namespace,
-            "labels": manager_labels(name),
-            "ownerReferences": [owner_reference("WorkQueueManager", name, uid)],
-        },
+        "metadata": manager_owned_metadata(secret_name, namespace, name, uid),
         "data": encoded,
     }
 
@@ -253,12 +249,7 @@ def manager_certificate(
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {
-            "name": secret_name,
-            "namespace": namespace,
-            "labels": manager_labels(name),
-            "ownerReferences": [owner_reference("WorkQueueManager", name, uid)],
-        },
+        "metadata": manager_owned_metadata(secret_name, namespace, name, uid),
         "spec": {
             "secretName": secret_name,
             "commonName": dns_names[2][:64],
