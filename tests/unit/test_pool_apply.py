@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.unit.kube_memory import InMemoryKube
-from workqueue_operator.api.acceptance import Verdict
+from tests.unit.test_pool_plan import NOW, observe
 from workqueue_operator.api.common import Framework, SecretKeyReference
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.controllers.pool_apply import (
@@ -18,14 +18,7 @@ from workqueue_operator.k8s.connection import ManagerConnection
 from workqueue_operator.k8s.labels import SHAPE_LABEL, pool_selector
 from workqueue_operator.k8s.pods import ManagerEndpoint
 from workqueue_operator.scaling.inputs import PodPhase, PodView
-from workqueue_operator.scaling.plan import (
-    ManagerObservation,
-    PoolMemory,
-    PoolObservation,
-    PoolPlan,
-    TelemetryObservation,
-    plan_pool,
-)
+from workqueue_operator.scaling.plan import PoolMemory, PoolPlan, plan_pool
 from workqueue_operator.wq.status_models import CategoryStatus
 
 NS = "science"
@@ -48,17 +41,7 @@ def plan_for(waiting: int, pods: tuple[PodView, ...] = ()) -> PoolPlan:
     row = CategoryStatus.model_validate(
         {"category": "a", "tasks_waiting": waiting, "max_cores": "1"}
     )
-    observation = PoolObservation(
-        spec=SPEC,
-        status={},
-        generation=4,
-        manager=ManagerObservation(True, True, "", (row,), ()),
-        environment=Verdict(True, "NoEnvironment", ""),
-        telemetry=TelemetryObservation(),
-        pods=pods,
-        now=1000.0,
-    )
-    return plan_pool(observation, PoolMemory())
+    return plan_pool(observe(SPEC, categories=(row,), pods=pods), PoolMemory())
 
 
 def test_the_plans_pods_are_created_with_their_shape_labels_and_program() -> None:
@@ -80,7 +63,7 @@ def test_scale_down_deletes_only_the_named_pods() -> None:
     for name in ("keep", "go"):
         pod = {"metadata": {"name": name, "labels": {"workqueue.dev/pool": "pool"}}}
         kube.pods[(NS, name)] = pod
-    plan = plan_for(0, pods=(PodView("go", PodPhase.PENDING, "c1m1024d2048", 999.0),))
+    plan = plan_for(0, pods=(PodView("go", PodPhase.PENDING, "c1m1024d2048", NOW - 1),))
     assert [d.name for d in plan.deletes] == ["go"]
     asyncio.run(apply_pool_plan(plan, target(), kube))
     assert set(kube.pods) == {(NS, "keep")}

@@ -9,19 +9,11 @@ from dataclasses import replace
 from typing import Any
 
 from tests.unit.kube_memory import InMemoryKube
-from workqueue_operator.api.acceptance import Verdict
-from workqueue_operator.api.pool import WorkerPoolSpec
+from tests.unit.test_pool_plan import observe
 from workqueue_operator.controllers.pool_apply import apply_pool_resizes
 from workqueue_operator.k8s.labels import RESIZE_AT_ANNOTATION, RESIZE_FROM_ANNOTATION
 from workqueue_operator.scaling.inplace import InPlacePlan, ResizePod, ResizeResult
-from workqueue_operator.scaling.plan import (
-    ManagerObservation,
-    PoolMemory,
-    PoolObservation,
-    PoolPlan,
-    TelemetryObservation,
-    plan_pool,
-)
+from workqueue_operator.scaling.plan import PoolMemory, PoolPlan, plan_pool
 from workqueue_operator.values.shapes import WorkerShape
 
 NS = "science"
@@ -47,17 +39,7 @@ def stored_pod(name: str, shape: WorkerShape, annotations: dict[str, str] | None
 
 
 def empty_plan() -> PoolPlan:
-    observation = PoolObservation(
-        spec=WorkerPoolSpec.model_validate({"managerRef": {"name": "mgr"}}),
-        status={},
-        generation=1,
-        manager=ManagerObservation(True, True),
-        environment=Verdict(True, "NoEnvironment", ""),
-        telemetry=TelemetryObservation(),
-        pods=(),
-        now=1000.0,
-    )
-    return plan_pool(observation, PoolMemory())
+    return plan_pool(observe(), PoolMemory())
 
 
 def with_resizes(*resizes: ResizePod, finished: tuple[str, ...] = ()) -> PoolPlan:
