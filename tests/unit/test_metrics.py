@@ -209,21 +209,11 @@ def test_pool_pods_are_replaced_as_a_whole() -> None:
 
 def test_manager_figures_and_unreachable_drops_stale_queue_figures() -> None:
     m = OperatorMetrics()
-    queue = queue_figures(
-        QueueStatus(
-            tasks_waiting=7,
-            tasks_running=2,
-            tasks_done=10,
-            tasks_failed=1,
-            workers_connected=3,
-            workers_busy=2,
-            workers_idle=1,
-        )
-    )
+    queue = queue_figures(QueueStatus.model_validate(QUEUE.model_dump()))
     m.set_manager_figures("ns", "mgr", reachable=True, queue=queue)
     tasks = "workqueue_operator_manager_tasks"
     workers = "workqueue_operator_manager_workers"
-    assert value(m, tasks, namespace="ns", manager="mgr", state="waiting") == 7
+    assert value(m, tasks, namespace="ns", manager="mgr", state="waiting") == 5
     assert value(m, tasks, namespace="ns", manager="mgr", state="failed") == 1
     assert value(m, workers, namespace="ns", manager="mgr", state="busy") == 2
     assert {s["state"] for s in series(m, tasks)} == set(metrics.TASK_STATES)
