@@ -44,6 +44,16 @@ def job(output: dict[str, Any] = PVC) -> dict[str, Any]:
     )
 
 
+def read_only_volume(pod: dict[str, Any], name: str, path: str) -> dict[str, Any]:
+    """The volume ``name`` of a one-container pod, checking that the container mounts it
+    read-only at ``path``."""
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts[name] == {"name": name, "mountPath": path, "readOnly": True}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    return volumes[name]
+
+
 def test_job_is_named_and_labelled_by_hash_and_owned_by_the_env() -> None:
     manifest = job()
     meta = manifest["metadata"]
@@ -141,14 +151,8 @@ def test_builder_pod_settings_reach_the_job() -> None:
         "GIT_SSL_CAINFO": "/etc/workqueue-operator/ca/ca.crt",
         "HTTPS_PROXY": "http://proxy:3128",
     }
-    mounts = {m["name"]: m for m in container["volumeMounts"]}
-    assert mounts["ca-bundle"] == {
-        "name": "ca-bundle",
-        "mountPath": "/etc/workqueue-operator/ca",
-        "readOnly": True,
-    }
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["ca-bundle"]["configMap"] == {
+    volume = read_only_volume(pod, "ca-bundle", "/etc/workqueue-operator/ca")
+    assert volume["configMap"] == {
         "name": "corp-ca",
         "items": [{"key": "bundle.pem", "path": "ca.crt"}],
     }
@@ -232,15 +236,9 @@ def test_an_image_output_pushes_with_crane_and_mounts_the_push_secret_as_docker_
     assert "--insecure-registry" in args
     assert not {"--output", "--upload", "--artifact"} & set(args)
     assert args[args.index("--work-dir") + 1] == "/opt/poncho"  # built where the layer puts it
-    mounts = {m["name"]: m for m in container["volumeMounts"]}
-    assert mounts["registry"] == {
-        "name": "registry",
-        "mountPath": "/etc/workqueue-operator/registry",
-        "readOnly": True,
-    }
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert set(volumes) == {"work", "registry"}  # no claim
-    assert volumes["registry"]["secret"] == {
+    volume = read_only_volume(pod, "registry", "/etc/workqueue-operator/registry")
+    assert {v["name"] for v in pod["volumes"]} == {"work", "registry"}  # no claim
+    assert volume["secret"] == {
         "secretName": "push",
         "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
     }
