@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from tests.unit.test_env_jobs import HASH, env_spec, ready
 from workqueue_operator.api.common import Framework
 from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.k8s.env_mount import EnvMount, env_mount
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL, SHAPE_LABEL
 from workqueue_operator.k8s.pods import (
     GENERATION_LABEL,
@@ -198,18 +200,16 @@ def test_pod_names_are_hostnames_of_at_most_63_characters() -> None:
         build(pod_name="x" * 64)
 
 
-def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
-    from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus  # noqa: PLC0415
-    from workqueue_operator.k8s.env_mount import env_mount  # noqa: PLC0415
-
-    env_spec = PonchoEnvSpec.model_validate(
-        {"spec": {"pip": ["six==1.16.0"]}, "output": {"tarball": {"pvc": {"claimName": "envs"}}}}
-    )
-    status = PonchoEnvStatus.model_validate(
-        {"phase": "Ready", "hash": "ab" * 32, "artifact": f"pvc://envs/poncho/{'ab' * 32}.tar.gz"}
-    )
-    mount = env_mount(env_spec, status)
+def ready_environment(output: dict[str, Any], artifact: str) -> EnvMount:
+    """How worker pods use a Ready PonchoEnv of ``output`` that was built as ``artifact``."""
+    mount = env_mount(env_spec(output), ready(artifact))
     assert mount is not None
+    return mount
+
+
+def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
+    output = {"tarball": {"pvc": {"claimName": "envs"}}}
+    mount = ready_environment(output, f"pvc://envs/poncho/{HASH}.tar.gz")
     pod = build(environment=mount)
     worker = pod["spec"]["containers"][0]
     assert worker["command"][: len(mount.command_prefix)] == mount.command_prefix
@@ -217,29 +217,15 @@ def test_a_ready_environment_is_unpacked_first_and_wraps_the_worker() -> None:
     assert pod["spec"]["initContainers"] == mount.init_containers
     claims = [v for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
     assert claims and claims[0]["persistentVolumeClaim"]["claimName"] == "envs"
-    assert env_mount(env_spec, status.model_copy(update={"phase": "Building"})) is None
 
 
 def test_an_environment_image_is_the_worker_image_and_brings_its_pull_secret() -> None:
-    from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus  # noqa: PLC0415
-    from workqueue_operator.k8s.env_mount import env_mount  # noqa: PLC0415
-
-    env_spec = PonchoEnvSpec.model_validate(
-        {
-            "spec": {"pip": ["six==1.16.0"]},
-            "output": {"image": {"repository": "r.example/envs", "pushSecretRef": {"name": "s"}}},
-        }
-    )
+    output = {"image": {"repository": "r.example/envs", "pushSecretRef": {"name": "s"}}}
     digest = "sha256:" + "cd" * 32
-    status = PonchoEnvStatus.model_validate(
-        {"phase": "Ready", "hash": "ab" * 32, "artifact": f"r.example/envs:t@{digest}"}
-    )
-    mount = env_mount(env_spec, status)
-    assert mount is not None
-    pod = build(environment=mount)
+    pod = build(environment=ready_environment(output, f"r.example/envs:t@{digest}"))
     worker = pod["spec"]["containers"][0]
     assert worker["image"] == f"r.example/envs@{digest}"
-    assert worker["command"][0] == f"/opt/poncho/{'ab' * 32}/bin/run-in-env"
+    assert worker["command"][0] == f"/opt/poncho/{HASH}/bin/run-in-env"
     assert "work_queue_worker" in worker["command"]
     assert "initContainers" not in pod["spec"]
     assert pod["spec"]["imagePullSecrets"] == [{"name": "s"}]
