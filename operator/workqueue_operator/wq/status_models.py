@@ -97,7 +97,21 @@ class CategoryStatus(_Status):
         return self.category == WHOLE_QUEUE
 
 
-class QueueStatus(_Status):
+class _Resources(_Status):
+    """What the queue's, the workers' and each worker's status share: every resource's total
+    and the part in use (memory and disk in MB)."""
+
+    cores_total: float = 0
+    cores_inuse: float = 0
+    memory_total: float = 0
+    memory_inuse: float = 0
+    disk_total: float = 0
+    disk_inuse: float = 0
+    gpus_total: float = 0
+    gpus_inuse: float = 0
+
+
+class QueueStatus(_Resources):
     """``queue_status`` (Work Queue) or ``manager_status`` (TaskVine): the manager's queue and
     worker figures."""
 
@@ -126,48 +140,24 @@ class QueueStatus(_Status):
     workers_removed: int = 0
     workers_lost: int = 0
     workers_idled_out: int = 0
-    cores_total: float = 0
-    cores_inuse: float = 0
-    memory_total: float = 0
-    memory_inuse: float = 0
-    disk_total: float = 0
-    disk_inuse: float = 0
-    gpus_total: float = 0
-    gpus_inuse: float = 0
     categories: list[CategoryStatus] = Field(default_factory=list)
 
 
-class ResourcesStatus(_Status):
+class ResourcesStatus(_Resources):
     """``resources_status``: resources of the connected workers and of the queued tasks."""
 
     project: str | None = None
-    cores_total: float = 0
-    cores_inuse: float = 0
-    memory_total: float = 0
-    memory_inuse: float = 0
-    disk_total: float = 0
-    disk_inuse: float = 0
-    gpus_total: float = 0
-    gpus_inuse: float = 0
     tasks_total_cores: float = 0
     tasks_total_memory: float = 0
     tasks_total_disk: float = 0
     tasks_total_gpus: float = 0
 
 
-class WorkerStatus(_Status):
+class WorkerStatus(_Resources):
     """A row of ``worker_status``."""
 
     hostname: str = ""
     address: str = Field(default="", validation_alias=AliasChoices("address_port", "addrport"))
-    cores_total: float = 0
-    cores_inuse: float = 0
-    memory_total: float = 0
-    memory_inuse: float = 0
-    disk_total: float = 0
-    disk_inuse: float = 0
-    gpus_total: float = 0
-    gpus_inuse: float = 0
     tasks_running: int = Field(default=0, alias="total_tasks_running")
     tasks_complete: int = Field(default=0, alias="total_tasks_complete")
     start_time_us: int | None = Field(default=None, alias="start_time")
