@@ -586,6 +586,18 @@ class Bench:
         return SLUGS[self.framework]
 
 
+def ramp_from_zero(bench: Bench, watch: PodWatch, namespace: str, offset: float) -> Ramp:
+    """Submit ``--pods`` tasks at once and time the ramp from no pod to that many (``offset``:
+    the submission's random delay), with where the pods ran and their images."""
+    args = bench.args
+    t0 = submit_backlog(bench.manager, args.pods)
+    ramp = measure_ramp(watch, t0, args.pods, timeout=args.ramp_timeout)
+    ramp.offset_s = offset
+    ramp.on_bench_nodes = pods_on_nodes(bench.kube, namespace, bench.run_id)
+    ramp.images = pod_images(bench.kube, namespace)
+    return ramp
+
+
 # --- the operator -----------------------------------------------------------------------------
 
 
@@ -738,11 +750,7 @@ def operator_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitSta
         watch.reset()
         offset = rng.uniform(0, poll)
         time.sleep(offset)
-        t0 = submit_backlog(manager, args.pods)
-        result.ramp = measure_ramp(watch, t0, args.pods, timeout=args.ramp_timeout)
-        result.ramp.offset_s = offset
-        result.ramp.on_bench_nodes = pods_on_nodes(kube, namespace, run_id)
-        result.ramp.images = pod_images(kube, namespace)
+        result.ramp = ramp_from_zero(bench, watch, namespace, offset)
         log(f"operator ({bench.framework}) 0 -> {args.pods}: {asdict(result.ramp)}")
         drain(manager, args.pods, work, workers=4)
 
@@ -1170,11 +1178,7 @@ def factory_phase(bench: Bench, result: SystemResult, stack: contextlib.ExitStac
         cycle_start = factory.wait_cycles(1, 60)
         offset = rng.uniform(0, cycle)
         time.sleep(max(0.0, cycle_start + offset - time.monotonic()))
-        t0 = submit_backlog(manager, args.pods)
-        result.ramp = measure_ramp(watch, t0, args.pods, timeout=args.ramp_timeout)
-        result.ramp.offset_s = offset
-        result.ramp.on_bench_nodes = pods_on_nodes(kube, namespace, run_id)
-        result.ramp.images = pod_images(kube, namespace)
+        result.ramp = ramp_from_zero(bench, watch, namespace, offset)
         log(f"{name} 0 -> {args.pods}: {asdict(result.ramp)}")
         errors = distinct_lines(factory.stderr(20000))
         result.notes.append("0 -> N run, factory stderr: " + " | ".join(errors))
