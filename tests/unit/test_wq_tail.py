@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from workqueue_operator.wq.tail import LineTailer
 
 
@@ -12,12 +14,21 @@ def append(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def test_missing_file_yields_nothing_until_it_appears(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("existing", "from_end"),
+    [(None, False), (b"old\n", True)],
+    ids=["missing-file-yields-nothing-until-it-appears", "from-end-skips-existing-content"],
+)
+def test_only_what_is_appended_after_the_start_is_read(
+    tmp_path: Path, existing: bytes | None, from_end: bool
+) -> None:
     log = tmp_path / "tx.log"
-    tailer = LineTailer(log)
+    if existing is not None:
+        append(log, existing)
+    tailer = LineTailer(log, from_end=from_end)
     assert tailer.poll() == []
-    append(log, b"one\n")
-    assert tailer.poll() == ["one"]
+    append(log, b"new\n")
+    assert tailer.poll() == ["new"]
 
 
 def test_appends_are_read_once_and_partial_lines_wait(tmp_path: Path) -> None:
@@ -30,15 +41,6 @@ def test_appends_are_read_once_and_partial_lines_wait(tmp_path: Path) -> None:
     assert tailer.poll() == ["partial", "c"]
     assert tailer.offset == log.stat().st_size
     assert tailer.stats.lines == 4
-
-
-def test_from_end_skips_existing_content(tmp_path: Path) -> None:
-    log = tmp_path / "tx.log"
-    append(log, b"old\n")
-    tailer = LineTailer(log, from_end=True)
-    assert tailer.poll() == []
-    append(log, b"new\n")
-    assert tailer.poll() == ["new"]
 
 
 def test_truncation_restarts_from_the_beginning(tmp_path: Path) -> None:
