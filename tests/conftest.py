@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cctools.install import missing_cctools, use_cctools_build
-from tests.harness import REPO, Cluster, local_kubeconfig, start_cluster, wait_for
+from tests.harness import REPO, Cluster, local_kubeconfig, start_cluster
 
 # Real CCTools fixtures (managers, workers, catalog) for every test that asks for them.
 pytest_plugins = ("tests.cctools.fixtures",)
@@ -78,12 +78,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     """A fresh namespace, deleted (without waiting) after the test."""
     base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
     name = f"{TEST_NAMESPACE_PREFIX}{base}-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    wait_for(
-        lambda: cluster.get("serviceaccount", "default", name),
-        timeout=60,
-        what=f"the default ServiceAccount in {name}",
-    )
+    cluster.create_namespace(name)
     yield name
     # The project's objects first, while the operator that holds their finalizers still runs;
     # then the namespace, without waiting for it.

@@ -94,6 +94,28 @@ class Cluster:
     ) -> subprocess.CompletedProcess[str]:
         return self.kubectl("apply", "-f", "-", namespace=namespace, input=manifest, check=check)
 
+    def create_namespace(self, name: str) -> None:
+        """Create a namespace and wait for its default ServiceAccount (pods need it)."""
+        self.kubectl("create", "namespace", name)
+        wait_for(
+            lambda: self.get("serviceaccount", "default", name),
+            timeout=60,
+            what=f"the default ServiceAccount in {name}",
+        )
+
+    def wait_condition_true(
+        self, resource: str, name: str, namespace: str, type_: str, *, what: str
+    ) -> None:
+        """Wait (a minute at most) until the object's ``type_`` condition is True."""
+        wait_for(
+            lambda: (
+                (c := condition(self.get(resource, name, namespace), type_))
+                and c["status"] == "True"
+            ),
+            timeout=60,
+            what=what,
+        )
+
     def events_for(self, name: str, namespace: str) -> list[dict[str, Any]]:
         result = self.kubectl(
             "get",

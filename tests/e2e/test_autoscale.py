@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -14,54 +13,37 @@ from e2e.hostrunner import HostRunner
 
 from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
 from tests.harness import Cluster, wait_for
+from tests.manifests import external_manager, manifest
 from workqueue_operator.controllers import metrics
 
 pytestmark = pytest.mark.e2e
 
 
-def external_manager(port: int) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: mgr
-        spec:
-          mode: External
-          address: 127.0.0.1:{port}
-          pollIntervalSeconds: 1
-        """
-    )
-
-
 def pool(
     *, min_workers: int = 0, max_workers: int = 20, autoscale: bool = True, idle_delay: int = 2
 ) -> str:
-    return textwrap.dedent(
+    return manifest(
+        "WorkerPool",
+        "workers",
         f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkerPool
-        metadata:
-          name: workers
-        spec:
-          managerRef:
-            name: mgr
-          minWorkers: {min_workers}
-          maxWorkers: {max_workers}
-          worker:
-            cores: 1
-            memory: 512Mi
-            disk: 1Gi
-          autoscale:
-            enabled: {str(autoscale).lower()}
-            pollIntervalSeconds: 1
-            scaleUpStep: 20
-            idleDelaySeconds: {idle_delay}
-            cooldownSeconds: 2
-          template:
-            labels:
-              workqueue.dev/host-runner: "true"
-        """
+        managerRef:
+          name: mgr
+        minWorkers: {min_workers}
+        maxWorkers: {max_workers}
+        worker:
+          cores: 1
+          memory: 512Mi
+          disk: 1Gi
+        autoscale:
+          enabled: {str(autoscale).lower()}
+          pollIntervalSeconds: 1
+          scaleUpStep: 20
+          idleDelaySeconds: {idle_delay}
+          cooldownSeconds: 2
+        template:
+          labels:
+            workqueue.dev/host-runner: "true"
+        """,
     )
 
 

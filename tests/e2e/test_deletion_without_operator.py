@@ -9,7 +9,6 @@ session operator's pattern, stops it, then deletes the namespace."""
 from __future__ import annotations
 
 import json
-import textwrap
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.operator_process import OperatorProcess
 from tests.harness import Cluster, condition, wait_for
+from tests.manifests import external_manager, manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -25,28 +25,14 @@ OLD_FINALIZER = "workqueue.dev/finalizer"
 
 
 def objects(port: int) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata: {{name: mgr}}
-        spec: {{mode: External, address: "127.0.0.1:{port}", pollIntervalSeconds: 1}}
-        ---
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkerPool
-        metadata: {{name: workers}}
-        spec:
-          managerRef: {{name: mgr}}
-          minWorkers: 2
-          autoscale: {{pollIntervalSeconds: 1}}
-        ---
-        apiVersion: workqueue.dev/v1alpha1
-        kind: PonchoEnv
-        metadata: {{name: env}}
-        spec:
-          spec: {{pip: [six==1.16.0]}}
-          output: {{tarball: {{pvc: {{claimName: envs}}}}}}
-        """
+    pool = "managerRef: {name: mgr}\nminWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
+    env = "spec: {pip: [six==1.16.0]}\noutput: {tarball: {pvc: {claimName: envs}}}"
+    return "---\n".join(
+        [
+            external_manager(port),
+            manifest("WorkerPool", "workers", pool),
+            manifest("PonchoEnv", "env", env),
+        ]
     )
 
 

@@ -16,7 +16,6 @@ with no pod ever created beyond the 12 and none deleted.
 
 from __future__ import annotations
 
-import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.cctools.manager import ManagerFactory
 from tests.e2e.operator_process import OperatorProcess, other_operator_processes
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
+from tests.manifests import external_manager, manifest
 
 pytestmark = pytest.mark.e2e
 
@@ -41,43 +41,25 @@ HOLD_POLLS = 5
 """Poll intervals the converged count must hold for."""
 
 
-def external_manager(port: int) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: mgr
-        spec:
-          mode: External
-          address: 127.0.0.1:{port}
-          pollIntervalSeconds: 1
-        """
-    )
-
-
 def fixed_pool() -> str:
-    return textwrap.dedent(
+    return manifest(
+        "WorkerPool",
+        POOL,
         f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkerPool
-        metadata:
-          name: {POOL}
-        spec:
-          managerRef:
-            name: mgr
-          minWorkers: 0
-          maxWorkers: 20
-          replicas: {REPLICAS}
-          worker:
-            cores: 1
-            memory: 256Mi
-            disk: 512Mi
-          autoscale:
-            enabled: false
-            pollIntervalSeconds: {POLL_SECONDS}
-            scaleUpStep: {STEP}
-        """
+        managerRef:
+          name: mgr
+        minWorkers: 0
+        maxWorkers: 20
+        replicas: {REPLICAS}
+        worker:
+          cores: 1
+          memory: 256Mi
+          disk: 512Mi
+        autoscale:
+          enabled: false
+          pollIntervalSeconds: {POLL_SECONDS}
+          scaleUpStep: {STEP}
+        """,
     )
 
 
@@ -96,12 +78,7 @@ def own_operator(crds: Cluster, tmp_path: Path) -> Iterator[OwnOperator]:
     an operator for it, not started. At teardown the project's objects are deleted while an
     operator runs (it holds their finalizers), then the namespace."""
     namespace = f"rs-{uuid.uuid4().hex[:8]}"
-    crds.kubectl("create", "namespace", namespace)
-    wait_for(
-        lambda: crds.get("serviceaccount", "default", namespace),
-        timeout=60,
-        what=f"the default ServiceAccount in {namespace}",
-    )
+    crds.create_namespace(namespace)
     operator = OperatorProcess(crds, namespace, tmp_path)
     try:
         yield OwnOperator(crds, namespace, operator)

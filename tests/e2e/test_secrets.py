@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import textwrap
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ import pytest
 
 from tests.cctools.manager import ManagerFactory, free_port
 from tests.e2e.operator_process import OperatorProcess
-from tests.harness import Cluster, condition, wait_for
+from tests.harness import Cluster, wait_for
+from tests.manifests import external_manager, manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -44,54 +44,28 @@ def test_the_password_shows_nowhere(
     password_file.write_text(password)
     encoded = base64.b64encode(password.encode()).decode()
     manager = manager_factory(password_file=password_file)
-    cluster.apply(
-        textwrap.dedent(
-            f"""
-            apiVersion: v1
-            kind: Secret
-            metadata: {{name: wq-password}}
-            data: {{password: {encoded}}}
-            ---
-            apiVersion: workqueue.dev/v1alpha1
-            kind: WorkQueueManager
-            metadata: {{name: ext}}
-            spec:
-              mode: External
-              address: "127.0.0.1:{manager.port}"
-              passwordSecretRef: {{name: wq-password}}
-              pollIntervalSeconds: 1
-            ---
-            apiVersion: workqueue.dev/v1alpha1
-            kind: WorkQueueManager
-            metadata: {{name: inside}}
-            spec:
-              mode: InCluster
-              image: registry.example.org/me/manager:1
-              passwordSecretRef: {{name: wq-password}}
-            ---
-            apiVersion: workqueue.dev/v1alpha1
-            kind: WorkerPool
-            metadata: {{name: workers}}
-            spec:
-              managerRef: {{name: ext}}
-              minWorkers: 2
-              autoscale: {{pollIntervalSeconds: 1}}
-            """
-        ),
-        namespace,
-    )
+    secret_ref = "passwordSecretRef: {name: wq-password}"
+    inside = f"mode: InCluster\nimage: registry.example.org/me/manager:1\n{secret_ref}"
+    pool = "managerRef: {name: ext}\nminWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
+    objects = [
+        f"apiVersion: v1\nkind: Secret\nmetadata: {{name: wq-password}}\n"
+        f"data: {{password: {encoded}}}\n",
+        external_manager(manager.port, name="ext", extra=secret_ref),
+        manifest("WorkQueueManager", "inside", inside),
+        manifest("WorkerPool", "workers", pool),
+    ]
+    cluster.apply("---\n".join(objects), namespace)
     metrics_port = free_port()
     operator = OperatorProcess(
         cluster, namespace, tmp_path, metrics_port=metrics_port, log_format="json", verbose=True
     )
     operator.start()
     try:
-        wait_for(
-            lambda: (
-                (c := condition(cluster.get("wqm", "ext", namespace), "Reachable"))
-                and c["status"] == "True"
-            ),
-            timeout=60,
+        cluster.wait_condition_true(
+            "wqm",
+            "ext",
+            namespace,
+            "Reachable",
             what="the password-protected manager reachable through the handshake",
         )
         wait_for(lambda: len(pods(cluster, namespace)) == 2, timeout=60, what="the pool's two pods")

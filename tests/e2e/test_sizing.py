@@ -33,7 +33,6 @@ import json
 import math
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +47,7 @@ from tests.cctools.manager import FinishedTask, ManagerFactory, TestManager, fre
 from tests.e2e.operator_process import operator_program
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
+from tests.manifests import external_manager, manifest
 from workqueue_operator.values.quantities import quantity_to_mb
 
 pytestmark = pytest.mark.e2e
@@ -70,54 +70,35 @@ def allocate_and_hold(mib: int) -> str:
     return f'python3 -c "{program}"'
 
 
-def external_manager(port: int, telemetry: str) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: mgr
-        spec:
-          mode: External
-          address: 127.0.0.1:{port}
-          telemetryUrl: {telemetry}
-          pollIntervalSeconds: 1
-        """
-    )
-
-
 def sized_pool() -> str:
-    return textwrap.dedent(
+    return manifest(
+        "WorkerPool",
+        POOL,
         f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkerPool
-        metadata:
-          name: {POOL}
-        spec:
-          managerRef:
-            name: mgr
-          minWorkers: 0
-          maxWorkers: 4
-          worker:
-            cores: 2
-            memory: 4Gi
-            disk: 4Gi
-          sizing:
-            mode: Buckets
-            updateMode: Initial
-            strategy: greedy
-            minSamples: {2 * TASKS_PER_PROFILE}
-            marginPercent: {MARGIN_PERCENT}
-          autoscale:
-            enabled: true
-            pollIntervalSeconds: 1
-            scaleUpStep: 4
-            idleDelaySeconds: 2
-            cooldownSeconds: 2
-          template:
-            labels:
-              workqueue.dev/host-runner: "true"
-        """
+        managerRef:
+          name: mgr
+        minWorkers: 0
+        maxWorkers: 4
+        worker:
+          cores: 2
+          memory: 4Gi
+          disk: 4Gi
+        sizing:
+          mode: Buckets
+          updateMode: Initial
+          strategy: greedy
+          minSamples: {2 * TASKS_PER_PROFILE}
+          marginPercent: {MARGIN_PERCENT}
+        autoscale:
+          enabled: true
+          pollIntervalSeconds: 1
+          scaleUpStep: 4
+          idleDelaySeconds: 2
+          cooldownSeconds: 2
+        template:
+          labels:
+            workqueue.dev/host-runner: "true"
+        """,
     )
 
 
@@ -346,7 +327,7 @@ def test_buckets_from_measured_peaks_become_worker_shapes(
     transactions = tmp_path / "transactions.log"
     manager = manager_factory(monitoring=True, transactions_log=transactions)
     telemetry = start_agent(transactions)
-    operator.apply(external_manager(manager.port, telemetry), namespace)
+    operator.apply(external_manager(manager.port, extra=f"telemetryUrl: {telemetry}"), namespace)
 
     with PodTracker(operator.kubeconfig, namespace, f"workqueue.dev/pool={POOL}") as pods:
         operator.apply(sized_pool(), namespace)

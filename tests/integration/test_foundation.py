@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from tests.harness import Cluster, condition, wait_for
+from tests.manifests import manifest
 
 pytestmark = pytest.mark.integration
 
@@ -16,35 +17,22 @@ pytestmark = pytest.mark.integration
 def pool_manifest(
     name: str, manager: str = "mgr", min_workers: int = 0, max_workers: int = 4
 ) -> str:
-    return textwrap.dedent(
+    return manifest(
+        "WorkerPool",
+        name,
         f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkerPool
-        metadata:
-          name: {name}
-        spec:
-          managerRef:
-            name: {manager}
-          minWorkers: {min_workers}
-          maxWorkers: {max_workers}
-          autoscale:
-            enabled: false
-        """
+        managerRef:
+          name: {manager}
+        minWorkers: {min_workers}
+        maxWorkers: {max_workers}
+        autoscale:
+          enabled: false
+        """,
     )
 
 
 def manager_manifest(name: str) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: {name}
-        spec:
-          mode: External
-          address: login1.example.org:9123
-        """
-    )
+    return manifest("WorkQueueManager", name, "mode: External\naddress: login1.example.org:9123")
 
 
 def test_crds_are_established(crds: Cluster) -> None:
@@ -63,24 +51,22 @@ def test_apiserver_rejects_min_above_max_with_the_cel_message(
 
 
 def test_apiserver_rejects_external_manager_without_address(crds: Cluster, namespace: str) -> None:
-    manifest = manager_manifest("m").replace("  address: login1.example.org:9123\n", "")
-    result = crds.apply(manifest, namespace, check=False)
+    missing_address = manager_manifest("m").replace("  address: login1.example.org:9123\n", "")
+    result = crds.apply(missing_address, namespace, check=False)
     assert result.returncode != 0
     assert "mode External needs address" in result.stderr
 
 
 def test_apiserver_rejects_both_manager_ref_and_address(crds: Cluster, namespace: str) -> None:
-    manifest = pool_manifest("both") + "  manager:\n    address: h:9123\n"
-    result = crds.apply(manifest, namespace, check=False)
+    both = pool_manifest("both") + "  manager:\n    address: h:9123\n"
+    result = crds.apply(both, namespace, check=False)
     assert result.returncode != 0
     assert "exactly one of managerRef" in result.stderr
 
 
 def ponchoenv_manifest(output: str) -> str:
-    return (
-        "apiVersion: workqueue.dev/v1alpha1\nkind: PonchoEnv\nmetadata:\n  name: env\n"
-        'spec:\n  spec: {pip: ["six==1.16.0"]}\n  output:\n' + textwrap.indent(output, "    ")
-    )
+    spec = 'spec: {pip: ["six==1.16.0"]}\noutput:\n' + textwrap.indent(output, "  ")
+    return manifest("PonchoEnv", "env", spec)
 
 
 @pytest.mark.parametrize(
@@ -149,13 +135,8 @@ def test_pool_naming_a_missing_manager_is_rejected_then_accepted_when_it_appears
     assert events[0]["type"] == "Warning"
 
     operator.apply(manager_manifest("nobody"), namespace)
-    wait_for(
-        lambda: (
-            (c := condition(operator.get("wqpool", "orphan", namespace), "Accepted"))
-            and c["status"] == "True"
-        ),
-        timeout=60,
-        what="Accepted=True once the manager exists",
+    operator.wait_condition_true(
+        "wqpool", "orphan", namespace, "Accepted", what="Accepted=True once the manager exists"
     )
     # One Event per transition, not one per check.
     reasons = [e["reason"] for e in operator.events_for("orphan", namespace)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import textwrap
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,26 +12,12 @@ import pytest
 
 from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, condition, wait_for, wait_for_passes
+from tests.manifests import external_manager, manifest
 from workqueue_operator.api.common import Framework
 from workqueue_operator.k8s.manager_objects import TLS_FINGERPRINT_ANNOTATION
 from workqueue_operator.managers.tls import fingerprint, manager_names, needs_renewal, self_signed
 
 pytestmark = pytest.mark.integration
-
-
-def external_manager(name: str, port: int) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: {name}
-        spec:
-          mode: External
-          address: 127.0.0.1:{port}
-          pollIntervalSeconds: 1
-        """
-    )
 
 
 def test_external_manager_status_follows_the_real_queue(
@@ -40,7 +26,7 @@ def test_external_manager_status_follows_the_real_queue(
     manager = manager_factory()
     for _ in range(7):
         manager.submit("true", category="alpha")
-    operator.apply(external_manager("ext", manager.port), namespace)
+    operator.apply(external_manager(manager.port, name="ext"), namespace)
 
     def figures() -> dict[str, Any] | None:
         obj = operator.get("wqm", "ext", namespace)
@@ -81,19 +67,8 @@ def test_external_manager_status_follows_the_real_queue(
 def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
     operator: Cluster, namespace: str
 ) -> None:
-    manifest = textwrap.dedent(
-        """
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: inside
-        spec:
-          image: example.org/my-manager:1
-          command: [python3, /app/manager.py]
-          port: 9200
-        """
-    )
-    operator.apply(manifest, namespace)
+    spec = "image: example.org/my-manager:1\ncommand: [python3, /app/manager.py]\nport: 9200"
+    operator.apply(manifest("WorkQueueManager", "inside", spec), namespace)
     deployment = wait_for(
         lambda: operator.get("deployment", "inside", namespace), what="the manager Deployment"
     )
@@ -159,35 +134,19 @@ def test_an_external_tls_manager_is_checked_against_the_ca_in_its_config_map(
     operator.kubectl(
         "create", "configmap", "wrong-ca", f"--from-file=ca.crt={other}", namespace=namespace
     )
-    manifest = textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: secure
-        spec:
-          mode: External
-          framework: {framework}
-          address: 127.0.0.1:{manager.port}
-          pollIntervalSeconds: 1
-          tls:
-            caConfigMapRef: {{name: ca, key: ca.crt}}
-        """
-    )
-    operator.apply(manifest, namespace)
+    tls = f"framework: {framework}\ntls:\n  caConfigMapRef: {{name: ca, key: ca.crt}}"
+    operator.apply(external_manager(manager.port, name="secure", extra=tls), namespace)
+
+    def use_ca_config_map(config_map: str) -> None:
+        ca_ref = {"name": config_map, "key": "ca.crt"}
+        patch = json.dumps({"spec": {"tls": {"caConfigMapRef": ca_ref}}})
+        operator.kubectl("patch", "wqm", "secure", "--type=merge", "-p", patch, namespace=namespace)
+
     wait_for(
         lambda: reachable_reason(operator, "secure", namespace) == "True StatusAnswered",
         what="Reachable through TLS",
     )
-    operator.kubectl(
-        "patch",
-        "wqm",
-        "secure",
-        "--type=merge",
-        "-p",
-        '{"spec":{"tls":{"caConfigMapRef":{"name":"wrong-ca","key":"ca.crt"}}}}',
-        namespace=namespace,
-    )
+    use_ca_config_map("wrong-ca")
     wait_for(
         lambda: reachable_reason(operator, "secure", namespace) == "False TLSFailed",
         what="TLSFailed against another CA",
@@ -198,15 +157,7 @@ def test_an_external_tls_manager_is_checked_against_the_ca_in_its_config_map(
         lambda: [e for e in operator.events_for("secure", namespace) if e["reason"] == "TLSFailed"],
         what="a TLSFailed Event",
     )
-    operator.kubectl(
-        "patch",
-        "wqm",
-        "secure",
-        "--type=merge",
-        "-p",
-        '{"spec":{"tls":{"caConfigMapRef":{"name":"missing","key":"ca.crt"}}}}',
-        namespace=namespace,
-    )
+    use_ca_config_map("missing")
     wait_for(
         lambda: (
             "ConfigMap missing has no key ca.crt"
@@ -219,17 +170,7 @@ def test_an_external_tls_manager_is_checked_against_the_ca_in_its_config_map(
 
 
 def in_cluster_tls(name: str, tls: str) -> str:
-    return textwrap.dedent(
-        f"""
-        apiVersion: workqueue.dev/v1alpha1
-        kind: WorkQueueManager
-        metadata:
-          name: {name}
-        spec:
-          image: example.org/my-manager:1
-          tls: {tls}
-        """
-    )
+    return manifest("WorkQueueManager", name, f"image: example.org/my-manager:1\ntls: {tls}")
 
 
 def test_an_in_cluster_tls_manager_gets_a_certificate_its_own_or_the_users(

@@ -3,12 +3,11 @@ real manager: status is written only when it changes, and every kind's passes ar
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from tests.cctools.manager import ManagerFactory
-from tests.harness import Cluster, condition, wait_for, wait_for_passes
+from tests.harness import Cluster, wait_for, wait_for_passes
+from tests.manifests import external_manager, manifest
 from workqueue_operator.controllers import metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -32,32 +31,11 @@ def test_an_idle_pool_and_its_manager_write_no_status_over_a_minute_of_polls(
     operator: Cluster, namespace: str, manager_factory: ManagerFactory
 ) -> None:
     manager = manager_factory()  # real, idle: no task, no worker
-    operator.apply(
-        textwrap.dedent(
-            f"""
-            apiVersion: workqueue.dev/v1alpha1
-            kind: WorkQueueManager
-            metadata: {{name: idle}}
-            spec: {{mode: External, address: "127.0.0.1:{manager.port}",
-                    pollIntervalSeconds: 1}}
-            ---
-            apiVersion: workqueue.dev/v1alpha1
-            kind: WorkerPool
-            metadata: {{name: workers}}
-            spec:
-              managerRef: {{name: idle}}
-              minWorkers: 0
-              autoscale: {{pollIntervalSeconds: 1}}
-            """
-        ),
-        namespace,
-    )
-    wait_for(
-        lambda: (
-            (c := condition(operator.get("wqm", "idle", namespace), "Reachable"))
-            and c["status"] == "True"
-        ),
-        what="the manager reachable",
+    operator.apply(external_manager(manager.port, name="idle"), namespace)
+    pool = "managerRef: {name: idle}\nminWorkers: 0\nautoscale: {pollIntervalSeconds: 1}"
+    operator.apply(manifest("WorkerPool", "workers", pool), namespace)
+    operator.wait_condition_true(
+        "wqm", "idle", namespace, "Reachable", what="the manager reachable"
     )
     wait_for(
         lambda: (
@@ -86,18 +64,7 @@ def test_an_idle_pool_and_its_manager_write_no_status_over_a_minute_of_polls(
 def test_every_kinds_passes_are_counted(operator: Cluster, namespace: str) -> None:
     """PonchoEnv passes used not to count in workqueue_operator_reconciles_total."""
     before = reconciles("PonchoEnv")
-    operator.apply(
-        textwrap.dedent(
-            """
-            apiVersion: workqueue.dev/v1alpha1
-            kind: PonchoEnv
-            metadata: {name: counted}
-            spec:
-              spec: {pip: [six==1.16.0]}
-              output: {tarball: {pvc: {claimName: no-such-claim}}}
-            """
-        ),
-        namespace,
-    )
+    env = "spec: {pip: [six==1.16.0]}\noutput: {tarball: {pvc: {claimName: no-such-claim}}}"
+    operator.apply(manifest("PonchoEnv", "counted", env), namespace)
     wait_for_passes("PonchoEnv", namespace, "counted", 1)
     assert reconciles("PonchoEnv") > before

@@ -1,0 +1,21 @@
+"""The project's objects as the tests write them: YAML text for ``kubectl apply``."""
+
+from __future__ import annotations
+
+import textwrap
+
+API_VERSION = "workqueue.dev/v1alpha1"
+
+
+def manifest(kind: str, name: str, spec: str) -> str:
+    """A ``kind`` object named ``name``; ``spec``: the lines of its spec, indented as the
+    caller likes (they are dedented, then put under ``spec:``)."""
+    lines = textwrap.indent(textwrap.dedent(spec).strip("\n"), "  ")
+    return f"apiVersion: {API_VERSION}\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{lines}\n"
+
+
+def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
+    """A WorkQueueManager for a manager of the test process (127.0.0.1:``port``), polled every
+    second; ``extra``: more spec lines, unindented (e.g. ``telemetryUrl: ...``)."""
+    spec = f"mode: External\naddress: 127.0.0.1:{port}\npollIntervalSeconds: 1\n{extra}"
+    return manifest("WorkQueueManager", name, spec)
