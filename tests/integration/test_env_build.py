@@ -174,15 +174,22 @@ def run_in_env(tarball: Path, where: Path, *command: str) -> str:
     return result.stdout.strip()
 
 
+@pytest.fixture
+def volume(operator: Cluster, namespace: str, tmp_path: Path) -> Path:
+    """The ``envs`` claim, applied, and the directory that stands for its volume when a build
+    pod runs here."""
+    directory = tmp_path / "pvc"
+    directory.mkdir()
+    operator.apply(claim(), namespace)
+    return directory
+
+
 # -- tests ---------------------------------------------------------------------------------------
 
 
 def test_pip_env_is_built_once_per_hash_and_reused(
-    operator: Cluster, namespace: str, tmp_path: Path
+    operator: Cluster, namespace: str, tmp_path: Path, volume: Path
 ) -> None:
-    volume = tmp_path / "pvc"
-    volume.mkdir()
-    operator.apply(claim(), namespace)
     operator.apply(poncho_env("tools", SIX), namespace)
     env_hash = spec_hash(SIX)
     job = job_name(env_hash)
@@ -264,11 +271,8 @@ def test_pip_env_is_built_once_per_hash_and_reused(
 
 
 def test_missing_package_fails_with_the_installer_message_and_retries_with_backoff(
-    operator: Cluster, namespace: str, tmp_path: Path
+    operator: Cluster, namespace: str, volume: Path
 ) -> None:
-    volume = tmp_path / "pvc"
-    volume.mkdir()
-    operator.apply(claim(), namespace)
     bad_spec = {"pip": ["wq-operator-no-such-package-7f3a==1.0"]}
     operator.apply(poncho_env("bad", bad_spec), namespace)
     operator.apply(poncho_env("good", SIX), namespace)
