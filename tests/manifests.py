@@ -19,3 +19,9 @@ def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:
     second; ``extra``: more spec lines, unindented (e.g. ``telemetryUrl: ...``)."""
     spec = f"mode: External\naddress: 127.0.0.1:{port}\npollIntervalSeconds: 1\n{extra}"
     return manifest("WorkQueueManager", name, spec)
+
+
+def worker_pool(name: str, spec: str, *, manager: str = "mgr") -> str:
+    """A WorkerPool of the WorkQueueManager ``manager``; ``spec``: its other spec lines."""
+    others = textwrap.dedent(spec).lstrip("\n")
+    return manifest("WorkerPool", name, f"managerRef: {{name: {manager}}}\n{others}")

@@ -13,7 +13,7 @@ from e2e.hostrunner import HostRunner
 
 from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
 from tests.harness import Cluster, wait_for
-from tests.manifests import external_manager, manifest
+from tests.manifests import external_manager, worker_pool
 from workqueue_operator.controllers import metrics
 
 pytestmark = pytest.mark.e2e
@@ -22,12 +22,9 @@ pytestmark = pytest.mark.e2e
 def pool(
     *, min_workers: int = 0, max_workers: int = 20, autoscale: bool = True, idle_delay: int = 2
 ) -> str:
-    return manifest(
-        "WorkerPool",
+    return worker_pool(
         "workers",
         f"""
-        managerRef:
-          name: mgr
         minWorkers: {min_workers}
         maxWorkers: {max_workers}
         worker:

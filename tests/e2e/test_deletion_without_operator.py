@@ -17,7 +17,7 @@ import pytest
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.operator_process import OperatorProcess
 from tests.harness import Cluster, condition, wait_for
-from tests.manifests import external_manager, manifest
+from tests.manifests import external_manager, manifest, worker_pool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -25,12 +25,12 @@ OLD_FINALIZER = "workqueue.dev/finalizer"
 
 
 def objects(port: int) -> str:
-    pool = "managerRef: {name: mgr}\nminWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
+    pool = "minWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
     env = "spec: {pip: [six==1.16.0]}\noutput: {tarball: {pvc: {claimName: envs}}}"
     return "---\n".join(
         [
             external_manager(port),
-            manifest("WorkerPool", "workers", pool),
+            worker_pool("workers", pool),
             manifest("PonchoEnv", "env", env),
         ]
     )

@@ -28,7 +28,7 @@ from tests.cctools.manager import ManagerFactory
 from tests.e2e.operator_process import OperatorProcess, other_operator_processes
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
-from tests.manifests import external_manager, manifest
+from tests.manifests import external_manager, worker_pool
 
 pytestmark = pytest.mark.e2e
 
@@ -42,12 +42,9 @@ HOLD_POLLS = 5
 
 
 def fixed_pool() -> str:
-    return manifest(
-        "WorkerPool",
+    return worker_pool(
         POOL,
         f"""
-        managerRef:
-          name: mgr
         minWorkers: 0
         maxWorkers: 20
         replicas: {REPLICAS}

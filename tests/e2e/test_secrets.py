@@ -22,7 +22,7 @@ import pytest
 from tests.cctools.manager import ManagerFactory, free_port
 from tests.e2e.operator_process import OperatorProcess
 from tests.harness import Cluster, wait_for
-from tests.manifests import external_manager, manifest
+from tests.manifests import external_manager, manifest, worker_pool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -46,13 +46,13 @@ def test_the_password_shows_nowhere(
     manager = manager_factory(password_file=password_file)
     secret_ref = "passwordSecretRef: {name: wq-password}"
     inside = f"mode: InCluster\nimage: registry.example.org/me/manager:1\n{secret_ref}"
-    pool = "managerRef: {name: ext}\nminWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
+    pool = "minWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
     objects = [
         f"apiVersion: v1\nkind: Secret\nmetadata: {{name: wq-password}}\n"
         f"data: {{password: {encoded}}}\n",
         external_manager(manager.port, name="ext", extra=secret_ref),
         manifest("WorkQueueManager", "inside", inside),
-        manifest("WorkerPool", "workers", pool),
+        worker_pool("workers", pool, manager="ext"),
     ]
     cluster.apply("---\n".join(objects), namespace)
     metrics_port = free_port()

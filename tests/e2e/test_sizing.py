@@ -47,7 +47,7 @@ from tests.cctools.manager import FinishedTask, ManagerFactory, TestManager, fre
 from tests.e2e.operator_process import operator_program
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
-from tests.manifests import external_manager, manifest
+from tests.manifests import external_manager, worker_pool
 from workqueue_operator.values.quantities import quantity_to_mb
 
 pytestmark = pytest.mark.e2e
@@ -71,12 +71,9 @@ def allocate_and_hold(mib: int) -> str:
 
 
 def sized_pool() -> str:
-    return manifest(
-        "WorkerPool",
+    return worker_pool(
         POOL,
         f"""
-        managerRef:
-          name: mgr
         minWorkers: 0
         maxWorkers: 4
         worker:

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from tests.harness import Cluster, condition, wait_for
-from tests.manifests import manifest
+from tests.manifests import manifest, worker_pool
 
 pytestmark = pytest.mark.integration
 
@@ -17,17 +17,15 @@ pytestmark = pytest.mark.integration
 def pool_manifest(
     name: str, manager: str = "mgr", min_workers: int = 0, max_workers: int = 4
 ) -> str:
-    return manifest(
-        "WorkerPool",
+    return worker_pool(
         name,
         f"""
-        managerRef:
-          name: {manager}
         minWorkers: {min_workers}
         maxWorkers: {max_workers}
         autoscale:
           enabled: false
         """,
+        manager=manager,
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, wait_for, wait_for_passes
-from tests.manifests import external_manager, manifest
+from tests.manifests import external_manager, manifest, worker_pool
 from workqueue_operator.controllers import metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -32,8 +32,8 @@ def test_an_idle_pool_and_its_manager_write_no_status_over_a_minute_of_polls(
 ) -> None:
     manager = manager_factory()  # real, idle: no task, no worker
     operator.apply(external_manager(manager.port, name="idle"), namespace)
-    pool = "managerRef: {name: idle}\nminWorkers: 0\nautoscale: {pollIntervalSeconds: 1}"
-    operator.apply(manifest("WorkerPool", "workers", pool), namespace)
+    pool = "minWorkers: 0\nautoscale: {pollIntervalSeconds: 1}"
+    operator.apply(worker_pool("workers", pool, manager="idle"), namespace)
     operator.wait_condition_true(
         "wqm", "idle", namespace, "Reachable", what="the manager reachable"
     )
