@@ -202,6 +202,14 @@ wait_healthy() {
 }
 
 v=${WQ_LOG_LEVEL:-1}
+# WQ_APISERVER_AUDIT_POLICY: an audit policy file; the apiserver then writes its audit log (JSON
+# lines) to logs/audit.log. Benchmarks count the requests of one identity with it.
+audit=()
+if [[ -n ${WQ_APISERVER_AUDIT_POLICY:-} ]]; then
+  [[ -f $WQ_APISERVER_AUDIT_POLICY ]] || wq_die "WQ_APISERVER_AUDIT_POLICY: no file $WQ_APISERVER_AUDIT_POLICY"
+  audit=(--audit-policy-file="$WQ_APISERVER_AUDIT_POLICY" --audit-log-path="$wq_logs/audit.log"
+    --audit-log-format=json --audit-log-maxsize=2000 --audit-log-maxbackup=1)
+fi
 
 start etcd \
   --data-dir="$wq_state/etcd" \
@@ -234,6 +242,7 @@ start kube-apiserver \
   --kubelet-client-key="$wq_pki/apiserver-kubelet-client.key" \
   --kubelet-certificate-authority="$wq_pki/ca.crt" \
   --profiling=false \
+  ${audit[@]+"${audit[@]}"} \
   --v="$v"
 wait_healthy kube-apiserver
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workqueue_operator.k8s.client import KubeApi, RefusedError, StoredSecret
+from workqueue_operator.k8s.labels import pool_selector
+from workqueue_operator.k8s.observe import pod_views
+from workqueue_operator.scaling import PodView
 from workqueue_operator.values.quantities import quantity_to_millicores
 
 
@@ -18,6 +21,7 @@ from workqueue_operator.values.quantities import quantity_to_millicores
 class InMemoryKube:
     pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     custom: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    released: list[tuple[str, str]] = field(default_factory=list)
     secrets: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     secret_labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
@@ -64,11 +68,13 @@ class InMemoryKube:
 
     def patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
+    ) -> dict[str, Any] | None:
         self.status_patches.append((plural, namespace, name, copy.deepcopy(status)))
         obj = self.custom.get((plural, namespace, name))
-        if obj is not None:
-            obj["status"] = {**obj.get("status", {}), **copy.deepcopy(status)}
+        if obj is None:
+            return None
+        obj["status"] = {**obj.get("status", {}), **copy.deepcopy(status)}
+        return copy.deepcopy(obj)
 
     def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
         obj = self.custom.get((plural, namespace, name))
@@ -84,6 +90,12 @@ class InMemoryKube:
             if ns == namespace
             and all(p["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
         ]
+
+    def pool_pods(self, namespace: str, pool: str) -> list[PodView]:
+        return pod_views(self.list_pods(namespace, pool_selector(pool)))
+
+    def release_pool_pods(self, namespace: str, pool: str) -> None:
+        self.released.append((namespace, pool))
 
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool:
         self.calls.append(f"create {pod['metadata']['name']}")

@@ -5,10 +5,12 @@ it when its spec changes and stop it when the object is deleted. Nothing is writ
 objects to do that: no finalizer (owner references remove what the operator made, so objects
 and namespaces are deleted even while the operator is stopped) and no kopf annotations.
 
-Every pass: re-read the object (read-your-writes: a watch event may lag the operator's own
-patches), parse and judge its spec (the Accepted condition, an Event when the verdict
-changes), hand an accepted spec to the kind's ``reconcile`` (gather, plan, apply), write only
-the status fields that differ from the stored ones, post the pass's Events, count the pass in
+Every pass: take the object as last seen (``controllers.objects``: the newest of the watch
+events and the answers to the operator's own status patches, so a lagging event never brings
+an old status back; read from the apiserver only when none is held), parse and judge its spec
+(the Accepted condition, an Event when the verdict changes), hand an accepted spec to the
+kind's ``reconcile`` (gather, plan, apply), write only the status fields that differ from the
+stored ones, post the pass's Events, count the pass in
 ``workqueue_operator_reconciles_total`` (and its end in
 ``workqueue_operator_last_reconcile_timestamp_seconds``, its patches in
 ``workqueue_operator_status_patches_total``), and sleep until the recheck time or until the spec
@@ -32,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from workqueue_operator.api.acceptance import Event, SpecT, Verdict, parse_spec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.conditions import verdict_status
+from workqueue_operator.controllers.objects import ObjectStore
 from workqueue_operator.k8s.client import KubeApi
 
 MemoryT = TypeVar("MemoryT")
@@ -52,11 +55,26 @@ class Context:
     kube: KubeApi
     namespace: str
     indexes: Mapping[str, kopf.Index[str, str] | None] = field(default_factory=dict)
+    objects: ObjectStore | None = None
+    """The operator's objects as last seen (watch events, patch answers); None: always read
+    them from the apiserver."""
 
     def names(self, index: str) -> set[str]:
         """Names an index holds for this namespace (none before the index is filled)."""
         found = self.indexes.get(index)
         return set(found.get(self.namespace, [])) if found is not None else set()
+
+    def read(self, plural: str, name: str) -> dict[str, Any] | None:
+        """One of the operator's objects in this namespace: the copy last seen, or from the
+        apiserver when none is held. Blocking (call it from a thread)."""
+        if self.objects is not None:
+            held = self.objects.get(plural, self.namespace, name)
+            if held is not None:
+                return held
+        obj = self.kube.get_custom(plural, self.namespace, name)
+        if obj is not None and self.objects is not None:
+            self.objects.offer(plural, self.namespace, obj)
+        return obj
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,8 @@ class Kind(Generic[SpecT, MemoryT]):
     """Status fields a rejected object still gets (a pool keeps its selector)."""
     forget: Callable[[str, str], None] = lambda _namespace, _name: None
     """Drops a deleted object's metric series."""
+    release: Callable[[KubeApi, str, str], None] = lambda _kube, _namespace, _name: None
+    """Lets go of what the API layer keeps for a deleted object (a pool's pod watch)."""
 
 
 def status_changes(stored: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,16 +215,18 @@ async def run_object(
         wait = retry
         try:
             with metrics.reconcile(kind.name):
-                obj = await asyncio.to_thread(context.kube.get_custom, kind.plural, ns, name)
+                obj = await asyncio.to_thread(context.read, kind.plural, name)
                 if obj is None:
                     break
                 changes, events, outcome = await reconcile_object(
                     kind, obj, memory, context, logger
                 )
                 if changes:
-                    await asyncio.to_thread(
+                    patched = await asyncio.to_thread(
                         context.kube.patch_custom_status, kind.plural, ns, name, changes
                     )
+                    if patched is not None and context.objects is not None:
+                        context.objects.offer(kind.plural, ns, patched)
                     metrics.record_status_patch(kind.name, ns, name)
                 for event in events:
                     post(obj, event)
@@ -242,6 +264,7 @@ class Supervisor:
 
     def __init__(self) -> None:
         self.loops: dict[tuple[str, str, str], ObjectLoop] = {}
+        self.objects = ObjectStore()
 
     async def observe(
         self,
@@ -258,11 +281,16 @@ class Supervisor:
         name = str(meta.get("name", ""))
         key = (kind.name, context.namespace, name)
         running = self.loops.get(key)
+        if type == "DELETED":
+            self.objects.forget(kind.plural, context.namespace, name)
+        else:
+            self.objects.offer(kind.plural, context.namespace, body)
         if type == "DELETED" or meta.get("deletionTimestamp"):
             if running is not None:
                 running.stop.set()
                 del self.loops[key]
                 kind.forget(context.namespace, name)
+                kind.release(context.kube, context.namespace, name)
                 metrics.forget_object(kind.name, context.namespace, name)
             if OLD_FINALIZER in (meta.get("finalizers") or []):
                 await asyncio.to_thread(
@@ -309,5 +337,10 @@ async def on_event(
     **_: Any,
 ) -> None:
     """What a kind's ``@kopf.on.event`` handler does: hand the event to the supervisor."""
-    context = Context(kube=memo.kube, namespace=namespace or "", indexes=indexes or {})
+    context = Context(
+        kube=memo.kube,
+        namespace=namespace or "",
+        indexes=indexes or {},
+        objects=memo.supervisor.objects,
+    )
     await memo.supervisor.observe(kind, type=type, body=body, context=context, logger=logger)

@@ -16,14 +16,13 @@ from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import SizingMode, WorkerPoolSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
-from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
+from workqueue_operator.controllers.loop import Context, Kind, Outcome, Pass, on_event
 from workqueue_operator.controllers.pool_apply import (
     PoolTarget,
     apply_pool_plan,
     apply_pool_resizes,
 )
 from workqueue_operator.controllers.reach import status_client
-from workqueue_operator.k8s.client import KubeApi
 from workqueue_operator.k8s.connection import (
     ManagerConnection,
     manager_connection,
@@ -32,7 +31,6 @@ from workqueue_operator.k8s.connection import (
 )
 from workqueue_operator.k8s.env_mount import EnvMount, env_mount, image_conflict
 from workqueue_operator.k8s.labels import pool_selector
-from workqueue_operator.k8s.observe import pod_views
 from workqueue_operator.managers.status import ManagerPoll
 from workqueue_operator.scaling.creation import CreationOutcome
 from workqueue_operator.scaling.inplace import ResizeOutcome
@@ -49,16 +47,15 @@ from workqueue_operator.wq.status import StatusError
 
 
 async def observe_manager(
-    spec: WorkerPoolSpec, namespace: str, kube: KubeApi
+    spec: WorkerPoolSpec, context: Context
 ) -> tuple[ManagerObservation, ManagerConnection | None, str | None]:
     """The pool's manager: its backlog per category and connected workers, how workers reach
     it, and where its telemetry agent answers."""
+    namespace, kube = context.namespace, context.kube
     manager_conn: ManagerConnection | None = None
     telemetry = spec.sizing.telemetry_url
     if spec.manager_ref is not None:
-        obj = await asyncio.to_thread(
-            kube.get_custom, MANAGERS[2], namespace, spec.manager_ref.name
-        )
+        obj = await asyncio.to_thread(context.read, MANAGERS[2], spec.manager_ref.name)
         if obj is not None:
             manager_spec = WorkQueueManagerSpec.model_validate(obj.get("spec", {}))
             manager_conn = manager_connection(spec.manager_ref.name, namespace, manager_spec)
@@ -79,12 +76,12 @@ async def observe_manager(
 
 
 async def observe_environment(
-    spec: WorkerPoolSpec, namespace: str, kube: KubeApi
+    spec: WorkerPoolSpec, context: Context
 ) -> tuple[Verdict, EnvMount | None]:
     """The pool's PonchoEnv: the EnvironmentReady verdict, and the pod parts that use it."""
     if spec.env_ref is None:
         return Verdict(True, "NoEnvironment", "the pool names no PonchoEnv"), None
-    obj = await asyncio.to_thread(kube.get_custom, ENVS[2], namespace, spec.env_ref.name)
+    obj = await asyncio.to_thread(context.read, ENVS[2], spec.env_ref.name)
     name = spec.env_ref.name
     if obj is None:
         return Verdict(False, "EnvironmentNotFound", f"PonchoEnv {name!r} does not exist"), None
@@ -119,10 +116,10 @@ async def observe_telemetry(spec: WorkerPoolSpec, url: str | None) -> TelemetryO
 async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMemory]:
     """One pass over an accepted WorkerPool."""
     spec, kube, ns = p.spec, p.kube, p.namespace
-    manager, connection, agent = await observe_manager(spec, ns, kube)
-    environment, mount = await observe_environment(spec, ns, kube)
+    manager, connection, agent = await observe_manager(spec, p.context)
+    environment, mount = await observe_environment(spec, p.context)
     telemetry = await observe_telemetry(spec, agent)
-    pods = pod_views(await asyncio.to_thread(kube.list_pods, ns, pool_selector(p.name)))
+    pods = await asyncio.to_thread(kube.pool_pods, ns, p.name)
     observation = PoolObservation(
         spec, p.status, p.generation, manager, environment, telemetry, pods, time.time()
     )
@@ -164,6 +161,7 @@ POOL = Kind(
     new_memory=PoolMemory,
     rejected_status=lambda name: {"selector": pool_selector(name)},
     forget=metrics.forget_pool,
+    release=lambda kube, namespace, name: kube.release_pool_pods(namespace, name),
 )
 
 

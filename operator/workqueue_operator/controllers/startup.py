@@ -38,5 +38,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.cleanup()
 async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
-    """Stop every object's loop when the operator stops."""
+    """Stop every object's loop, then the pod watches, when the operator stops."""
     await memo.supervisor.shutdown()
+    memo.kube.close()

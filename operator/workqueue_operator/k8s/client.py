@@ -19,6 +19,10 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from workqueue_operator import GROUP, VERSION
+from workqueue_operator.k8s.labels import pool_selector
+from workqueue_operator.k8s.observe import pod_views
+from workqueue_operator.k8s.pod_cache import PodCache
+from workqueue_operator.scaling import PodView
 
 NOT_FOUND = 404
 CONFLICT = 409
@@ -92,9 +96,11 @@ class KubeApi(Protocol):
     def list_custom(self, plural: str, namespace: str | None) -> list[dict[str, Any]]: ...
     def patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None: ...
+    ) -> dict[str, Any] | None: ...
     def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None: ...
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+    def pool_pods(self, namespace: str, pool: str) -> list[PodView]: ...
+    def release_pool_pods(self, namespace: str, pool: str) -> None: ...
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool: ...
     def delete_pod(self, namespace: str, name: str) -> bool: ...
     def patch_pod_metadata(
@@ -119,6 +125,13 @@ class KubeClient:
         self.core = kubernetes.client.CoreV1Api(self.client)
         self.custom = kubernetes.client.CustomObjectsApi(self.client)
         self.apps = kubernetes.client.AppsV1Api(self.client)
+        # The pod watches hold their connections for minutes: a pool of their own.
+        watches = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient())
+        self.pod_cache = PodCache(watches.list_namespaced_pod)
+
+    def close(self) -> None:
+        """Stop the pod watches."""
+        self.pod_cache.stop()
 
     def _plain(self, obj: object) -> dict[str, Any]:
         plain: dict[str, Any] = self.client.sanitize_for_serialization(obj)
@@ -189,15 +202,23 @@ class KubeClient:
 
     def patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        """Merge-patch ``status`` into the object's status subresource (gone objects ignored)."""
+    ) -> dict[str, Any] | None:
+        """Merge-patch ``status`` into the object's status subresource: the object as stored
+        afterwards; None when it is gone."""
         try:
-            self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}
-            )
+            return cast(
+                dict[str, Any],
+                self._body(
+                    self.custom.patch_namespaced_custom_object_status(
+                        GROUP, VERSION, namespace, plural, name, {"status": status},
+                        _preload_content=False,
+                    )
+                ),
+            )  # fmt: skip
         except ApiException as error:
             if error.status != NOT_FOUND:
                 raise
+        return None
 
     def remove_finalizer(self, plural: str, namespace: str, name: str, finalizer: str) -> None:
         """Take one finalizer off an object (a JSON patch that tests the list it replaces, so
@@ -232,26 +253,50 @@ class KubeClient:
         items: list[dict[str, Any]] = self._body(response)["items"]
         return items
 
+    def pool_pods(self, namespace: str, pool: str) -> list[PodView]:
+        """A WorkerPool's pods from the operator's pod watch (``k8s.pod_cache``: no request,
+        and the operator's own writes counted at once); listed from the apiserver while the
+        namespace's watch has not listed yet."""
+        views = self.pod_cache.pods(namespace, pool)
+        if views is None:
+            return pod_views(self.list_pods(namespace, pool_selector(pool)))
+        return views
+
+    def release_pool_pods(self, namespace: str, pool: str) -> None:
+        """The pool is gone (its namespace's watch stops with its last pool)."""
+        self.pod_cache.forget_pool(namespace, pool)
+
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> bool:
         """Create a pod; False when one of that name exists already; :class:`RefusedError` when
         the apiserver refuses it (quota, admission, invalid). The pod the apiserver sends back
-        is read as plain JSON and dropped (nothing needs it)."""
+        is read as plain JSON and given to the pod cache (read-your-writes)."""
         # The client takes the JSON dict as it is (its V1Pod hint is narrower).
-        return self._unless(
+        created = self._unless(
             CONFLICT,
             lambda: self._body(
                 self.core.create_namespaced_pod(namespace, cast(Any, pod), _preload_content=False)
             ),
         )
+        if created is None:
+            return False
+        self.pod_cache.offer(namespace, created)
+        return True
 
     def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a pod; False when it is gone already."""
         try:
-            self._body(self.core.delete_namespaced_pod(name, namespace, _preload_content=False))
+            answer = self._body(
+                self.core.delete_namespaced_pod(name, namespace, _preload_content=False)
+            )
         except ApiException as error:
             if error.status == NOT_FOUND:
+                self.pod_cache.gone(namespace, name)
                 return False
             raise
+        if answer.get("kind") == "Pod":  # being deleted (grace period): Terminating
+            self.pod_cache.offer(namespace, answer)
+        else:  # a Status: gone at once
+            self.pod_cache.gone(namespace, name)
         return True
 
     def patch_pod_metadata(
@@ -281,28 +326,32 @@ class KubeClient:
         content_type: str,
     ) -> bool:
         """Send one patch of a pod (or its subresource); False when the pod is gone."""
-        return self._unless(
+        patched = self._unless(
             NOT_FOUND,
             lambda: self._body(
                 send(name, namespace, body, _content_type=content_type, _preload_content=False)
             ),
         )
+        if patched is None:
+            self.pod_cache.gone(namespace, name)
+            return False
+        self.pod_cache.offer(namespace, patched)
+        return True
 
     @staticmethod
-    def _unless(status: int, request: Callable[[], object]) -> bool:
-        """Make ``request``: True when done, False when the apiserver answers ``status``
+    def _unless(status: int, request: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        """Make ``request``: the apiserver's answer, or None when it answers ``status``
         (CONFLICT: it exists already; NOT_FOUND: it is gone); :class:`RefusedError` when the
         apiserver refuses it (quota, admission, invalid)."""
         try:
-            request()
+            return request()
         except ApiException as error:
             if error.status == status:
-                return False
+                return None
             refusal = refused(error)
             if refusal is not None:
                 raise refusal from error
             raise
-        return True
 
     # --- server-side apply -----------------------------------------------------------------
     def apply(self, obj: dict[str, Any]) -> None:
