@@ -673,8 +673,9 @@ def down(quiet: bool = False) -> list[str]:
     for kind in ("clusterrolebinding", "clusterrole"):
         # The chart's discovery grants (rbac.discovery) are cluster-scoped.
         out = kubectl("delete", kind, "-l", f"app.kubernetes.io/instance={RELEASE}",
-                      "--ignore-not-found", check=False)  # fmt: skip
-        removed += [line.split(" ")[0] for line in out.splitlines() if line.strip()]
+                      "--ignore-not-found", "-o", "name", check=False)  # fmt: skip
+        removed += [line.split(".", 1)[0] + "/" + line.split("/", 1)[1]
+                    for line in out.splitlines() if "/" in line]  # fmt: skip
     if ENVS_DIR.exists():
         shutil.rmtree(ENVS_DIR)
         removed.append(f"directory {ENVS_DIR}")
