@@ -371,7 +371,7 @@ class Narrator:
             connected = snap.manager.get("status", {}).get("queue", {}).get("workersConnected", 0)
             self.clock.say(
                 f"pool workers: {len(self.pods)} -> {len(live)} pods ({described});"
-                f" the manager has {connected} workers connected"
+                f" workers connected to the manager: {connected}"
             )
             self.pods = live
             self.max_pods = max(self.max_pods, len(live))
@@ -679,6 +679,8 @@ def down(quiet: bool = False) -> list[str]:
     if ENVS_DIR.exists():
         shutil.rmtree(ENVS_DIR)
         removed.append(f"directory {ENVS_DIR}")
+    with contextlib.suppress(OSError):
+        ENVS_DIR.parent.rmdir()  # CACHE/demo, when no other namespace's demo uses it
     if not quiet:
         print("removed: " + (", ".join(removed) if removed else "nothing (no demo was up)"))
     return removed
