@@ -127,14 +127,20 @@ def mb(quantity: str) -> int:
 
 
 def image_ref(name: str) -> str:
-    """This checkout's image NAME as the registry holds it: ``REGISTRY/.../NAME:h-HASH``."""
-    out = subprocess.run(
-        ["bash", str(REPO / "images" / "build.sh"), name],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    ).stdout
+    """This checkout's image NAME as the registry holds it: ``REGISTRY/.../NAME:h-HASH``.
+    From images/build.sh's lines: those scripts/demo.sh saved (DEMO_IMAGES_TSV), else its own
+    run (it builds nothing when the image is there)."""
+    saved = os.environ.get("DEMO_IMAGES_TSV")
+    if saved and Path(saved).is_file():
+        out = Path(saved).read_text()
+    else:
+        out = subprocess.run(
+            ["bash", str(REPO / "images" / "build.sh"), name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        ).stdout
     for line in out.splitlines():
         fields = line.split("\t")
         if fields[0] == name:
@@ -564,15 +570,20 @@ def wait_operator(clock: Clock) -> None:
     )  # fmt: skip
 
 
+def check_ports() -> None:
+    for port in (MANAGER_PORT, AGENT_PORT):
+        if not port_free(port) or not port_free(port, NODE_IP):
+            raise RuntimeError(
+                f"port {port} is taken on this machine: choose others with DEMO_MANAGER_PORT"
+                " and DEMO_AGENT_PORT (and make demo-down first if it is an earlier demo's)"
+            )
+
+
 def run_framework(
     clock: Clock, narrator: Narrator, framework: str, images: dict[str, str], last: bool
 ) -> str:
     narrator.reset()
-    for port in (MANAGER_PORT, AGENT_PORT):
-        if not port_free(port) or not port_free(port, NODE_IP):
-            raise RuntimeError(
-                f"port {port} is taken on this machine (DEMO_MANAGER_PORT / DEMO_AGENT_PORT)"
-            )
+    check_ports()
     logs = RUN / framework
     subprocess.run(["rm", "-rf", str(logs)], check=True)
     cctools = subprocess.run(
@@ -700,6 +711,8 @@ def main() -> int:
         return 0
     frameworks = ["WorkQueue", "TaskVine"] if args.framework == "both" else [args.framework]
     clock = Clock()
+    if not (RUN / "manager.pid").exists():  # else the earlier demo's manager goes first
+        check_ports()
     images = {name: image_ref(name) for name in ("operator", "worker", "builder")}
     fresh_namespace(clock, ENVS_DIR)
     clock.say(
