@@ -50,7 +50,7 @@ def test_demo_down_leaves_nothing(
 ) -> None:
     namespace = f"wq-demo-down-{uuid.uuid4().hex[:6]}"
     demo = load_demo(namespace, cluster.kubeconfig, monkeypatch)
-    envs = tmp_path / "envs"
+    envs = tmp_path / "demo" / "envs"
     monkeypatch.setattr(demo, "ENVS_DIR", envs)
 
     # What the demo makes before its scenario: namespace, storage, the CA ConfigMap.
@@ -92,6 +92,6 @@ def test_demo_down_leaves_nothing(
         )
     }
     assert {kind: out for kind, out in left.items() if out.strip()} == {}
-    assert not envs.exists(), f"{envs} is still there"
+    assert not envs.parent.exists(), f"{envs.parent} is still there"
     assert processes_mentioning(str(demo.RUN)) == []
     assert list(demo.RUN.glob("*.pid")) == []
