@@ -28,6 +28,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -357,7 +358,18 @@ class Narrator:
             subject = (
                 f"{self.EVENT_KINDS[e['involvedObject']['kind']]} {e['involvedObject']['name']}"
             )
-            self.clock.say(f"{subject}: {e['reason']}: {e['message']}")
+            self.clock.say(f"{subject}: {e['reason']}: {self.short(e['reason'], e['message'])}")
+
+    @staticmethod
+    def short(reason: str, message: str) -> str:
+        """A scaling decision without its parenthesized counts (kubectl describe has them)."""
+        if reason not in ("ScaleUp", "ScaleDown"):
+            return message
+        while True:
+            shorter = re.sub(r"\s*\([^()]*\)", "", message)
+            if shorter == message:
+                return shorter
+            message = shorter
 
     def _pool(self, snap: Snapshot) -> None:
         pool = snap.pool
