@@ -34,8 +34,8 @@ crds: ## regenerate crds/ from the pydantic models (and the Helm chart's copies)
 	cp crds/*.yaml helm/workqueue-operator/crds/
 
 lint: ## ruff, mypy --strict, the import layers (lint-imports) and shellcheck
-	$(VENV)/ruff check operator tests e2e bench
-	$(VENV)/ruff format --check operator tests e2e bench
+	$(VENV)/ruff check operator tests e2e bench scripts
+	$(VENV)/ruff format --check operator tests e2e bench scripts
 	$(VENV)/mypy --strict operator/workqueue_operator
 	$(VENV)/lint-imports
 	shellcheck -x -P SCRIPTDIR $$(git ls-files '*.sh') .ci/run
@@ -57,10 +57,10 @@ images: ## build the container images on a local mmdebstrap base (cached by cont
 test-images: ## build the images (cached) and run each one once
 	$(VENV)/pytest tests/integration/test_images.py $(PYTEST_ARGS)
 
-demo: setup ## set up, start the control plane and the operator, apply examples/, show them
+demo: ## set up (cached), bring up the cluster and real node if down, run the demo (scripts/demo.py)
 	bash scripts/demo.sh
 
-demo-down: ## stop the demo's operator and the control plane
+demo-down: ## remove everything the demo made (namespace, volume, processes); the cluster stays up
 	bash scripts/demo.sh --down
 
 clean: ## remove .venv and caches in the repo (not ~/.cache)

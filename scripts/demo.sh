@@ -1,106 +1,126 @@
 #!/usr/bin/env bash
-# The quick start's demo: control plane up, CRDs installed, the operator running in the
-# background, a real Work Queue manager (makeflow with 40 short tasks) on 127.0.0.1:9123,
-# examples/demo.yaml applied, and what kubectl shows while the pool scales out and back.
-# KWOK nodes run no containers: the test harness's host runner runs the worker pods as local
-# work_queue_worker processes. `scripts/demo.sh --down` stops it all.
+# `make demo`: every kind of the operator working on the real node of the local cluster.
+#   scripts/demo.sh           set up (cached), bring up what is not up, then scripts/demo.py:
+#                             an External manager with a two-category backlog, a WorkerPool that
+#                             scales out and back idle-first, Buckets sizing that reshapes its
+#                             pods from measured use, a PonchoEnv the pool's tasks run in
+#   scripts/demo.sh --down    `make demo-down`: removes everything the demo made (its namespace,
+#                             volume, storage class, grants, processes); the cluster and the
+#                             real node stay up (make node-down, make cluster-down stop them)
+# One line per phase with its time; the tools' output goes to .run/wq-demo/demo.log (printed),
+# and a failure prints that log's last lines. DEMO_FRAMEWORK=WorkQueue|TaskVine|both (both).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-run_dir=$repo/.run
 namespace=${DEMO_NAMESPACE:-wq-demo}
-port=9123
-log() { printf '==> %s\n' "$*"; }
-
-stop() {  # stop NAME: the background process recorded in .run/NAME.pid
-  local pid_file=$run_dir/$1.pid
-  if [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
-    log "stopping the $1 (pid $(cat "$pid_file"))"
-    kill "$(cat "$pid_file")"
-    sleep 1
-  fi
-  rm -f "$pid_file"
-}
-
-start() {  # start NAME COMMAND...: in the background, logging to .run/NAME.log
-  local name=$1
-  shift
-  nohup "$@" >"$run_dir/$name.log" 2>&1 &
-  echo $! >"$run_dir/$name.pid"
-}
-
-if [[ ${1:-} == --down ]]; then
-  stop makeflow
-  stop host-runner
-  stop operator
-  # The real node (make node-up, make test) first: its kubelet needs the control plane.
-  bash e2e/node/down.sh
-  bash e2e/cluster/down.sh
-  exit 0
-fi
-
-bash e2e/cluster/up.sh
-# shellcheck source=../e2e/cluster/env.sh
-source e2e/cluster/env.sh
-
-log "installing the CRDs from crds/"
-kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
-kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
-
+run_dir=$repo/.run/$namespace
+log=$run_dir/demo.log
+registry=127.0.0.1:${WQ_REGISTRY_PORT:-5000}
+# This checkout's operator package first (a .venv made by another clone points elsewhere).
+export PYTHONPATH=$repo/operator:$repo${PYTHONPATH:+:$PYTHONPATH}
+DEMO_STARTED=$(date +%s.%N)
+# The images' lines of images/build.sh, for scripts/demo.py (it would run build.sh again).
+DEMO_IMAGES_TSV=$run_dir/images.tsv
+export DEMO_STARTED DEMO_IMAGES_TSV
+started=$SECONDS
 mkdir -p "$run_dir"
-stop makeflow
-stop host-runner
-stop operator
-log "starting the operator (logs: $run_dir/operator.log)"
-WORKQUEUE_OPERATOR_METRICS_PORT=8090 start operator .venv/bin/workqueue-operator run \
-  --all-namespaces --log-format=json --liveness=http://127.0.0.1:8089/healthz
-for _ in $(seq 60); do
-  curl -fsS http://127.0.0.1:8089/healthz >/dev/null 2>&1 && break
-  sleep 1
-done
-curl -fsS http://127.0.0.1:8089/healthz >/dev/null || {
-  echo "the operator did not become healthy; last log lines:" >&2
-  tail -20 "$run_dir/operator.log" >&2
+
+stamp() { local s=$((SECONDS - started)); printf '%02d:%02d' $((s / 60)) $((s % 60)); }
+say() { printf '%s  %s\n' "$(stamp)" "$*" | tee -a "$log"; }
+
+failed() {  # failed WHAT: the last lines of the log, then exit 1
+  {
+    printf '%s  FAILED: %s\n' "$(stamp)" "$1"
+    printf 'last lines of %s:\n' "$log"
+    tail -n 30 "$log" | sed 's/^/  | /'
+  } >&2
   exit 1
 }
 
-log "starting a real manager: makeflow -T wq -p $port with 41 tasks (logs: $run_dir/makeflow.log)"
-flow=$run_dir/makeflow
-rm -rf "$flow" && mkdir -p "$flow"
-{
-  # 40 short tasks, then one long one that needs them all: the pool scales out to 8 workers,
-  # then back to the one worker the last task needs.
-  printf 'summary: %s\n\tsleep 40; cat out.* > summary\n\n' "$(printf 'out.%d ' $(seq 40))"
-  for i in $(seq 40); do
-    printf 'out.%d:\n\tsleep 4; echo %d > out.%d\n\n' "$i" "$i" "$i"
+# phase TEXT FIRST-RUN COMMAND...: runs COMMAND with its output in the log; one line when done.
+phase() {
+  local text=$1 first=$2 t=$SECONDS
+  shift 2
+  printf '\n==== %s: %s\n' "$(date -u +%FT%TZ)" "$text" >>"$log"
+  "$@" >>"$log" 2>&1 || failed "$text (exit status $?)"
+  say "$text: done in $((SECONDS - t)) s (first run: $first)"
+}
+
+cluster_up() {
+  if bash e2e/cluster/status.sh >/dev/null 2>&1; then
+    echo "control plane healthy: left as it is"
+  else
+    bash e2e/cluster/up.sh
+  fi
+}
+
+# What the demo uses of the node: the registry, containerd, CoreDNS (on the node's address:
+# the build pod resolves PyPI through it), kubelet, the Node Ready. Not kube-proxy: no pod of
+# the demo goes through a Service.
+node_healthy() (
+  # shellcheck source=../e2e/node/lib.sh
+  source e2e/node/lib.sh
+  for c in registry registry-pods containerd coredns kubelet; do
+    wq_node_healthy "$c" || { echo "real node: $c not healthy"; exit 1; }
   done
-} >"$flow/Makeflow"
-(cd "$flow" && start makeflow makeflow -T wq -p "$port" Makeflow)
+  wq_node_ready || { echo "real node: $wq_node_name not Ready"; exit 1; }
+)
 
-log "starting the host runner for namespace $namespace (logs: $run_dir/host-runner.log)"
-if kubectl get namespace "$namespace" >/dev/null 2>&1; then
-  # A fresh start: the demo's objects of an earlier run go first (the operator is running, so
-  # their finalizers are released), then the namespace.
-  kubectl delete -n "$namespace" wqpool,wqm,penv --all --timeout=60s >/dev/null
-  kubectl delete namespace "$namespace" --timeout=120s >/dev/null
+node_up() {
+  if node_healthy; then
+    echo "real node healthy: left as it is"
+  else
+    bash e2e/node/up.sh
+  fi
+}
+
+# This checkout's operator, worker and builder images (built when their inputs changed),
+# pushed to the node's registry unless it holds their h-HASH tags already.
+images() {
+  local name ref missing=()
+  bash images/build.sh operator worker builder >"$DEMO_IMAGES_TSV"
+  cat "$DEMO_IMAGES_TSV"
+  while IFS=$'\t' read -r name _ ref _; do
+    [[ $name == operator || $name == worker || $name == builder ]] || continue # not cctools, crane
+    curl -fsS --noproxy '*' -o /dev/null -I \
+      -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+      "http://$registry/v2/workqueue-operator/$name/manifests/${ref##*:}" || missing+=("$name")
+  done <"$DEMO_IMAGES_TSV"
+  if ((${#missing[@]})); then
+    bash e2e/node/push-images.sh "${missing[@]}"
+  else
+    echo "the registry holds this checkout's operator, worker and builder images"
+  fi
+}
+
+crds() {
+  # shellcheck source=../e2e/cluster/env.sh
+  source e2e/cluster/env.sh
+  kubectl apply --server-side --force-conflicts -f crds/
+  kubectl wait --for=condition=Established --timeout=60s -f crds/
+}
+
+rm -f "$DEMO_IMAGES_TSV"
+if [[ ${1:-} == --down ]]; then
+  : >"$log"
+  .venv/bin/python scripts/demo.py --down 2> >(tee -a "$log" >&2) || failed "demo.py --down"
+  if left=$(pgrep -af -- "$run_dir"); then
+    echo "processes of the demo still running:" >&2
+    echo "$left" >&2
+    exit 1
+  fi
+  echo "no process of the demo left (pgrep -f $run_dir finds none); took $((SECONDS - started)) s"
+  exit 0
 fi
-kubectl create namespace "$namespace" >/dev/null
-start host-runner .venv/bin/python -m e2e.hostrunner --kubeconfig "$KUBECONFIG" \
-  --namespace "$namespace"
 
-log "applying examples/demo.yaml in namespace $namespace"
-kubectl apply -n "$namespace" -f examples/demo.yaml
-kubectl wait -n "$namespace" --for=condition=Accepted --timeout=60s \
-  wqm/makeflow wqpool/workers penv/analysis-env >/dev/null
-
-for round in 1 2 3 4 5 6; do
-  sleep 10
-  log "after $((round * 10)) s: kubectl get wqm,wqpool,penv,pods -n $namespace"
-  kubectl get wqm,wqpool,penv -n "$namespace"
-  kubectl get pods -n "$namespace" --no-headers 2>/dev/null | awk '{print $3}' | sort | uniq -c
-done
-echo
-echo "The operator, makeflow and the host runner keep running (the pool holds its size once"
-echo "makeflow exits: an unreachable manager never loses workers). Watch it with:"
-echo "  source e2e/cluster/env.sh; kubectl get wqm,wqpool -n $namespace -w"
-echo "Stop everything with: make demo-down"
+: >"$log"
+echo "make demo: tool output goes to $log"
+phase "setup: Debian packages, .venv, CCTools 7.17.1, Kubernetes binaries" "~20 min" \
+  bash scripts/setup.sh
+phase "control plane (e2e/cluster/up.sh)" "~1 min" cluster_up
+phase "real node: kubelet, containerd, registry (e2e/node/up.sh)" "~8 min, most of it building the images" node_up
+phase "images: operator, worker, builder in the registry" "with the node" images
+phase "CRDs applied from crds/" "~5 s" crds
+say "the scenario (scripts/demo.py; about 2 min a framework, most of it the tasks' own time):"
+.venv/bin/python scripts/demo.py 2> >(tee -a "$log" >&2) | tee -a "$log" ||
+  failed "the scenario (scripts/demo.py)"
