@@ -2,17 +2,21 @@
 
     .venv/bin/python bench/gen_sizing_doc.py [--traces DIR] [--out DIR] [--seed 0]
 
-Replays every trace ``DIR/*/resources_all.txt`` against every registered strategy (and a few
-variants of the own strategy, to show where its gain comes from), then writes the Markdown
-report and a bar chart of the efficiencies. Takes a few minutes.
+Replays every trace ``DIR/*/resources_all.txt`` against every strategy (the registry's and
+CCTools' own modes, when a CCTools build is found) under the papers' and the operator's rules,
+CCTools' modes also as CCTools runs them out of the box, plus variants of the own strategy;
+then writes the Markdown report and a chart of the memory efficiencies. CCTools' results come
+from the replay cache (``sizing/replay_cache.py``); filling it takes hours the first time,
+because CCTools' greedy modes rebucket every point after every task.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -20,34 +24,39 @@ import matplotlib
 from matplotlib import pyplot as plt
 
 from bench_buckets import TARGET_MS, baseline, median_ms, synthetic_samples
+from bench_replay import TARGET_S, synthetic_csv
+from workqueue_operator.sizing import suite
+from workqueue_operator.sizing.cctools_builds import HOW_TO_BUILD, find_builds
+from workqueue_operator.sizing.cctools_link import plan
 from workqueue_operator.sizing.recommend import BUCKETING, compute_buckets
 from workqueue_operator.sizing.replay import ReplayResult, score
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES
+from workqueue_operator.sizing.rules import OPERATOR, PAPERS, Rules, under
 from workqueue_operator.sizing.strategies import OWN_STRATEGY, STRATEGIES
-from workqueue_operator.sizing.strategies.adaptive import (
-    AdaptiveLadder,
-    AdaptiveSettings,
-)
+from workqueue_operator.sizing.strategies.adaptive import AdaptiveLadder, AdaptiveSettings
 from workqueue_operator.sizing.strategies.base import Strategy, StrategyConfig
 from workqueue_operator.sizing.traces import load_trace
+from workqueue_operator.values.samples import Sample
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = ("coffea", "lobsterCMSanalysis", "bioblast")
 SYNTHETIC = ("bimodal", "trimodal", "exponential", "normal_large", "uniform_large")
 GREEDY = "greedy-bucketing"
+CCTOOLS_GREEDY = "cctools-greedy"
 GREEDY_SEEDS = range(5)
+RULES = (PAPERS, OPERATOR)
+DEFAULTS = suite.CCTOOLS_DEFAULTS
 
 VARIANTS: dict[str, AdaptiveSettings] = {
-    "adaptive-ladder, categories pooled": AdaptiveSettings(use_categories=False),
-    "adaptive-ladder, 10-task cold start": AdaptiveSettings(first_on_machine=10),
-    "adaptive-ladder, both (papers' rules)": AdaptiveSettings(
-        use_categories=False, first_on_machine=10
-    ),
-    "adaptive-ladder, no coupling": AdaptiveSettings(coupling=0.0),
-    "adaptive-ladder, no decay": AdaptiveSettings(half_life=0.0),
+    "no record model": AdaptiveSettings(records=False),
+    "balanced coupling": AdaptiveSettings(memory_coupling=None),
+    "no coupling": AdaptiveSettings(coupling=0.0, memory_coupling=None),
+    "no decay": AdaptiveSettings(half_life=0.0),
 }
+"""The own strategy with one design choice changed (see VARIANTS_NOTE)."""
 
-Results = dict[str, dict[str, ReplayResult]]  # trace -> strategy -> result
+Table = dict[str, ReplayResult]  # strategy -> result
+Results = dict[str, dict[str, Table]]  # trace -> rule set -> table
 
 
 def variant(settings: AdaptiveSettings) -> Callable[[StrategyConfig], Strategy]:
@@ -55,132 +64,183 @@ def variant(settings: AdaptiveSettings) -> Callable[[StrategyConfig], Strategy]:
     return lambda config: AdaptiveLadder(config, settings)
 
 
-def replay_all(traces: Path, seed: int) -> tuple[Results, Results, dict[str, list[float]]]:
-    """Every strategy and every variant on every trace, and greedy's memory over seeds."""
+def traces_in(directory: Path) -> list[Path]:
+    """The traces, real first, then synthetic, then anything else."""
+    known = (*REAL, *SYNTHETIC)
+
+    def order(path: Path) -> tuple[int, str]:
+        name = path.parent.name
+        return (known.index(name) if name in known else len(known), name)
+
+    return sorted(directory.glob("*/resources_all.txt"), key=order)
+
+
+def replay_all(paths: Sequence[Path], seed: int, *, with_cctools: bool) -> tuple[Results, Results]:
+    """Every strategy under every rule set, and the variants, on every trace."""
+    names = suite.strategy_names() if with_cctools else list(STRATEGIES)
     main: Results = {}
     variants: Results = {}
-    spread: dict[str, list[float]] = {}
-    for path in sorted(traces.glob("*/resources_all.txt"), key=order):
+    for path in paths:
         name = path.parent.name
         samples = load_trace(path).samples
         main[name] = {}
-        for strategy, factory in STRATEGIES.items():
+        for run in suite.runs(names, (*RULES, DEFAULTS)):
             started = time.perf_counter()
-            main[name][strategy] = score(samples, factory, DEFAULT_MACHINE, seed)
-            print(f"{name:<20} {strategy:<22} {time.perf_counter() - started:6.1f} s", flush=True)
+            table = main[name].setdefault(run.rules.name, {})
+            table[run.name] = suite.score_run(samples, run, DEFAULT_MACHINE, seed)
+            elapsed = time.perf_counter() - started
+            print(f"{name:<20} {run.rules.name:<9} {run.name:<26} {elapsed:7.1f} s", flush=True)
         variants[name] = {
-            label: score(samples, variant(settings), DEFAULT_MACHINE, seed)
-            for label, settings in VARIANTS.items()
+            rules.name: {
+                label: score(samples, under(rules, variant(settings)), DEFAULT_MACHINE, seed)
+                for label, settings in VARIANTS.items()
+            }
+            for rules in RULES
         }
-        spread[name] = [
-            score(samples, STRATEGIES[GREEDY], DEFAULT_MACHINE, s).memory.efficiency
+    return main, variants
+
+
+def greedy_spread(paths: Sequence[Path], rules: Rules) -> dict[str, list[float]]:
+    """Greedy bucketing's memory efficiency over seeds (the noise of a random baseline)."""
+    factory = suite.factory(suite.Run(rules, GREEDY))
+    return {
+        path.parent.name: [
+            score(load_trace(path).samples, factory, DEFAULT_MACHINE, s).memory.efficiency
             for s in GREEDY_SEEDS
         ]
-    return main, variants, spread
+        for path in paths
+    }
 
 
-def order(path: Path) -> tuple[int, str]:
-    """Real traces first, then synthetic, then anything else."""
-    name = path.parent.name
-    known = (*REAL, *SYNTHETIC)
-    return (known.index(name) if name in known else len(known), name)
+def ceiling(samples: Sequence[Sample], rules: Rules) -> float:
+    """Memory efficiency if every task after the rules' cold start got exactly its use."""
+    machine = DEFAULT_MACHINE.memory_mb
+    used = cold = 0.0
+    finished: dict[str, int] = {}
+    for sample in samples:
+        key = sample.category if rules.per_category else ""
+        use = min(sample.memory_mb, machine) * sample.wall_time_s
+        used += use
+        if finished.get(key, 0) < rules.cold_start:
+            cold += machine * sample.wall_time_s - use
+        finished[key] = finished.get(key, 0) + 1
+    return used / (used + cold) if used + cold > 0 else math.nan
 
 
-def table(results: dict[str, ReplayResult], own: str | None = None) -> list[str]:
-    """Markdown rows: strategy, cores, memory, disk efficiency, failed attempts."""
-    rows = ["| strategy | cores | memory | disk | failed attempts |", "|---|---:|---:|---:|---:|"]
-    for name, result in results.items():
-        label = f"**{name}**" if name == own else name
-        cells = " | ".join(f"{result.score(r).efficiency:.3f}" for r in RESOURCES)
-        rows.append(f"| {label} | {cells} | {result.failed_attempts} |")
+def fmt(value: float) -> str:
+    """An efficiency cell."""
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
+def side_by_side(tables: dict[str, Table]) -> list[str]:
+    """Markdown rows: each strategy under each rule set (cores, memory, disk, failed)."""
+    rules = list(tables)
+    head = " | ".join(f"{r} cores | {r} memory | {r} disk | {r} failed" for r in rules)
+    rows = [f"| strategy | {head} |", "|---|" + "---:|" * (4 * len(rules))]
+    names = list(dict.fromkeys(n for t in tables.values() for n in t))
+    for name in names:
+        label = f"**{name}**" if name == OWN_STRATEGY else name
+        cells = []
+        for rule in rules:
+            result = tables[rule].get(name)
+            if result is None:
+                cells.append(" | | | ")
+                continue
+            effs = [fmt(result.score(r).efficiency) for r in RESOURCES]
+            cells.append(" | ".join([*effs, str(result.failed_attempts)]))
+        rows.append(f"| {label} | {' | '.join(cells)} |")
     return rows
 
 
-def targets(main: Results) -> list[str]:
-    """The target check per trace."""
+def best_other(table: Table) -> tuple[str, ReplayResult]:
+    """The non-oracle strategy with the highest memory efficiency other than the own."""
+    others = {n: r for n, r in table.items() if n not in (*suite.ORACLES, OWN_STRATEGY)}
+    name = max(others, key=lambda n: others[n].memory.efficiency)
+    return name, others[name]
+
+
+def targets(main: Results, paths: Sequence[Path]) -> list[str]:
+    """Per trace and rule set: the own memory against the best other, failures against
+    CCTools' greedy, and (operator's rules, real traces) the gain over greedy."""
     rows = [
-        "| trace | kind | memory own / greedy (points) | failed own / greedy | target |",
-        "|---|---|---|---|---|",
+        "| trace | rules | own memory | best other (memory, failed) | own failed | "
+        "CCTools greedy failed | ceiling | memory >= all, failed <= CCTools greedy |",
+        "|---|---|---:|---|---:|---:|---:|---|",
     ]
-    for name, results in main.items():
-        own, greedy = results[OWN_STRATEGY], results[GREEDY]
-        gain = 100 * (own.memory.efficiency - greedy.memory.efficiency)
-        fewer = own.failed_attempts <= greedy.failed_attempts
-        if name in REAL:
-            kind, met = "real", gain >= 5 and fewer
-            goal = "+5 points, no more failures"
-        else:
-            others = all(
-                own.score(r).efficiency >= greedy.score(r).efficiency
-                for r in RESOURCES
-                if r.value != "memory"
+    samples = {p.parent.name: load_trace(p).samples for p in paths}
+    for name, by_rules in main.items():
+        for rules in RULES:
+            table = by_rules[rules.name]
+            own = table[OWN_STRATEGY]
+            other, result = best_other(table)
+            greedy = table.get(CCTOOLS_GREEDY)
+            gap = 100 * (own.memory.efficiency - result.memory.efficiency)
+            fewer = greedy is None or own.failed_attempts <= greedy.failed_attempts
+            verdict = "met" if gap >= 0 and fewer else "MISSED"
+            if gap < 0:
+                verdict += f" (memory {gap:+.2f} points)"
+            if not fewer and greedy is not None:
+                verdict += f" ({own.failed_attempts - greedy.failed_attempts} more failures)"
+            if greedy is None:
+                verdict += " among those compared (CCTools' modes not run)"
+            rows.append(
+                f"| {name} | {rules.name} | {own.memory.efficiency:.4f} | {other} "
+                f"({result.memory.efficiency:.4f}, {result.failed_attempts}) | "
+                f"{own.failed_attempts} | {greedy.failed_attempts if greedy else 'n/a'} | "
+                f"{ceiling(samples[name], rules):.4f} | {verdict} |"
             )
-            kind, met = "synthetic", gain >= -0.1 and fewer and others
-            goal = "not worse"
-        memory = f"{own.memory.efficiency:.4f} / {greedy.memory.efficiency:.4f} ({gain:+.2f})"
-        failed = f"{own.failed_attempts} / {greedy.failed_attempts}"
-        rows.append(
-            f"| {name} | {kind} | {memory} | {failed} | {goal}: {'met' if met else 'MISSED'} |"
-        )
     return rows
 
 
-def ablation_summary(main: Results, variants: Results) -> list[str]:
-    """Per variant: the range of its memory gain over greedy and where it fails more often."""
-    rows = []
-    for label in (OWN_STRATEGY, *VARIANTS):
-        gains = {}
-        worse = []
-        for name, results in main.items():
-            result = results[OWN_STRATEGY] if label == OWN_STRATEGY else variants[name][label]
-            greedy = results[GREEDY]
-            gains[name] = 100 * (result.memory.efficiency - greedy.memory.efficiency)
-            if result.failed_attempts > greedy.failed_attempts:
-                worse.append(name)
-        low = min(gains, key=gains.__getitem__)
-        high = max(gains, key=gains.__getitem__)
-        more = (
-            f"more failed attempts than greedy on {', '.join(worse)}"
-            if worse
-            else ("never more failed attempts than greedy")
-        )
+def greedy_gain(main: Results, paths: Sequence[Path]) -> list[str]:
+    """Real traces, operator's rules: own memory minus greedy's (ours and CCTools')."""
+    rows = [
+        "| trace | own memory | greedy-bucketing | cctools-greedy | gain (points) | ceiling | "
+        "+5 points over both greedies |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    samples = {p.parent.name: load_trace(p).samples for p in paths}
+    for name in REAL:
+        if name not in main:
+            continue
+        table = main[name][OPERATOR.name]
+        own = table[OWN_STRATEGY].memory.efficiency
+        greedies = [table[n].memory.efficiency for n in (GREEDY, CCTOOLS_GREEDY) if n in table]
+        gain = 100 * (own - max(greedies))
+        cctools = table.get(CCTOOLS_GREEDY)
         rows.append(
-            f"* {label}: from {gains[low]:+.2f} ({low}) to {gains[high]:+.2f} ({high}); {more}."
+            f"| {name} | {own:.4f} | {table[GREEDY].memory.efficiency:.4f} | "
+            f"{fmt(cctools.memory.efficiency) if cctools else 'n/a'} | {gain:+.2f} | "
+            f"{ceiling(samples[name], OPERATOR):.4f} | {'met' if gain >= 5 else 'MISSED'}"
+            f"{'' if cctools else ' (over ours; CCTools not run)'} |"
         )
     return rows
 
 
 def plot(main: Results, out: Path) -> None:
-    """Grouped bars: efficiency of each strategy on each trace, one panel per resource."""
+    """Memory efficiency of each strategy on each trace, one panel per rule set."""
     matplotlib.use("Agg")
     traces = list(main)
-    strategies = list(STRATEGIES)
-    figure, axes = plt.subplots(len(RESOURCES), 1, figsize=(13, 10), sharex=True)
-    width = 0.8 / len(strategies)
-    for axis, resource in zip(axes, RESOURCES, strict=True):
-        for index, strategy in enumerate(strategies):
-            heights = [main[t][strategy].score(resource).efficiency for t in traces]
-            positions = [
-                i + (index - len(strategies) / 2 + 0.5) * width for i in range(len(traces))
-            ]
-            hatch = "//" if strategy == OWN_STRATEGY else None
-            axis.bar(positions, heights, width, label=strategy, hatch=hatch)
-        axis.set_ylabel(f"{resource.value} efficiency")
+    names = [n for n in main[traces[0]][PAPERS.name] if n not in suite.BASELINES]
+    figure, axes = plt.subplots(len(RULES), 1, figsize=(14, 9), sharex=True)
+    width = 0.85 / len(names)
+    colors = plt.get_cmap("tab20")
+    for axis, rules in zip(axes, RULES, strict=True):
+        for index, name in enumerate(names):
+            heights = [main[t][rules.name][name].memory.efficiency for t in traces]
+            offset = (index - len(names) / 2 + 0.5) * width
+            positions = [i + offset for i in range(len(traces))]
+            hatch = "//" if name == OWN_STRATEGY else None
+            axis.bar(positions, heights, width, label=name, hatch=hatch, color=colors(index))
+        axis.set_ylabel(f"memory efficiency\n({rules.name}'s rules)")
         axis.set_ylim(0, 1)
         axis.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(range(len(traces)), traces, rotation=20)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(
-        handles,
-        labels,
-        ncol=len(strategies) // 2,
-        fontsize=9,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.955),
-    )
-    figure.suptitle("Trace replay on a 16-core, 64,000 MB, 64,000 MB-disk machine")
-    figure.tight_layout(rect=(0, 0, 1, 0.9))
-    figure.savefig(out, dpi=110)
+    figure.legend(handles, labels, ncol=5, fontsize=8, loc="upper center")
+    figure.suptitle("Trace replay on a 16-core, 64,000 MB, 64,000 MB-disk machine", y=0.995)
+    figure.tight_layout(rect=(0, 0, 1, 0.88))
+    figure.savefig(out, dpi=100)
     plt.close(figure)
 
 
@@ -196,21 +256,84 @@ def speed() -> list[str]:
     return rows
 
 
-def document(main: Results, variants: Results, spread: dict[str, list[float]], seed: int) -> str:
-    """The whole Markdown report."""
-    lines = [HEADER.format(seed=seed)]
-    lines += ["## Results", "", "![efficiency per strategy and trace](sizing-efficiency.png)", ""]
-    for name, results in main.items():
-        lines += [f"### {name}", "", *table(results, OWN_STRATEGY), ""]
-    lines += ["## Targets", "", *targets(main), "", SPREAD_NOTE]
-    lines += ["", "| trace | greedy memory efficiency, seeds 0-4 |", "|---|---|"]
-    for name, values in spread.items():
-        lines.append(f"| {name} | {', '.join(f'{v:.4f}' for v in values)} |")
-    lines += ["", ABLATION_NOTE, "", *ablation_summary(main, variants), ""]
-    for name, results in variants.items():
-        rows = {OWN_STRATEGY: main[name][OWN_STRATEGY], GREEDY: main[name][GREEDY], **results}
-        lines += [f"### {name} (variants)", "", *table(rows, OWN_STRATEGY), ""]
-    lines += [SPEED_NOTE.format(target=TARGET_MS), "", *speed(), "", FOOTER]
+def full_size(scratch: Path, tasks: int = 30_000) -> list[str]:
+    """Replay a synthetic full-size trace through every registered strategy, timed."""
+    path = scratch / "tasks.csv"
+    path.write_text(synthetic_csv(tasks, 0))
+    started = time.perf_counter()
+    samples = load_trace(path).samples
+    score(samples, STRATEGIES["whole-machine"])
+    floor = time.perf_counter() - started
+    rows = ["| rules | strategy | s | memory | failed |", "|---|---|---:|---:|---:|"]
+    total = 0.0
+    for run in suite.runs(list(STRATEGIES), RULES):
+        started = time.perf_counter()
+        result = suite.score_run(samples, run)
+        elapsed = time.perf_counter() - started
+        total += elapsed
+        rows.append(
+            f"| {run.rules.name} | {run.name} | {elapsed:.2f} | "
+            f"{result.memory.efficiency:.3f} | {result.failed_attempts} |"
+        )
+    rows.append(
+        f"| **all** | every strategy, both rule sets | **{total:.1f}** | | |\n\nBaseline "
+        f"(read the CSV + replay `whole-machine` once): {floor:.2f} s; target {TARGET_S:.0f} s: "
+        f"{'met' if total <= TARGET_S else 'MISSED'}."
+    )
+    return rows
+
+
+def cctools_note(*, with_cctools: bool) -> str:
+    """Which CCTools builds were compared, and how their code was built."""
+    if not with_cctools:
+        return WITHOUT_CCTOOLS_NOTE
+    builds = find_builds()
+    if not builds:
+        return f"No CCTools build was found, so CCTools' own code is not compared: {HOW_TO_BUILD}."
+    lines = [plan(build).description for build in builds]
+    return "CCTools builds compared:\n\n" + "\n".join(f"* {line}" for line in lines)
+
+
+def document(main: Results, seed: int, *, with_cctools: bool) -> str:
+    """The report's description and result tables."""
+    paths_note = cctools_note(with_cctools=with_cctools)
+    lines = [HEADER.format(seed=seed), paths_note, "", STRATEGY_NOTES, ""]
+    lines += ["## Results", "", "![memory efficiency per strategy](sizing-efficiency.png)", ""]
+    lines += [RESULTS_NOTE, ""]
+    for name, by_rules in main.items():
+        lines += [f"### {name}", "", *side_by_side({r.name: by_rules[r.name] for r in RULES}), ""]
+        if by_rules.get(DEFAULTS.name):
+            lines += [f"CCTools out of the box on {name}:", ""]
+            lines += [*side_by_side({DEFAULTS.name: by_rules[DEFAULTS.name]}), ""]
+    return "\n".join(lines)
+
+
+def report(
+    main: Results,
+    variants: Results,
+    spread: dict[str, list[float]],
+    *,
+    paths: Sequence[Path],
+    seed: int,
+    scratch: Path,
+    with_cctools: bool,
+) -> str:
+    """The document with targets, variants, noise and speed sections."""
+    lines = [document(main, seed, with_cctools=with_cctools)]
+    lines += ["## Targets", "", TARGETS_NOTE, "", *targets(main, paths), ""]
+    lines += [GAIN_NOTE, "", *greedy_gain(main, paths), ""]
+    lines += [SPREAD_NOTE, "", "| trace | greedy-bucketing memory efficiency, seeds 0-4 |"]
+    lines += ["|---|---|"]
+    lines += [f"| {n} | {', '.join(f'{v:.4f}' for v in vs)} |" for n, vs in spread.items()]
+    lines += ["", VARIANTS_NOTE, ""]
+    for name, by_rules in variants.items():
+        tables = {
+            r.name: {OWN_STRATEGY: main[name][r.name][OWN_STRATEGY], **by_rules[r.name]}
+            for r in RULES
+        }
+        lines += [f"### {name} (variants)", "", *side_by_side(tables), ""]
+    lines += [SPEED_NOTE.format(target=TARGET_MS), "", *speed(), ""]
+    lines += [FULL_SIZE_NOTE, "", *full_size(scratch), "", FOOTER]
     return "\n".join(lines)
 
 
@@ -219,18 +342,49 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, default=REPO.parent / "shared" / "traces")
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--without-cctools",
+        action="store_true",
+        help="leave CCTools' own modes out (their first replays take hours; see the page)",
+    )
     args = parser.parse_args()
-    if not any(args.traces.glob("*/resources_all.txt")):
+    with_cctools = not args.without_cctools
+    paths = traces_in(args.traces)
+    if not paths:
         print(f"no */resources_all.txt under {args.traces}", file=sys.stderr)
         return 1
-    main_results, variant_results, spread = replay_all(args.traces, args.seed)
+    main_results, variant_results = replay_all(paths, args.seed, with_cctools=with_cctools)
+    spread = greedy_spread(paths, OPERATOR)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(main_results, args.out / "sizing-efficiency.png")
-    text = document(main_results, variant_results, spread, args.seed)
+    scratch = args.out / ".full-size"
+    scratch.mkdir(exist_ok=True)
+    try:
+        text = report(
+            main_results,
+            variant_results,
+            spread,
+            paths=paths,
+            seed=args.seed,
+            scratch=scratch,
+            with_cctools=with_cctools,
+        )
+    finally:
+        for leftover in scratch.iterdir():
+            leftover.unlink()
+        scratch.rmdir()
     (args.out / "sizing.md").write_text(text + "\n")
     print(f"wrote {args.out / 'sizing.md'} and {args.out / 'sizing-efficiency.png'}")
     return 0
 
+
+WITHOUT_CCTOOLS_NOTE = """**This generation leaves CCTools' own modes out**
+(`--without-cctools`): CCTools keeps its points in a sorted list and its greedy modes rebucket
+all of them after every task, so the time of a replay grows as the cube of the tasks and the
+whole set takes hours here the first time (results are then cached by content,
+`sizing/replay_cache.py`). Compare one trace with
+`workqueue-operator simulate --trace FILE --strategy cctools-greedy` (or any `cctools-*` mode),
+or regenerate this page without the flag."""
 
 HEADER = """# Sizing: strategies and how they score
 
@@ -238,11 +392,12 @@ HEADER = """# Sizing: strategies and how they score
 
 Work Queue runs a task inside limits (cores, memory, disk); a task that goes over a limit is
 stopped and retried with larger ones. Sizing picks those limits (and the worker pod shapes that
-hold them) from what earlier tasks of the same category used. This page describes the
-strategies in `operator/workqueue_operator/sizing/strategies/` and scores them by replaying
-the traces in `../shared/traces` (seed {seed}). Reproduce with
-`.venv/bin/python bench/gen_sizing_doc.py`, or one trace with
-`workqueue-operator simulate --trace FILE --strategy all`.
+hold them) from what earlier tasks of the same category used. This page scores the strategies
+in `operator/workqueue_operator/sizing/strategies/`, the published ones re-implemented here, and
+CCTools' own bucketing code, by replaying the traces in `../shared/traces` (seed {seed}) under
+one set of rules for everyone. Reproduce with `.venv/bin/python bench/gen_sizing_doc.py`, or
+one trace with `workqueue-operator simulate --trace FILE --strategy all` (a `resources_all.txt`
+or the papers' per-task CSV, `category,cores,memory,disk,cpu_time,wall_time`).
 
 ## The replay model (`sizing/replay.py`)
 
@@ -253,107 +408,160 @@ the traces in `../shared/traces` (seed {seed}). Reproduce with
   memory, disk. **Assumption:** a failed attempt runs for the task's full wall time before it is
   stopped (the traces do not say when a limit was hit), so its allocation x wall time is
   wasted. The task then retries with a larger allocation from the strategy; the resources that
-  were not exceeded keep their value.
-* An allocation never exceeds the machine. Use is capped at the machine, so an attempt that
-  gets the whole machine never fails. A retry that does not raise an exceeded resource gets the
-  machine for it, so every task finishes.
+  were not exceeded keep their value (a proposal below the failed allocation is raised to it).
+* An allocation never exceeds the machine. Use is capped at the machine (`simulate` warns when
+  a trace goes over it), so an attempt that gets the whole machine never fails. A retry that
+  does not raise an exceeded resource gets the machine for it, so every task finishes.
 * **Efficiency** of a resource = sum(use x wall time) / sum(allocation x wall time over all
   attempts, failed ones included). **Failed attempts** counts every failure.
 * The strategy hears of each failed attempt (what the monitor saw: use capped at the limit,
   result `RESOURCE_EXHAUSTION`) and of each finished task, in order.
-* Random choices (the published bucketing strategies draw buckets at random) use one
-  `random.Random(seed)`, so a replay is reproducible.
+* Random choices use one `random.Random(seed)`, so a replay is reproducible.
 
-## The strategies
+## One set of rules for everyone (`sizing/rules.py`)
+
+Every learning strategy (ours, the re-implementations, CCTools' code) is wrapped by the same
+rules, so that none gets information another lacks:
+
+* **papers' rules**: one learner for all tasks (categories pooled); the first 10 tasks of the
+  trace run on the whole machine (the papers' cold start).
+* **operator's rules**: one learner per category, fed only that category's tasks; until a
+  category has a finished task, its tasks run on the whole machine, which stands for the pool's
+  declared worker size (what a WorkerPool does).
+
+The learner is built with the rules' cold start (`StrategyConfig.cold_start`), so a strategy's
+own cold start ends with the rules'; for CCTools this sets the manager's sampling points. The
+baselines (`whole-machine`, `declared-max`) learn nothing and run as they are. CCTools' modes
+are also run **out of the box**, as a TaskVine user gets them: one manager per category, from
+the first task on, with CCTools' first guess (1 core, 1000 MB memory, 1000 MB disk, doubled on
+each failure) during its 10 sampling points; nothing runs on the whole machine.
+"""
+
+STRATEGY_NOTES = """## The strategies
 
 * `whole-machine` (baseline): every task gets the machine; never fails, wastes what it does
   not use.
-* `declared-max` (baseline): every task gets the maximum of the whole trace, an oracle of a
-  perfect user declaration; a retry would get the machine.
+* `declared-max` (oracle): every task gets the maximum of the whole trace, a perfect user
+  declaration; a retry would get the machine. Left out of the comparisons below.
 * `min-waste` (Work Queue's first allocation, Tovar et al., IEEE TPDS 2017): per resource, the
   value `a` of the histogram of seen values (weighted by wall time) that minimises
-  `a E[t] + a_max E[t; x > a]` (every task runs at `a`, those above it again at the maximum
-  seen); a retry gets the maximum seen, then the machine.
+  `a E[t] + a_max E[t; x > a]`; a retry gets the maximum seen, then the machine.
 * `max-throughput` (same paper): the `a` that maximises tasks per unit time on an
   `a_max`-sized slot, `((a_max/a) P(x <= a) + P(x > a)) / (E[t] + E[t; x > a])`.
-* `greedy-bucketing` (Phung et al., WORKS 2021; CCTools `bucketing_greedy`): per resource,
-  the sorted values are split recursively where the expected cost of allocating from the lower
-  or upper half is least, until no split pays; recent tasks weigh more (the i-th weighs i). A
-  bucket is drawn at random by its share; a retry draws among the higher buckets; above the top
-  the value doubles (CCTools' increase rate), up to the machine.
-* `exhaustive-bucketing` (Phung et al.; CCTools `bucketing_exhaust`): per resource, for 1 to 10
-  linear steps (plus the powers of two below them) the candidate buckets with the lowest
+* `greedy-bucketing` (Phung et al., WORKS 2021; re-implementation of CCTools
+  `bucketing_greedy`): per resource, the sorted values are split recursively where the expected
+  cost of allocating from the lower or upper half is least, until no split pays; recent tasks
+  weigh more (the i-th weighs i). A bucket is drawn at random by its share; a retry draws among
+  the higher buckets; above the top the value doubles, up to the machine.
+* `exhaustive-bucketing` (Phung et al.; re-implementation of CCTools `bucketing_exhaust`): for
+  1 to 10 linear steps (plus the powers of two below them) the candidate buckets with the lowest
   expected cost of random draws and retries win; draws as greedy.
-* `kmeans-bucketing` (Phung et al.'s simulator): per resource, seeded 1-D k-means
-  (scikit-learn, 2 clusters as in the published configuration); a bucket is a cluster's largest
-  value; refit after every task for 100 tasks, then when the history has grown by 1 %; draws as
-  greedy.
-* **`adaptive-ladder`** (this project): below.
+* `kmeans-bucketing` (Phung et al.'s simulator): per resource, 1-D k-means with 2 clusters
+  (the published configuration; the exact 2-means split of the sorted values); a bucket is a
+  cluster's largest value; draws as greedy.
+* `cctools-<mode>`: **CCTools' own C code**, `bucketing_manager_*` from `libdttools.a`, driven
+  through ctypes (`sizing/cctools_*.py`, `strategies/cctools.py`) exactly as TaskVine's manager
+  drives it: `bucketing_manager_predict(m, task_id)` for each attempt,
+  `bucketing_manager_add_resource_report` with what the monitor measured and `limits_exceeded`
+  after a failure, with `success = 1` when the task finishes. Modes: `greedy`, `exhaustive`
+  (7.17.1 and the devel head), `det-greedy`, `det-exhaustive` (deterministic, PR #4302) and
+  `quantized` (devel head). `cctools-<mode>` is the devel head, `cctools-<mode>@7.17.1` the
+  release. CCTools' defaults are kept (increase rate 2, 10 buckets at most, rebucketing after
+  every task; quantized's default of one bucket, the maximum), except the sampling points,
+  which follow the rules' cold start (10 under the papers', 1 under the operator's). Its random
+  draws come from CCTools' twister, seeded from the replay's random stream before each
+  prediction. The traces have no GPUs, so that resource type is removed from the managers.
+* **`adaptive-ladder`** (this project, `strategies/adaptive.py`, `strategies/ladder_dp.py`):
+  * **Cheapest retry ladder, deterministic.** For each resource it chooses rungs
+    `a_1 < ... < a_k` (at most 10) that minimise the expected resource x time of trying them in
+    order, `sum_m (a_m + c) S(a_(m-1))`, `S(a)` being the weight of tasks above `a`. Dynamic
+    programming finds the optimum exactly over the distinct values, merged into at most 96
+    quantile levels. The first attempt gets the lowest rung, a retry the next rung above the
+    failed value.
+  * **Weights are wall time x recency.** Waste is resource x time, so long tasks count more;
+    weights halve every 1000 tasks, so a phase change takes over.
+  * **Records: the next task may beat every earlier one.** How often a task went above all the
+    tasks before it (recency-weighted) is the chance that the next one will, and how far those
+    records went past the previous maximum (relative excess) is how far it will go. That mass
+    joins the distribution the ladder is computed from, scaled to the current maximum, so the
+    top rung sits where a slowly drifting or tight distribution's next task is likely to land,
+    and a retry above every rung climbs a ladder over the past records' excesses before it
+    doubles. This replaces doubling the maximum, which costs a tight distribution nearly twice
+    its allocation on each new record, and the empirical tail, which says a new record has
+    probability 0.
+  * **Coupling, memory first.** A failed attempt wastes every resource's allocation. Memory
+    efficiency counts the memory a failure wastes by itself, so the memory ladder is charged
+    its own allocation only (`c = 0`, the memory-optimal ladder); the cores and disk ladders are
+    charged `c = 2` x the resource's mean per attempt (a mean task's worth of each of the two
+    other resources, memory first among them), because their failures waste memory.
+  * The learner sees what the rules give it (one category, or all); with nothing finished it
+    gives the whole machine. The constants (half-life 1000 tasks, 2 other resources, growth 2 as
+    in CCTools, 96 levels, 10 rungs) are fixed a priori; the variants below show what each
+    choice does.
+* The operator gets the same computation as pure functions (`sizing/recommend.py`):
+  `compute_buckets(samples, strategy, max_buckets)` returns joint shapes (cores, memory, disk)
+  with the share of tasks each covers, and `category_policy(samples, strategy)` the policy that
+  allocates a category's first attempts and retries.
+* The re-implementations and `adaptive-ladder` recompute their ladders after every task for
+  the first 100 tasks, then whenever the learner's history has grown by 1 % (the maximum seen
+  is always current); this bounds a 30,000-task replay's work (see the last section)."""
 
-The baselines and the published strategies are **category-blind**, as in the papers'
-simulator: one pool of all tasks. The first-allocation and bucketing strategies give the first
-10 tasks the whole machine (cold start), as in that simulator.
+RESULTS_NOTE = """Each table gives every strategy under the papers' rules and under the
+operator's rules (efficiency of cores, memory, disk, and failed attempts); CCTools' modes out of
+the box follow."""
 
-### `adaptive-ladder`, the project's strategy (`strategies/adaptive.py`, `strategies/ladder_dp.py`)
+TARGETS_NOTE = """Target: under both rule sets, `adaptive-ladder`'s memory efficiency at least
+every non-oracle strategy's (CCTools' modes included), with no more failed attempts than
+CCTools' greedy (`cctools-greedy`, the devel head). *Ceiling*: the memory efficiency of a
+clairvoyant strategy that gives every task after the rules' cold start exactly its use, so the
+cold start alone caps what any strategy can reach."""
 
-* **Cheapest retry ladder, deterministic.** For each resource it chooses rungs
-  `a_1 < ... < a_k` (at most 10, the last the largest value seen) that minimise the expected
-  resource x time of trying them in order, `sum_m (a_m + c) S(a_(m-1))`, where `S(a)` is the
-  weight of tasks above `a`. Dynamic programming finds the optimum exactly over the distinct
-  values, merged into at most 96 quantile levels so the work is bounded. The first attempt gets
-  the lowest rung, a retry the next rung above the failed value: no random draws.
-* **Weights are wall time x recency.** Waste is resource x time, so long tasks count more;
-  weights halve every 1000 tasks of the category, so a phase change takes over.
-* **Coupled resources.** A failed attempt wastes all three resources, so each attempt is
-  charged `c` = 2 x the resource's mean use (about one mean task's worth of each of the other
-  two resources). A rung that saves less than the failures it causes is not used; this is what
-  keeps failures few.
-* **Categories share what they know.** Ladders are per category; a category with no finished
-  task uses the ladders pooled over all categories, and a retry above a category's top rung
-  climbs the pooled ladder, then doubles up to the machine.
-* **Short cold start.** Only the very first task gets the whole machine; from the second task
-  on the ladders are computed from whatever has finished. The papers' rule (10 tasks) is a
-  setting (`first_on_machine`), used in the variants below.
-* Nothing is fitted to a trace: the constants (2 = the number of other resources, half-life
-  1000 tasks, growth 2 as in CCTools, 96 levels) are fixed a priori, and the variants below show
-  the results do not hinge on them.
-
-The operator gets the same computation as pure functions (`sizing/recommend.py`):
-`compute_buckets(samples, strategy, max_buckets)` returns joint shapes (cores, memory, disk)
-with the share of tasks each covers, and `category_policy(samples, strategy)` the policy that
-allocates a category's first attempts and retries.
-"""
+GAIN_NOTE = """Target: on the real traces under the operator's rules, `adaptive-ladder`'s memory
+efficiency at least 5 points above greedy bucketing's (the better of ours and CCTools')."""
 
 SPREAD_NOTE = """Greedy bucketing draws buckets at random; its memory efficiency over seeds 0-4
-shows the noise of that baseline (`adaptive-ladder` is deterministic). "Not worse" on the
-synthetic traces means no more failed attempts, cores and disk efficiency at least greedy's,
-and memory efficiency at least greedy's (seed 0) minus 0.1 point, which is within that noise."""
+under the operator's rules shows the noise of that baseline (`adaptive-ladder` is
+deterministic)."""
 
-ABLATION_NOTE = """## Where the gain comes from
+VARIANTS_NOTE = """## Where the gain comes from
 
-The variants run `adaptive-ladder` with one design choice changed: *categories pooled* ignores
-the tags, like the published strategies; *10-task cold start* gives the first 10 tasks the
-machine, like the published strategies; *both* applies the papers' rules entirely, so it
-differs from greedy bucketing only by the ladder algorithm; *no coupling* drops the per-attempt
-charge; *no decay* weighs old and new tasks alike. On the real traces the short cold start is a
-large part of the memory gain (on bioblast, ten tasks on 64 GB cap memory efficiency at about
-0.23 whatever comes after); on bimodal and trimodal the tags name the modes, so learning per
-category is most of it. Memory efficiency minus greedy's, in points, over the eight traces:"""
+Variants of `adaptive-ladder` with one design choice changed, under both rule sets: *no record
+model* drops the records (the ladder ends at the maximum seen, and a retry above it doubles);
+*balanced coupling* charges the memory ladder `c = 2` x its mean too (every resource's waste
+counted alike, as before); *no coupling* charges no ladder for the other resources; *no decay*
+weighs old and new tasks alike."""
 
 SPEED_NOTE = """## Computing buckets
 
 `bench/bench_buckets.py` times `compute_buckets` on 100,000 seeded synthetic samples (values
 nearly all distinct) against a baseline measured in the same run: reading the samples into
-arrays and sorting each resource. Target for `adaptive-ladder`: {target:.0f} ms. Figures
-at generation time (median of 3 runs, 2-core machine, other work running):"""
+arrays and sorting each resource. Target for `adaptive-ladder`: {target:.0f} ms. Figures at
+generation time (median of 3 runs, 2-core machine, other work running):"""
+
+FULL_SIZE_NOTE = """## Full-size traces
+
+The papers' raw per-task data reach 30,000 tasks. `bench/bench_replay.py` writes a seeded
+30,000-task trace in their CSV format (three categories: a tight normal, two modes, an
+exponential tail; some wall times 0), reads it back as `simulate` does and replays it through
+every registered strategy under both rule sets. CCTools' own modes are not in this suite: each
+keeps its points in a sorted linked list and its greedy modes rebucket all of them after every
+task (time growing as the cube of the tasks: a 2,000-task trace takes minutes), so `simulate`
+leaves them out above `--cctools-max-tasks` (5,000) tasks per learner. Figures at generation
+time:"""
 
 FOOTER = """## Files
 
-* `sizing/traces.py`: reads `resources_all.txt` (malformed lines counted and skipped);
-* `sizing/replay.py`: the replay and its scores;
+* `sizing/traces.py`: reads `resources_all.txt` and the papers' CSV (malformed lines counted
+  and skipped, the first one's reason reported; a CSV header without a needed column is an
+  error naming it); `sizing/trace_checks.py`: the input checks `simulate` reports;
+* `sizing/replay.py`: the replay and its scores; `sizing/rules.py`: the rule sets;
+  `sizing/suite.py`: every strategy under every rule set; `sizing/replay_cache.py`: CCTools'
+  results kept by content;
+* `sizing/cctools_builds.py`, `sizing/cctools_link.py`, `sizing/cctools_library.py`: finding a
+  CCTools build, linking its bucketing code, the ctypes bindings;
 * `sizing/strategies/`: `baselines.py`, `first_allocation.py`, `per_resource.py` (the
-  published draw-and-retry scheme), `greedy.py`, `exhaustive.py`, `kmeans.py`, `adaptive.py`
-  and `ladder_dp.py`; `STRATEGIES` maps names to factories;
+  published draw-and-retry scheme), `greedy.py`, `exhaustive.py`, `kmeans.py`, `cctools.py`,
+  `adaptive.py` and `ladder_dp.py`; `STRATEGIES` maps names to factories;
 * `sizing/recommend.py`, `sizing/buckets.py`: buckets for the operator;
 * `commands/simulate.py`: `workqueue-operator simulate`."""
 
