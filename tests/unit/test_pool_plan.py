@@ -290,3 +290,28 @@ def test_a_steady_pool_leaves_the_same_status_pass_after_pass() -> None:
     assert second.status == first.status
     assert second.events == ()
     assert observation.spec.min_workers == 0  # (the default pool would scale the worker away)
+
+
+def test_pods_killed_after_their_worker_connected_are_replaced_not_taken_for_a_crash_loop() -> None:
+    backlog = (category("a", waiting=3, running=3),)
+    names = ("w1", "w2", "w3")
+    running = observe(
+        categories=backlog,
+        workers=tuple(worker(n, tasks=1) for n in names),
+        pods=tuple(map(pod, names)),
+    )
+    memory = plan_pool(running, PoolMemory()).memory
+    assert memory.connected == frozenset(names)
+
+    def killed(name: str) -> PodView:  # SIGKILLed 5 s after it started: a "quick" failure
+        return PodView(name, PodPhase.FAILED, DECLARED, NOW - 10, NOW - 8, finished_at=NOW - 3)
+
+    after_kill = observe(categories=(category("a", waiting=6),), pods=tuple(map(killed, names)))
+    plan = plan_pool(after_kill, memory)
+    assert plan.create_count == 6
+    # The same failures from workers that never connected (a bad image, password or argument)
+    # stop creation: that is the crash loop the guard is for.
+    never = plan_pool(after_kill, PoolMemory())
+    assert never.create_count == 0
+    # Pods that are gone are forgotten.
+    assert plan_pool(observe(categories=backlog), memory).memory.connected == frozenset()

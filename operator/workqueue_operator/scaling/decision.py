@@ -215,6 +215,7 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
         (pod for pod in inputs.pods if pod.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED)),
         policy,
         now,
+        connected=inputs.connected_pods,
     )
     live = sorted((pod for pod in inputs.pods if pod.phase in LIVE_PHASES), key=lambda p: p.name)
     live_by_shape = {sid: [pod for pod in live if pod.shape_id == sid] for sid in shape_ids}

@@ -273,3 +273,5 @@ class ScalingInputs:
     now: float
     last_scale_up: float | None = None
     manager_reachable: bool = True
+    connected_pods: frozenset[str] = frozenset()
+    """Pods whose worker has been seen connected: failing, they are no crash-loop failure."""

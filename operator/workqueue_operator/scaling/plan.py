@@ -108,6 +108,10 @@ class PoolMemory:
     nothing on the pod; forgotten on restart, the resize is asked for and refused once more)."""
     resize_deferred: frozenset[str] = frozenset()
     """Pods whose resize under way was seen Deferred (so it is counted once)."""
+    connected: frozenset[str] = frozenset()
+    """Pods whose worker has been seen connected to the manager. When such a pod fails it does
+    not count towards a crash loop: its image, arguments and password worked, and it was killed
+    or lost (forgotten on restart: a pod killed soon after counts once more)."""
 
 
 # --- what the plan says to do ------------------------------------------------------------------
@@ -254,6 +258,12 @@ def plan_pool(
     policy = PoolPolicy.from_spec(spec, shapes=shapes)
     workers = _pool_workers(observation)
     idle_since = track_idle_since(memory.idle_since, workers, now)
+    pod_names = {p.name for p in observation.pods}
+    connected = frozenset(
+        name
+        for name in memory.connected | {worker_host_key(w.hostname) for w in workers}
+        if name in pod_names
+    )
     inplace = plan_in_place(
         InPlaceInputs(
             spec=spec,
@@ -277,6 +287,7 @@ def plan_pool(
             now=now,
             last_scale_up=memory.last_scale_up,
             manager_reachable=manager.reachable,
+            connected_pods=connected,
         )
     )
     recreate = [
@@ -333,7 +344,12 @@ def plan_pool(
         workers=tuple(workers),
         status={"conditions": conditions, "recommendations": [r.to_api() for r in recs]},
         events=tuple(events),
-        memory=replace(memory, idle_since=idle_since, resize_deferred=inplace.deferred_seen),
+        memory=replace(
+            memory,
+            idle_since=idle_since,
+            resize_deferred=inplace.deferred_seen,
+            connected=connected,
+        ),
         in_place=inplace,
     )
 
