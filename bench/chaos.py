@@ -33,28 +33,11 @@ from tests.cctools.install import missing_cctools, use_cctools_build  # noqa: E4
 from faults.bed import log  # noqa: E402
 from faults.context import RunContext  # noqa: E402
 from faults.outcome import Row, begin, end, load_text  # noqa: E402
-from faults.scenarios import (  # noqa: E402
-    control_plane,
-    manager_restart,
-    operator_kill,
-    slow_start,
-    telemetry_loss,
-    worker_kill,
-)
+from faults.scenarios import ALL  # noqa: E402
 from faults.table import render  # noqa: E402
 from workqueue_operator.api.common import Framework  # noqa: E402
 
-SCENARIOS: dict[str, Any] = {
-    m.NAME: m
-    for m in (
-        worker_kill,
-        operator_kill,
-        control_plane,
-        manager_restart,
-        telemetry_loss,
-        slow_start,
-    )
-}
+SCENARIOS: dict[str, Any] = {m.NAME: m for m in ALL}
 
 
 def size_flags(parser: argparse.ArgumentParser) -> None:

@@ -6,11 +6,12 @@ or orphan pod, no busy worker deleted by the operator (docs/reliability.md).
 The KWOK scenarios share one control plane of the runner's own, started by the first of them
 and torn down at the end (never the shared one); manager-restart runs on the shared cluster's
 real node, in a namespace of its own. To keep the suite's time down each scenario runs for one
-framework here, the two alternating; ``WQ_CHAOS_FRAMEWORKS=both`` runs every scenario for
-both (``bench/chaos.py --quick`` does too)."""
+framework here, the two alternating in the runner's order; ``WQ_CHAOS_FRAMEWORKS=both`` runs
+every scenario for both (``bench/chaos.py --quick`` does too)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -25,28 +26,14 @@ if str(REPO / "bench") not in sys.path:
     sys.path.insert(0, str(REPO / "bench"))
 
 from faults.context import RunContext
-from faults.scenarios import (
-    control_plane,
-    manager_restart,
-    operator_kill,
-    slow_start,
-    telemetry_loss,
-    worker_kill,
-)
+from faults.scenarios import ALL, manager_restart
 from faults.table import render
 from workqueue_operator.api.common import Framework
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
 WQ, VINE = Framework.WORK_QUEUE, Framework.TASKVINE
-ONE_EACH: tuple[tuple[Any, Framework], ...] = (
-    (worker_kill, WQ),
-    (operator_kill, VINE),
-    (control_plane, WQ),
-    (telemetry_loss, VINE),
-    (slow_start, WQ),
-    (manager_restart, VINE),
-)
+ONE_EACH: tuple[tuple[Any, Framework], ...] = tuple(zip(ALL, itertools.cycle((WQ, VINE))))
 CASES = (
     [(module, framework) for module, _ in ONE_EACH for framework in Framework]
     if os.environ.get("WQ_CHAOS_FRAMEWORKS") == "both"

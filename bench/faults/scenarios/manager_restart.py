@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,63 +42,41 @@ NAME = "manager-restart"
 PORT = 9123
 MANAGER_SELECTOR = f"workqueue.dev/manager={MANAGER}"
 
-# The application: the ndcctools API, the port from the operator's environment; one JSON line
-# a returned task (its key and the worker pod that ran it). It keeps nothing outside its pod,
-# exits on SIGTERM (as PID 1 it would otherwise ignore it for the pod's grace period) and takes
-# ``start_s`` seconds before it listens.
-PROGRAMS = {
-    Framework.WORK_QUEUE: """
-        import json, os, signal, socket, sys, time, ndcctools.work_queue as wq
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        tasks, seconds, start_s = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-        life = socket.gethostname()
-        time.sleep(start_s)
-        q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]))
-        print(json.dumps({"event": "listening", "life": life}), flush=True)
-        for i in range(tasks):
-            t = wq.Task(f"sleep {seconds}; echo task-{i} $(hostname)")
-            t.specify_cores(1)
-            q.submit(t)
-        ok = 0
-        while not q.empty():
-            t = q.wait(5)
-            if t:
-                good = t.result == 0 and t.return_status == 0
-                ok += int(good)
-                words = (t.output or "").split()
-                print(json.dumps({"event": "done", "life": life, "ok": good, "out": words}),
-                      flush=True)
-        print(json.dumps({"event": "all_done", "life": life, "ok": ok}), flush=True)
-        while True:
-            q.wait(5)
-        """,
-    Framework.TASKVINE: """
-        import json, os, signal, socket, sys, time, ndcctools.taskvine as vine
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        tasks, seconds, start_s = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-        life = socket.gethostname()
-        time.sleep(start_s)
-        m = vine.Manager(port=int(os.environ["WORKQUEUE_PORT"]),
-                         run_info_path=os.environ["WORKQUEUE_RUN_INFO_PATH"])
-        print(json.dumps({"event": "listening", "life": life}), flush=True)
-        for i in range(tasks):
-            t = vine.Task(f"sleep {seconds}; echo task-{i} $(hostname)")
-            t.set_cores(1)
-            m.submit(t)
-        ok = 0
-        while not m.empty():
-            t = m.wait(5)
-            if t:
-                good = bool(t.successful())
-                ok += int(good)
-                words = (t.output or "").split()
-                print(json.dumps({"event": "done", "life": life, "ok": good, "out": words}),
-                      flush=True)
-        print(json.dumps({"event": "all_done", "life": life, "ok": ok}), flush=True)
-        while True:
-            m.wait(5)
-        """,
-}
+# The application: the ndcctools API of the framework and the port the operator gives it in
+# its environment; one JSON line a returned task (its key and the worker pod that ran it). It
+# keeps nothing outside its pod, exits on SIGTERM (as PID 1 it would otherwise ignore it for the
+# pod's grace period) and takes ``start_s`` seconds before it listens.
+PROGRAM = """
+import json, os, signal, socket, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+tasks, seconds, start_s = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+life = socket.gethostname()
+time.sleep(start_s)
+port = int(os.environ["WORKQUEUE_PORT"])
+if os.environ["WORKQUEUE_FRAMEWORK"] == "TaskVine":
+    import ndcctools.taskvine as api
+    m = api.Manager(port=port, run_info_path=os.environ["WORKQUEUE_RUN_INFO_PATH"])
+    set_cores, good = "set_cores", lambda t: bool(t.successful())
+else:
+    import ndcctools.work_queue as api
+    m = api.WorkQueue(port=port)
+    set_cores, good = "specify_cores", lambda t: t.result == 0 and t.return_status == 0
+print(json.dumps({"event": "listening", "life": life}), flush=True)
+for i in range(tasks):
+    t = api.Task(f"sleep {seconds}; echo task-{i} $(hostname)")
+    getattr(t, set_cores)(1)
+    m.submit(t)
+ok = 0
+while not m.empty():
+    t = m.wait(5)
+    if t:
+        ok += int(good(t))
+        out = (t.output or "").split()
+        print(json.dumps({"event": "done", "life": life, "ok": good(t), "out": out}), flush=True)
+print(json.dumps({"event": "all_done", "life": life, "ok": ok}), flush=True)
+while True:
+    m.wait(5)
+"""
 
 
 @dataclass(frozen=True)
@@ -128,7 +105,7 @@ def manifests(framework: Framework, size: Size) -> str:
             "mode": "InCluster",
             "framework": str(framework),
             "image": registry_image("manager"),
-            "command": ["python3", "-c", textwrap.dedent(PROGRAMS[framework])],
+            "command": ["python3", "-c", PROGRAM],
             "args": [str(size.tasks), f"{size.task_s:g}", f"{size.start_s:g}"],
             "port": PORT,
             "pollIntervalSeconds": 1,
