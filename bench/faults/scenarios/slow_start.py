@@ -20,7 +20,15 @@ from tests.cctools.workers import WORKER_BINARIES
 from faults.bed import bed, external_manager, log, worker_pool
 from faults.context import RunContext
 from faults.controlplane import READY_DELAY_ANNOTATION
-from faults.outcome import Row, begin, count_tasks, deleted_by_others, end, not_owned
+from faults.outcome import (
+    Row,
+    attribute_requeues,
+    begin,
+    count_tasks,
+    deleted_by_others,
+    end,
+    not_owned,
+)
 from workqueue_operator.api.common import Framework
 
 NAME = "slow-start"
@@ -95,7 +103,10 @@ def run(context: RunContext, framework: Framework, size: Size) -> Row:
         b.wait(b.all_returned, size.timeout_s, "every task returned")
         b.wait(lambda: pods.live_count() == 0, 300, "the pool back at 0 pods")
         lives = pods.snapshot()
-        count_tasks(row, b, b.ledger())
+        ledger = b.ledger()
+        count_tasks(row, b, ledger)
+        hosts = b.roster.hosts() if b.roster else {}
+        row.busy_deleted = len(attribute_requeues(ledger, hosts, lives, set()).busy_deleted_pods)
         row.faults = f"pods Ready after {size.ready_s} s"
         row.duplicate_pods = max(0, len(lives) - need)
         row.orphan_pods = len(not_owned(lives, b.pool_uid())) + pods.live_count()
@@ -115,4 +126,5 @@ def run(context: RunContext, framework: Framework, size: Size) -> Row:
         row.check("no pod created twice", len(lives) == need)
         row.check("no starting pod deleted", not early_gone)
         row.check("no orphan pod", row.orphan_pods == 0)
+        row.check("no busy worker deleted", row.busy_deleted == 0)
     return end(row, started)
