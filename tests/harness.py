@@ -183,7 +183,12 @@ def start_cluster(extra_env: dict[str, str] | None = None) -> Cluster:
     """Bring the local control plane up (reusing one already running) and describe it."""
     env = dict(os.environ) | (extra_env or {})
     subprocess.run(["bash", str(CLUSTER_SCRIPTS / "up.sh")], env=env, check=True, timeout=3600)
-    settings = _cluster_settings(env)
+    return running_cluster(env)
+
+
+def running_cluster(env: dict[str, str] | None = None) -> Cluster:
+    """The local control plane as it is now (nothing started or stopped)."""
+    settings = _cluster_settings(dict(os.environ) if env is None else env)
     return Cluster(kubeconfig=Path(settings["KUBECONFIG"]), bin_dir=Path(settings["WQ_BIN_DIR"]))
 
 

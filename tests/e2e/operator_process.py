@@ -21,6 +21,18 @@ def operator_program() -> Path:
     return beside if beside.exists() else REPO / ".venv" / "bin" / "workqueue-operator"
 
 
+def agent_argv(transactions_log: Path, port: int) -> list[str]:
+    """``workqueue-operator agent`` on a manager's transactions log, serving 127.0.0.1:port."""
+    return [
+        str(operator_program()),
+        "agent",
+        "--transactions-log",
+        str(transactions_log),
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+
+
 def other_operator_processes(exclude: int | None = None) -> list[str]:
     """Command lines of ``workqueue-operator run`` processes on this machine (but ``exclude``):
     a cluster-wide one also reconciles a test's own namespace."""

@@ -45,6 +45,33 @@ REAL_NODE_PLACEMENT: dict[str, Any] = {
     ],
 }
 UNAVAILABLE_EXIT = 3
+
+
+def node_operator_chart_flags(image: str, *, metrics_port: int, health_port: int) -> list[str]:
+    """``helm install`` flags for the operator's chart in one namespace, its pod on the real
+    node in the node's network (the local API server listens on 127.0.0.1 only, so the
+    ``kubernetes`` Service has no endpoints), the operator image ``image`` (by digest)."""
+    repository, digest = image.split("@")
+    env = [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
+    ]
+    return [
+        "--set=rbac.namespaced=true",
+        "--set=networkPolicy.enabled=false",
+        f"--set=image.repository={repository}",
+        f"--set=image.digest={digest}",
+        "--set=hostNetwork=true",
+        "--set=dnsPolicy=ClusterFirstWithHostNet",
+        f"--set=metrics.port={metrics_port}",
+        f"--set=operator.healthPort={health_port}",
+        "--set=operator.logFormat=plain",
+        f"--set-json=nodeSelector={json.dumps(REAL_NODE_PLACEMENT['nodeSelector'])}",
+        f"--set-json=tolerations={json.dumps(REAL_NODE_PLACEMENT['tolerations'])}",
+        f"--set-json=operator.extraEnv={json.dumps(env)}",
+    ]
+
+
 """e2e/node/up.sh's exit status when this machine lacks a capability the node needs."""
 
 

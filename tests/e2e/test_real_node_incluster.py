@@ -22,7 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.realnode import NODE_NAME, POD_NETWORK_PREFIX, REAL_NODE_PLACEMENT, registry_image
+from tests.e2e.realnode import (
+    NODE_NAME,
+    POD_NETWORK_PREFIX,
+    REAL_NODE_PLACEMENT,
+    node_operator_chart_flags,
+    registry_image,
+)
 from tests.e2e.test_real_node import PodWatch
 from tests.harness import REPO, Cluster, wait_for
 from tests.integration.test_helm_install import helm, run
@@ -163,8 +169,6 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
 ) -> None:
     namespace, cluster = own_namespace, crds
     operator_image = registry_image("operator")
-    repository, digest = operator_image.split("@")
-    placement = REAL_NODE_PLACEMENT
     run(
         helm,
         "install",
@@ -174,23 +178,8 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
         namespace,
         "--wait",
         "--timeout=4m",
-        "--set=rbac.namespaced=true",
-        "--set=networkPolicy.enabled=false",
-        f"--set=image.repository={repository}",
-        f"--set=image.digest={digest}",
-        "--set=hostNetwork=true",
-        "--set=dnsPolicy=ClusterFirstWithHostNet",
-        f"--set=metrics.port={METRICS_PORT}",
-        f"--set=operator.healthPort={HEALTH_PORT}",
-        "--set=operator.logFormat=plain",
-        f"--set-json=nodeSelector={json.dumps(placement['nodeSelector'])}",
-        f"--set-json=tolerations={json.dumps(placement['tolerations'])}",
-        "--set-json=operator.extraEnv="
-        + json.dumps(
-            [
-                {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
-                {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
-            ]
+        *node_operator_chart_flags(
+            operator_image, metrics_port=METRICS_PORT, health_port=HEALTH_PORT
         ),
     )
     try:

@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from tests.cctools.manager import FinishedTask, ManagerFactory, TestManager, free_port
-from tests.e2e.operator_process import operator_program
+from tests.e2e.operator_process import agent_argv
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
 from tests.manifests import external_manager, worker_pool
@@ -109,14 +109,7 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
         port = free_port()
         log = (tmp_path / f"agent-{len(started)}.log").open("wb")
         process = subprocess.Popen(
-            [
-                str(operator_program()),
-                "agent",
-                "--transactions-log",
-                str(transactions_log),
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
+            agent_argv(transactions_log, port),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
