@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: help setup cluster-up cluster-down cluster-status node-up node-down node-status crds lint test test-unit demo demo-down clean images test-images
+.PHONY: help down setup cluster-up cluster-down cluster-status node-up node-down node-status crds lint test test-unit demo demo-down clean images test-images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,11 @@ demo: ## set up (cached), bring up the cluster and real node if down, run the de
 
 demo-down: ## remove everything the demo made (namespace, volume, processes); the cluster stays up
 	bash scripts/demo.sh --down
+
+down: ## stop everything the tests and the demo started: the real node (and its registries), the control plane, the images' dockerd
+	bash e2e/node/down.sh
+	bash e2e/cluster/down.sh
+	bash images/stop-dockerd.sh
 
 clean: ## remove .venv and caches in the repo (not ~/.cache)
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
