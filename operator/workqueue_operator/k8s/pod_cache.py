@@ -31,7 +31,12 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from workqueue_operator.k8s.labels import POOL_LABEL
 from workqueue_operator.k8s.observe import pod_view
-from workqueue_operator.k8s.versions import is_newer, resource_version, revision
+from workqueue_operator.k8s.versions import (
+    is_newer_version,
+    resource_version,
+    revision,
+    version_number,
+)
 from workqueue_operator.scaling import PodView
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,7 @@ Lister = Callable[..., Any]
 
 @dataclass
 class _Held:
-    version: Mapping[str, Any]
+    version: str
     """Only the pod's metadata.resourceVersion: the pod itself is not kept, its view is enough."""
     view: PodView
     pool: str
@@ -75,10 +80,6 @@ class _Namespace:
 
 def _pool_of(pod: Mapping[str, Any]) -> str:
     return str(((pod.get("metadata") or {}).get("labels") or {}).get(POOL_LABEL, ""))
-
-
-def _version_of(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    return {"metadata": {"resourceVersion": resource_version(pod)}}
 
 
 def _name_of(pod: Mapping[str, Any]) -> str:
@@ -159,10 +160,10 @@ class PodCache:
         went = space.deleted.get(name)
         if held is None and went is not None and (version is None or version <= went):
             return  # a copy from before the pod was deleted
-        if not is_newer(pod, held.version if held else None):
+        if held is not None and not is_newer_version(resource_version(pod), held.version):
             return
         pool = _pool_of(pod)
-        space.pods[name] = _Held(_version_of(pod), pod_view(pod), pool)
+        space.pods[name] = _Held(resource_version(pod), pod_view(pod), pool)
         space.changes[pool] = space.changes.get(pool, 0) + 1
         if held is not None and held.pool != pool:
             space.changes[held.pool] = space.changes.get(held.pool, 0) + 1
@@ -217,18 +218,17 @@ class PodCache:
         finally:
             response.release_conn()
         version: str = listing["metadata"]["resourceVersion"]
-        listed = {"metadata": {"resourceVersion": version}}
         with self._lock:
             fresh = {_name_of(p): p for p in listing.get("items") or []}
             # A pod missing from the list is gone, unless the copy held is newer than the list
             # (the operator made it while the list was on its way: the watch will bring it).
             for name in [n for n in space.pods if n not in fresh]:
-                if not is_newer(space.pods[name].version, listed):
+                if not is_newer_version(space.pods[name].version, version):
                     self._drop(space, name)
             for pod in fresh.values():
                 self._put(space, pod)
             space.synced = True
-            space.newest = max(space.newest, revision(listed) or 0)
+            space.newest = max(space.newest, version_number(version) or 0)
         return version
 
     def _follow(self, namespace: str, space: _Namespace, version: str) -> str | None:

@@ -18,9 +18,12 @@ def resource_version(obj: Mapping[str, Any]) -> str:
 
 def is_newer(offered: Mapping[str, Any], held: Mapping[str, Any] | None) -> bool:
     """Whether ``offered`` should replace ``held`` (None: nothing held)."""
-    if held is None:
-        return True
-    new, old = resource_version(offered), resource_version(held)
+    return held is None or is_newer_version(resource_version(offered), resource_version(held))
+
+
+def is_newer_version(new: str, old: str) -> bool:
+    """Whether resource version ``new`` comes after ``old`` (True when either cannot be
+    ordered)."""
     if new.isdigit() and old.isdigit():
         return int(new) > int(old)
     return True
@@ -28,5 +31,9 @@ def is_newer(offered: Mapping[str, Any], held: Mapping[str, Any] | None) -> bool
 
 def revision(obj: Mapping[str, Any]) -> int | None:
     """The object's resource version as an integer; None when it is not a decimal integer."""
-    version = resource_version(obj)
+    return version_number(resource_version(obj))
+
+
+def version_number(version: str) -> int | None:
+    """A resource version as an integer; None when it is not a decimal integer."""
     return int(version) if version.isdigit() else None
