@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -40,6 +41,7 @@ from bench.scale.common import (
 )
 from bench.scale.infra import AuditLog, Phase, ProcessMeter
 from tests.cctools.manager import TestManager
+from tests.e2e.operator_process import OperatorProcess
 from tests.harness import REPO
 from tests.prometheus import free_port
 
@@ -65,39 +67,6 @@ class Context:
     later: Callable[[Callable[[], object]], None]
     set_targets: Callable[[dict[str, str]], None]
     """Tells Prometheus what to scrape (name -> host:port)."""
-
-
-class OperatorProcess:
-    def __init__(self, kubeconfig: Path, namespace: str, log_path: Path, metrics_port: int):
-        env = dict(os.environ) | {
-            "KUBECONFIG": str(kubeconfig),
-            "WORKQUEUE_OPERATOR_METRICS_PORT": str(metrics_port),
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log_path = log_path
-        with log_path.open("wb") as out:
-            self.process = subprocess.Popen(
-                [str(OPERATOR), "run", "--namespace", namespace, "--log-format", "plain"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=REPO,
-                start_new_session=True,
-            )
-        self.pid = self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 class AgentProcess:
@@ -213,8 +182,12 @@ def _run(ctx: Context, pools: int, result: SizeResult, stack: contextlib.ExitSta
     watch.start()
     stack.callback(watch.stop)
     metrics_port = free_port()
-    operator = OperatorProcess(ctx.kubeconfig, namespace, work / "operator.log", metrics_port)
+    # The operator under its own identity (the audit log counts its requests).
+    identity = dataclasses.replace(kube.cluster, kubeconfig=ctx.kubeconfig)
+    operator = OperatorProcess(identity, namespace, work, metrics_port=metrics_port)
+    operator.start()
     stack.callback(operator.stop)
+    assert operator.pid is not None
     meter = ProcessMeter(operator.pid)
     stack.callback(meter.stop)
     targets = {
@@ -238,7 +211,7 @@ def _run(ctx: Context, pools: int, result: SizeResult, stack: contextlib.ExitSta
         interval=1,
         what=f"{pools} pools accepted",
     )
-    result.notes.append(f"operator log: {operator.log_path}")
+    result.notes.append(f"operator log: {operator.logs[-1]}")
 
     def measure(name: str, body: Callable[[Phase], None]) -> Phase:
         with meter.phase(name) as phase:
@@ -246,8 +219,8 @@ def _run(ctx: Context, pools: int, result: SizeResult, stack: contextlib.ExitSta
         phase.requests = dict(ctx.audit.requests(ctx.user, phase.start, phase.end))
         ctx.on_phase(name, phase, targets)
         result.phases[name] = phase
-        if not operator.alive():
-            raise RuntimeError(f"the operator exited; see {operator.log_path}")
+        if not operator.running:
+            raise RuntimeError(f"the operator exited; see {operator.logs[-1]}")
         return phase
 
     time.sleep(args.settle)
