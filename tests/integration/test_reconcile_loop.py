@@ -1,5 +1,6 @@
 """The reconcile loop every kind runs on (controllers/loop.py), against the real apiserver and a
-real manager: status is written only when it changes, and every kind's passes are counted."""
+real manager: status is written only when it changes, a pool whose passes change nothing backs
+them off and probes its manager instead, and every kind's passes are counted."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, wait_for, wait_for_passes
 from tests.manifests import external_manager, manifest, worker_pool
 from workqueue_operator.controllers import metrics
+from workqueue_operator.scaling.cadence import QUIET_PASS_MAX_SECONDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-POLLS = 60
-"""A minute of passes, one a second."""
+QUIET_LOOKS = 20
+"""Probes of an idle pool polled once a second, after its passes have started to back off."""
 
 
 def reconciles(kind: str) -> float:
@@ -27,12 +29,19 @@ def reconciles(kind: str) -> float:
     )
 
 
-def test_an_idle_pool_and_its_manager_write_no_status_over_a_minute_of_polls(
+def pods_of(operator: Cluster, namespace: str, pool: str) -> list[str]:
+    found = operator.kubectl(
+        "get", "pods", "-l", f"workqueue.dev/pool={pool}", "-o", "name", namespace=namespace
+    )
+    return found.stdout.split()
+
+
+def test_an_idle_pool_backs_off_its_passes_writes_nothing_and_wakes_on_a_backlog(
     operator: Cluster, namespace: str, manager_factory: ManagerFactory
 ) -> None:
     manager = manager_factory()  # real, idle: no task, no worker
     operator.apply(external_manager(manager.port, name="idle"), namespace)
-    pool = "minWorkers: 0\nautoscale: {pollIntervalSeconds: 1}"
+    pool = "minWorkers: 0\nmaxWorkers: 2\nautoscale: {pollIntervalSeconds: 1}"
     operator.apply(worker_pool("workers", pool, manager="idle"), namespace)
     operator.wait_condition_true(
         "wqm", "idle", namespace, "Reachable", what="the manager reachable"
@@ -46,19 +55,37 @@ def test_an_idle_pool_and_its_manager_write_no_status_over_a_minute_of_polls(
         ),
         what="the pool's first decision",
     )
-    # Once settled, a minute of passes over an unchanging manager and pool sends no status
-    # patch (the operator counts the patches it sends: a no-op patch would leave the object's
-    # resourceVersion as it is, so the apiserver's view cannot tell).
-    wait_for_passes("WorkerPool", namespace, "workers", 2)
+    wait_for_passes("WorkerPool", namespace, "workers", 2, timeout=10)
     wait_for_passes("WorkQueueManager", namespace, "idle", 2)
     pool_patches = metrics.status_patches("WorkerPool", namespace, "workers")
     manager_patches = metrics.status_patches("WorkQueueManager", namespace, "idle")
     assert pool_patches >= 1 and manager_patches >= 1  # the first passes wrote their status
-    wait_for_passes("WorkerPool", namespace, "workers", POLLS, timeout=10)
-    wait_for_passes("WorkQueueManager", namespace, "idle", 2, timeout=10)
 
+    # Nothing moves: passes back off (scaling/cadence.py) and a probe a second looks instead.
+    def probes(changed: bool) -> int:
+        return metrics.probes(namespace, "workers", changed=changed)
+
+    passes_before, probes_before = reconciles("WorkerPool"), probes(False)
+    wait_for(
+        lambda: probes(False) - probes_before >= QUIET_LOOKS,
+        timeout=QUIET_LOOKS * 3,
+        what=f"{QUIET_LOOKS} quiet probes",
+    )
+    pool_passes = reconciles("WorkerPool") - passes_before  # other tests' pools count too
+    assert pool_passes < QUIET_LOOKS / 2, (pool_passes, QUIET_LOOKS)
+    assert probes(True) == 0
+    # ... and no status patch from any of those looks (the operator counts the patches it
+    # sends: a no-op patch would leave the object's resourceVersion as it is).
+    wait_for_passes("WorkQueueManager", namespace, "idle", 2, timeout=20)
     assert metrics.status_patches("WorkerPool", namespace, "workers") == pool_patches
     assert metrics.status_patches("WorkQueueManager", namespace, "idle") == manager_patches
+
+    # A backlog, just after a pass (the next one is 8 s or more away, backed off): the next
+    # probe, within a second, sees the manager's categories move and starts a pass at once.
+    wait_for_passes("WorkerPool", namespace, "workers", 1, timeout=QUIET_PASS_MAX_SECONDS + 5)
+    manager.submit("sleep 60", category="woken", cores=1, memory_mb=100)
+    wait_for(lambda: pods_of(operator, namespace, "workers"), timeout=30, what="a worker pod")
+    assert probes(True) >= 1
 
 
 def test_every_kinds_passes_are_counted(operator: Cluster, namespace: str) -> None:

@@ -94,6 +94,10 @@ class InMemoryKube:
     def pool_pods(self, namespace: str, pool: str) -> list[PodView]:
         return pod_views(self.list_pods(namespace, pool_selector(pool)))
 
+    def pool_changes(self, namespace: str, pool: str) -> int:
+        """The pool's pods as they are now, hashed: moves whenever one of them changes."""
+        return hash(repr(sorted(str(p) for p in self.list_pods(namespace, pool_selector(pool)))))
+
     def release_pool_pods(self, namespace: str, pool: str) -> None:
         self.released.append((namespace, pool))
 

@@ -14,9 +14,11 @@ stored ones, post the pass's Events, count the pass in
 ``workqueue_operator_reconciles_total`` (and its end in
 ``workqueue_operator_last_reconcile_timestamp_seconds``, its patches in
 ``workqueue_operator_status_patches_total``), and sleep until the recheck time or until the spec
-changes. A pass that fails (the apiserver restarting, a manager's DNS name not resolving yet)
-is logged and retried with a growing delay; the loop does not die. When the object is deleted
-its metric series are forgotten.
+changes; a kind may leave a ``Probe`` that looks cheaply every few seconds meanwhile and ends
+the sleep when what the pass saw has moved (a quiet WorkerPool: ``scaling.cadence``). A pass
+that fails (the apiserver restarting, a manager's DNS name not resolving yet) is logged and
+retried with a growing delay; the loop does not die. When the object is deleted its metric
+series are forgotten.
 """
 
 from __future__ import annotations
@@ -98,6 +100,16 @@ class Pass(Generic[SpecT, MemoryT]):
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A cheap look between passes: every ``every_seconds`` while the loop waits for its next
+    pass, ``changed`` says whether what the last pass saw has moved (True starts the pass at
+    once; so does a probe that raises)."""
+
+    every_seconds: float
+    changed: Callable[[], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
 class Outcome(Generic[MemoryT]):
     """What a kind's pass leaves: status fields, Events, its memory, when to look again."""
 
@@ -105,6 +117,7 @@ class Outcome(Generic[MemoryT]):
     memory: MemoryT
     recheck_seconds: float
     events: Sequence[Event] = ()
+    probe: Probe | None = None
 
 
 @dataclass(frozen=True)
@@ -175,13 +188,41 @@ async def reconcile_object(
     return status_changes(stored, acceptance | dict(outcome.status)), events, outcome
 
 
-async def _sleep(wakeup: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less when the spec changes or the loop is stopped."""
+async def _sleep(wakeup: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``, or less when the loop is woken (its spec changed) or stopped; whether
+    it was."""
     waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stop.wait())}
-    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    done, pending = await asyncio.wait(
+        waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+    )
     for waiter in pending:
         waiter.cancel()
     wakeup.clear()
+    return bool(done)
+
+
+async def wait_for_next_pass(
+    wakeup: asyncio.Event,
+    stop: asyncio.Event,
+    seconds: float,
+    probe: Probe | None,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Wait until the next pass is due: ``seconds``, or less when the loop is woken or stopped,
+    or when ``probe`` (run every ``probe.every_seconds`` meanwhile) sees a change."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        left = deadline - loop.time()
+        step = left if probe is None else min(left, probe.every_seconds)
+        if await _sleep(wakeup, stop, max(step, 0.0)) or probe is None or step >= left:
+            return
+        try:
+            if await probe.changed():
+                return
+        except Exception as error:  # a probe that fails hands over to the pass
+            logger.warning(f"probe failed, looking again now: {error}")
+            return
 
 
 def transient(error: Exception) -> bool:
@@ -212,7 +253,7 @@ async def run_object(
     memory = kind.new_memory()
     retry = RETRY_FIRST_SECONDS
     while not stop.is_set():
-        wait = retry
+        wait, probe = retry, None
         try:
             with metrics.reconcile(kind.name):
                 obj = await asyncio.to_thread(context.read, kind.plural, name)
@@ -231,14 +272,15 @@ async def run_object(
                 for event in events:
                     post(obj, event)
             metrics.record_pass(kind.name, ns, name)
-            memory, wait, retry = outcome.memory, outcome.recheck_seconds, RETRY_FIRST_SECONDS
+            memory, wait, probe = outcome.memory, outcome.recheck_seconds, outcome.probe
+            retry = RETRY_FIRST_SECONDS
         except Exception as error:
             if transient(error):
                 logger.warning(f"{kind.name} pass failed, retrying in {retry:g}s: {error}")
             else:
                 logger.exception(f"{kind.name} pass failed, retrying in {retry:g}s")
             retry = min(retry * 2, RETRY_MAX_SECONDS)
-        await _sleep(wakeup, stop, wait)
+        await wait_for_next_pass(wakeup, stop, wait, probe, logger)
 
 
 @dataclass

@@ -56,6 +56,7 @@ DOWN = "down"
 DIRECTIONS = (UP, DOWN)
 TASK_STATES = ("waiting", "running", "done", "failed")
 WORKER_STATES = ("connected", "busy", "idle")
+PROBE_RESULTS = ("unchanged", "changed")
 RECONCILE_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 PORT_ENV = "WORKQUEUE_OPERATOR_METRICS_PORT"
@@ -134,6 +135,7 @@ class _Families(NamedTuple):
     waste_cores: GaugeMetricFamily
     last_pass: GaugeMetricFamily
     status_patches: CounterMetricFamily
+    probes: CounterMetricFamily
 
     @classmethod
     def empty(cls) -> _Families:
@@ -217,6 +219,12 @@ class _Families(NamedTuple):
                 "Status patches the operator sent for an object (only passes that changed it).",
                 labels=["kind", "namespace", "name"],
             ),
+            probes=CounterMetricFamily(
+                f"{PREFIX}_pool_probes",
+                "Probes between a quiet WorkerPool's passes (one manager status request each), "
+                "by result: unchanged, or changed (which starts a pass).",
+                labels=["namespace", "pool", "result"],
+            ),
         )
 
 
@@ -234,6 +242,7 @@ class _ObjectCollector(Collector):
         self.waste: dict[ObjectKey, tuple[float, float]] = {}
         self.last_pass: dict[tuple[str, str, str], float] = {}
         self.status_patches: dict[tuple[str, str, str], float] = {}
+        self.probes: dict[tuple[str, str, str], float] = {}
 
     def describe(self) -> Iterator[Metric]:
         yield from _Families.empty()
@@ -273,6 +282,8 @@ class _ObjectCollector(Collector):
                 f.last_pass.add_metric([kind, ns, name], at)
             for (kind, ns, name), count in sorted(self.status_patches.items()):
                 f.status_patches.add_metric([kind, ns, name], count)
+            for (ns, pool, result), count in sorted(self.probes.items()):
+                f.probes.add_metric([ns, pool, result], count)
         yield from f
 
     def forget_pool(self, key: ObjectKey) -> None:
@@ -283,6 +294,8 @@ class _ObjectCollector(Collector):
             self.pods.pop(key, None)
             self.buckets.pop(key, None)
             self.waste.pop(key, None)
+            for result in PROBE_RESULTS:
+                self.probes.pop((*key, result), None)
 
 
 class OperatorMetrics:
@@ -353,6 +366,18 @@ class OperatorMetrics:
         with self._objects.lock:
             key = (kind, namespace, name)
             self._objects.status_patches[key] = self._objects.status_patches.get(key, 0.0) + 1
+
+    def record_probe(self, namespace: str, pool: str, *, changed: bool) -> None:
+        """A probe between a quiet pool's passes found its manager and pods as the last pass
+        saw them (``changed`` False) or moved (True)."""
+        with self._objects.lock:
+            key = (namespace, pool, PROBE_RESULTS[changed])
+            self._objects.probes[key] = self._objects.probes.get(key, 0.0) + 1
+
+    def probes(self, namespace: str, pool: str, *, changed: bool) -> int:
+        """Probes of a pool so far with that result."""
+        with self._objects.lock:
+            return int(self._objects.probes.get((namespace, pool, PROBE_RESULTS[changed]), 0))
 
     def status_patches(self, kind: str, namespace: str, name: str) -> int:
         """Status patches sent for an object so far."""
@@ -503,6 +528,8 @@ record_pass = METRICS.record_pass
 last_pass = METRICS.last_pass
 record_status_patch = METRICS.record_status_patch
 status_patches = METRICS.status_patches
+record_probe = METRICS.record_probe
+probes = METRICS.probes
 forget_object = METRICS.forget_object
 forget_pool = METRICS.forget_pool
 set_manager_figures = METRICS.set_manager_figures

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
@@ -16,7 +18,7 @@ from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import SizingMode, WorkerPoolSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
-from workqueue_operator.controllers.loop import Context, Kind, Outcome, Pass, on_event
+from workqueue_operator.controllers.loop import Context, Kind, Outcome, Pass, Probe, on_event
 from workqueue_operator.controllers.pool_apply import (
     PoolTarget,
     apply_pool_plan,
@@ -32,6 +34,11 @@ from workqueue_operator.k8s.connection import (
 from workqueue_operator.k8s.env_mount import EnvMount, env_mount, image_conflict
 from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.managers.status import ManagerPoll
+from workqueue_operator.scaling.cadence import (
+    categories_fingerprint,
+    is_quiet_pass,
+    pool_cadence,
+)
 from workqueue_operator.scaling.creation import CreationOutcome
 from workqueue_operator.scaling.inplace import ResizeOutcome
 from workqueue_operator.scaling.plan import (
@@ -43,12 +50,23 @@ from workqueue_operator.scaling.plan import (
     settle_pool,
 )
 from workqueue_operator.telemetry.client import AgentUnavailableError, fetch_samples
-from workqueue_operator.wq.status import StatusError
+from workqueue_operator.wq.status import StatusClient, StatusError
+from workqueue_operator.wq.status_models import CategoryStatus
 
 
-async def observe_manager(
-    spec: WorkerPoolSpec, context: Context
-) -> tuple[ManagerObservation, ManagerConnection | None, str | None]:
+@dataclass(frozen=True)
+class ManagerLook:
+    """What a pass learnt about the pool's manager: the observation the plan reads, how workers
+    reach the manager, where its telemetry agent answers, and the status client a probe can
+    ask again (None when the manager could not be asked)."""
+
+    observation: ManagerObservation
+    connection: ManagerConnection | None
+    telemetry_url: str | None
+    client: StatusClient | None = None
+
+
+async def observe_manager(spec: WorkerPoolSpec, context: Context) -> ManagerLook:
     """The pool's manager: its backlog per category and connected workers, how workers reach
     it, and where its telemetry agent answers."""
     namespace, kube = context.namespace, context.kube
@@ -62,17 +80,45 @@ async def observe_manager(
             telemetry = telemetry or telemetry_url(spec.manager_ref.name, namespace, manager_spec)
     connection = pool_connection(spec, manager_conn)
     if connection is None:
-        return ManagerObservation(False, False, "the WorkQueueManager is gone"), None, telemetry
+        gone = ManagerObservation(False, False, "the WorkQueueManager is gone")
+        return ManagerLook(gone, None, telemetry)
     client = await status_client(connection, namespace, kube)
     if isinstance(client, ManagerPoll):
-        return ManagerObservation(True, False, client.describe()), connection, telemetry
+        unanswered = ManagerObservation(True, False, client.describe())
+        return ManagerLook(unanswered, connection, telemetry)
     try:
         categories = await client.wable_status()
         workers = await client.worker_status()
     except StatusError as error:
         why = f"{client.address}: {error}"
-        return ManagerObservation(True, False, why), connection, telemetry
-    return ManagerObservation(True, True, "", categories, workers), connection, telemetry
+        return ManagerLook(ManagerObservation(True, False, why), connection, telemetry)
+    seen = ManagerObservation(True, True, "", categories, workers)
+    return ManagerLook(seen, connection, telemetry, client)
+
+
+def pool_probe(
+    p: Pass[WorkerPoolSpec, PoolMemory],
+    client: StatusClient,
+    categories: Sequence[CategoryStatus],
+    every_seconds: float,
+) -> Probe:
+    """Between a quiet pool's passes: have its manager's categories or its pods moved since this
+    pass saw them? One ``wable_status`` request and a counter read per probe."""
+    namespace, name, kube = p.namespace, p.name, p.kube
+    pods_seen = kube.pool_changes(namespace, name)
+    categories_seen = categories_fingerprint(categories)
+
+    async def changed() -> bool:
+        moved = kube.pool_changes(namespace, name) != pods_seen
+        if not moved:
+            try:
+                moved = categories_fingerprint(await client.wable_status()) != categories_seen
+            except StatusError:
+                moved = True  # the pass says why
+        metrics.record_probe(namespace, name, changed=moved)
+        return moved
+
+    return Probe(every_seconds, changed)
 
 
 async def observe_environment(
@@ -114,15 +160,18 @@ async def observe_telemetry(spec: WorkerPoolSpec, url: str | None) -> TelemetryO
 
 
 async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMemory]:
-    """One pass over an accepted WorkerPool."""
+    """One pass over an accepted WorkerPool; a quiet one (``scaling.cadence``) backs off its next
+    pass and leaves a probe that starts it as soon as the manager or the pods move."""
     spec, kube, ns = p.spec, p.kube, p.namespace
-    manager, connection, agent = await observe_manager(spec, p.context)
+    manager = await observe_manager(spec, p.context)
+    connection = manager.connection
     environment, mount = await observe_environment(spec, p.context)
-    telemetry = await observe_telemetry(spec, agent)
+    telemetry = await observe_telemetry(spec, manager.telemetry_url)
     pods = await asyncio.to_thread(kube.pool_pods, ns, p.name)
     observation = PoolObservation(
-        spec, p.status, p.generation, manager, environment, telemetry, pods, time.time()
-    )
+        spec, p.status, p.generation, manager.observation, environment, telemetry, pods,
+        time.time(),
+    )  # fmt: skip
     plan = await asyncio.to_thread(plan_pool, observation, p.memory)
     outcome = CreationOutcome(attempted=0, created=0)
     if connection is not None and (plan.creates or plan.deletes):
@@ -140,8 +189,28 @@ async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMem
     if result.figures.scaled:
         p.logger.info(f"scaled: {dict(result.figures.scaled)}; {plan.decision.reason}")
     status = result.status | {"selector": pool_selector(p.name)}
-    recheck = float(spec.autoscale.poll_interval_seconds)
-    return Outcome(status, result.memory, recheck, result.events)
+    quiet = is_quiet_pass(
+        manager_reachable=manager.observation.reachable,
+        environment_ready=environment.accepted,
+        acted=bool(plan.creates or plan.deletes or plan.resizes or plan.in_place.finished),
+        events=len(result.events),
+        stored_status=p.status,
+        status=status,
+    )
+    memory = replace(result.memory, quiet_passes=result.memory.quiet_passes + 1 if quiet else 0)
+    cadence = pool_cadence(
+        spec,
+        quiet_passes=memory.quiet_passes,
+        idle_since=memory.idle_since,
+        last_scale_up=memory.last_scale_up,
+        now=observation.now,
+    )
+    probe = None
+    if cadence.probe_every_seconds is not None and manager.client is not None:
+        probe = pool_probe(
+            p, manager.client, manager.observation.categories, cadence.probe_every_seconds
+        )
+    return Outcome(status, memory, cadence.pass_after_seconds, result.events, probe)
 
 
 def api_time() -> str:

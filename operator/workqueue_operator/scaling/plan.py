@@ -112,6 +112,9 @@ class PoolMemory:
     """Pods whose worker has been seen connected to the manager. When such a pod fails it does
     not count towards a crash loop: its image, arguments and password worked, and it was killed
     or lost (forgotten on restart: a pod killed soon after counts once more)."""
+    quiet_passes: int = 0
+    """Passes in a row that changed nothing (``scaling.cadence``): how far the next one backs
+    off."""
 
 
 # --- what the plan says to do ------------------------------------------------------------------
