@@ -184,6 +184,16 @@ class Prometheus:
             return None
         return sum(float(item["value"][1]) for item in result)
 
+    def rules(self) -> list[dict[str, Any]]:
+        """The rule groups loaded from ``rule_files``, with each rule's state."""
+        groups: list[dict[str, Any]] = self._get("/api/v1/rules", {})["groups"]
+        return groups
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts (pending or firing), with their labels and state."""
+        active: list[dict[str, Any]] = self._get("/api/v1/alerts", {})["alerts"]
+        return active
+
     def targets_up(self) -> dict[str, bool]:
         """Each active target's scrape URL and whether its last scrape worked."""
         data = self._get("/api/v1/targets", {"state": "active"})

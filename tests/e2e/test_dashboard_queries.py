@@ -43,6 +43,7 @@ from tests.e2e.test_restart import WITH_METRICS, OwnOperator, own_operator
 from tests.e2e.test_sizing import StartAgent, start_agent
 from tests.manifests import external_manager, worker_pool
 from tests.prometheus import Prometheus, ScrapeJob, missing_prometheus
+from tests.unit.test_alert_rules import ALERTS_FILE, alerts
 from tests.unit.test_dashboards import GRAFANA_RANGES, NAMES, load, panels, variable_queries
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
@@ -211,7 +212,9 @@ def test_every_dashboard_query_returns_series_from_a_real_run(
     ]
     queries = dashboard_queries()
     with (
-        Prometheus(prometheus_dir, jobs, interval=SCRAPE_INTERVAL) as prometheus,
+        Prometheus(
+            prometheus_dir, jobs, interval=SCRAPE_INTERVAL, rule_files=[ALERTS_FILE]
+        ) as prometheus,
         HostRunner(
             cluster.kubeconfig, label_selector=f"{HOST_RUNNER_LABEL}=true", namespace=namespace
         ),
@@ -255,7 +258,32 @@ def test_every_dashboard_query_returns_series_from_a_real_run(
         elsewhere = Run(prometheus, run.started, run.variables | {"namespace": "not-this-run"})
         scoped = [q for q in queries if "$namespace" in q.expr and "vector(" not in q.expr]
         assert scoped and elsewhere.empty(scoped) == scoped
+        check_alerts(prometheus, namespace)
         report(run, len(queries))
+
+
+def check_alerts(prometheus: Prometheus, namespace: str) -> None:
+    """The chart's alerting rules, loaded by the same Prometheus, see the run: the operator is
+    up, and of the alerts about this run's objects only the refused pool's is active (pending:
+    its `for` is minutes)."""
+    loaded = {r["name"] for g in prometheus.rules() for r in g["rules"] if r["type"] == "alerting"}
+    assert loaded == {rule["alert"] for rule in alerts()}, loaded
+    expected = {("WorkqueuePoolPodsRefused", REFUSED_POOL)}
+
+    def about_run() -> set[tuple[str, str]]:
+        active = prometheus.alerts()
+        assert "WorkqueueOperatorDown" not in {a["labels"]["alertname"] for a in active}
+        return {
+            (a["labels"]["alertname"], a["labels"].get("pool", a["labels"].get("manager", "")))
+            for a in active
+            if a["labels"].get("namespace") == namespace
+        }
+
+    # A pod the last pass recreated may still be Pending for a moment (that alert's pending).
+    deadline = time.monotonic() + 30
+    while (seen := about_run()) != expected and time.monotonic() < deadline:
+        time.sleep(1)
+    assert seen == expected, seen
 
 
 def report(run: Run, queries: int) -> None:
