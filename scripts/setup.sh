@@ -17,7 +17,7 @@ packages=(
   # CCTools from source (scripts/cctools.sh): compilers, SWIG for its Python package, zlib,
   # OpenSSL (TLS between managers and workers) and Python headers
   gcc g++ make libc6-dev swig zlib1g-dev libssl-dev python3-dev
-  prometheus                # promtool check metrics
+  prometheus                # promtool check metrics, check/test rules; the server for tests
   openssl curl ca-certificates python3-venv
   shellcheck                # make lint checks the shell scripts
   # the real node of the e2e suite (e2e/node/) and the images it runs (images/)

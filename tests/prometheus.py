@@ -169,12 +169,30 @@ class Prometheus:
             result = [{"metric": {}, "value": data["result"]}]
         return result
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query: the result matrix (``[{"metric": {...}, "values": [[t, "v"], ...]}]``);
+        a scalar expression gives one series without labels."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        data = self._get("/api/v1/query_range", params)
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
     def value(self, expr: str, at: float | None = None) -> float | None:
         """The single value of an instant query (the sum when it returns several), or None."""
         result = self.query(expr, at)
         if not result:
             return None
         return sum(float(item["value"][1]) for item in result)
+
+    def rules(self) -> list[dict[str, Any]]:
+        """The rule groups loaded from ``rule_files``, with each rule's state."""
+        groups: list[dict[str, Any]] = self._get("/api/v1/rules", {})["groups"]
+        return groups
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts (pending or firing), with their labels and state."""
+        active: list[dict[str, Any]] = self._get("/api/v1/alerts", {})["alerts"]
+        return active
 
     def targets_up(self) -> dict[str, bool]:
         """Each active target's scrape URL and whether its last scrape worked."""

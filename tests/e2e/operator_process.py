@@ -21,8 +21,9 @@ def operator_program() -> Path:
     return beside if beside.exists() else REPO / ".venv" / "bin" / "workqueue-operator"
 
 
-def agent_argv(transactions_log: Path, port: int) -> list[str]:
-    """``workqueue-operator agent`` on a manager's transactions log, serving 127.0.0.1:port."""
+def agent_argv(transactions_log: Path, port: int, manager: str | None = None) -> list[str]:
+    """``workqueue-operator agent`` on a manager's transactions log, serving 127.0.0.1:port;
+    with ``manager`` (host:port), also polling that manager's status port."""
     return [
         str(operator_program()),
         "agent",
@@ -30,6 +31,7 @@ def agent_argv(transactions_log: Path, port: int) -> list[str]:
         str(transactions_log),
         "--listen",
         f"127.0.0.1:{port}",
+        *(["--manager", manager] if manager else []),
     ]
 
 
@@ -73,6 +75,11 @@ class OperatorProcess:
         self._log: IO[bytes] | None = None
         self.starts = 0
         self.logs: list[Path] = []
+
+    @property
+    def metrics_port(self) -> int:
+        """Where the operator serves its metrics (0: nowhere)."""
+        return self._metrics_port
 
     @property
     def pid(self) -> int | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cctools.manager import ManagerFactory
+from tests.cctools.manager import ManagerFactory, free_port
 from tests.e2e.operator_process import OperatorProcess, other_operator_processes
 from tests.e2e.podwatch import PodCounts, PodTracker
 from tests.harness import Cluster, wait_for
@@ -69,14 +69,22 @@ class OwnOperator:
     operator: OperatorProcess
 
 
+WITH_METRICS = "metrics"
+"""``own_operator``'s parameter (``indirect``): its operator serves metrics on a free port."""
+
+
 @pytest.fixture
-def own_operator(crds: Cluster, tmp_path: Path) -> Iterator[OwnOperator]:
+def own_operator(
+    crds: Cluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[OwnOperator]:
     """``rs-<random>`` (not the session's prefix, so the session operator leaves it alone) and
-    an operator for it, not started. At teardown the project's objects are deleted while an
-    operator runs (it holds their finalizers), then the namespace."""
+    an operator for it, not started (metrics off, or on a free port with the parameter
+    ``WITH_METRICS``). At teardown the project's objects are deleted while an operator runs
+    (it holds their finalizers), then the namespace."""
     namespace = f"rs-{uuid.uuid4().hex[:8]}"
     crds.create_namespace(namespace)
-    operator = OperatorProcess(crds, namespace, tmp_path)
+    metrics_port = free_port() if getattr(request, "param", None) == WITH_METRICS else 0
+    operator = OperatorProcess(crds, namespace, tmp_path, metrics_port=metrics_port)
     try:
         yield OwnOperator(crds, namespace, operator)
     finally:

@@ -39,7 +39,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -61,7 +61,12 @@ HOLD_SECONDS = 7
 TASKS_PER_PROFILE = 4
 DECLARED_SHAPE = "c2m4096d4096"
 
-StartAgent = Callable[[Path], str]
+
+class StartAgent(Protocol):
+    """``start_agent``: an agent on a transactions log (and, with ``manager``, polling that
+    manager's status port); returns its URL."""
+
+    def __call__(self, transactions_log: Path, manager: str | None = None) -> str: ...
 
 
 def allocate_and_hold(mib: int) -> str:
@@ -105,11 +110,11 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
     teardown."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(transactions_log: Path) -> str:
+    def start(transactions_log: Path, manager: str | None = None) -> str:
         port = free_port()
         log = (tmp_path / f"agent-{len(started)}.log").open("wb")
         process = subprocess.Popen(
-            agent_argv(transactions_log, port),
+            agent_argv(transactions_log, port, manager),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -87,14 +87,20 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])
 
 
-def expressions(dashboard: dict[str, Any]) -> list[str]:
-    exprs = [t["expr"] for p in panels(dashboard) for t in p.get("targets", [])]
+def variable_queries(dashboard: dict[str, Any]) -> dict[str, str]:
+    """Each query variable's name and the series its ``label_values(series, label)`` reads."""
+    queries = {}
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
             match = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable["definition"])
             assert match, variable["definition"]
-            exprs.append(match.group(1))
-    return exprs
+            queries[variable["name"]] = match.group(1)
+    return queries
+
+
+def expressions(dashboard: dict[str, Any]) -> list[str]:
+    exprs = [t["expr"] for p in panels(dashboard) for t in p.get("targets", [])]
+    return exprs + list(variable_queries(dashboard).values())
 
 
 def substitute(expr: str) -> str:

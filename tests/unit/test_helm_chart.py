@@ -93,9 +93,10 @@ def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> di
 
 NAMESPACED = {"rbac__namespaced": "true", "rbac__namespaces": "{team-a,team-b}"}
 MONITORS = {"metrics__serviceMonitor__enabled": "true", "metrics__podMonitor__enabled": "true"}
+ALERTS = {"metrics__prometheusRule__enabled": "true"}
 DASHBOARDS = {"dashboards__enabled": "true"}
 NETWORK_POLICY = {"networkPolicy__enabled": "true"}
-EVERYTHING = NAMESPACED | MONITORS | DASHBOARDS | NETWORK_POLICY
+EVERYTHING = NAMESPACED | MONITORS | ALERTS | DASHBOARDS | NETWORK_POLICY
 
 BASE_KINDS = {"ServiceAccount": 1, "Deployment": 1, "Service": 1}
 CASES: dict[str, tuple[dict[str, str], dict[str, int]]] = {
@@ -113,6 +114,10 @@ CASES: dict[str, tuple[dict[str, str], dict[str, int]]] = {
         MONITORS,
         BASE_KINDS
         | {"ClusterRole": 1, "ClusterRoleBinding": 1, "ServiceMonitor": 2, "PodMonitor": 2},
+    ),
+    "alerts": (
+        ALERTS,
+        BASE_KINDS | {"ClusterRole": 1, "ClusterRoleBinding": 1, "PrometheusRule": 1},
     ),
     "dashboards": (
         DASHBOARDS,
@@ -132,6 +137,7 @@ CASES: dict[str, tuple[dict[str, str], dict[str, int]]] = {
             "ClusterRoleBinding": 1,
             "ServiceMonitor": 2,
             "PodMonitor": 2,
+            "PrometheusRule": 1,
             "ConfigMap": 1,
             "NetworkPolicy": 2,
         },
@@ -367,7 +373,8 @@ def test_network_policy_admits_only_workers_and_the_operator(helm: Path) -> None
 
 
 def test_metrics_off_sets_port_zero_and_drops_the_service(helm: Path) -> None:
-    objects = render(helm, {"metrics__enabled": "false"}, MONITORS)
+    objects = render(helm, {"metrics__enabled": "false"}, MONITORS, ALERTS)
+    assert "PrometheusRule" not in kinds(objects)
     assert "Service" not in kinds(objects)
     (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
