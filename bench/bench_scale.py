@@ -77,10 +77,9 @@ STATE = Path.home() / ".cache" / "workqueue-operator" / "scale-bench"
 PROMQL = {
     "status_patches": "sum(increase(workqueue_operator_status_patches_total[{w}s]))",
     "passes": "sum(increase(workqueue_operator_reconciles_total[{w}s]))",
-    "manager_requests": "sum(increase(workqueue_operator_manager_requests_total[{w}s]))",
-    "cpu_s": "sum(increase(workqueue_operator_process_cpu_seconds_total[{w}s]))",
-    "rss_max_mb": (
-        "max(max_over_time(workqueue_operator_process_resident_memory_bytes[{w}s])) / 2^20"
+    "pool_probes": "sum(increase(workqueue_operator_probes_total[{w}s]))",
+    "pool_probes_changed": (
+        'sum(increase(workqueue_operator_probes_total{{result="changed"}}[{w}s]))'
     ),
     "apiserver_requests_all_clients": (
         'sum(increase(apiserver_request_total{{job="apiserver"}}[{w}s]))'

@@ -10,7 +10,7 @@ from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, wait_for, wait_for_passes
 from tests.manifests import external_manager, manifest, worker_pool
 from workqueue_operator.controllers import metrics
-from workqueue_operator.scaling.cadence import QUIET_PASS_MAX_SECONDS
+from workqueue_operator.values.cadence import QUIET_PASS_MAX_SECONDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -62,8 +62,8 @@ def test_an_idle_pool_backs_off_its_passes_writes_nothing_and_wakes_on_a_backlog
     assert pool_patches >= 1 and manager_patches >= 1  # the first passes wrote their status
 
     # Nothing moves: passes back off (scaling/cadence.py) and a probe a second looks instead.
-    def probes(changed: bool) -> int:
-        return metrics.probes(namespace, "workers", changed=changed)
+    def probes(changed: bool, kind: str = "WorkerPool", name: str = "workers") -> int:
+        return metrics.probes(kind, namespace, name, changed=changed)
 
     passes_before, probes_before = reconciles("WorkerPool"), probes(False)
     wait_for(
@@ -76,7 +76,8 @@ def test_an_idle_pool_backs_off_its_passes_writes_nothing_and_wakes_on_a_backlog
     assert probes(True) == 0
     # ... and no status patch from any of those looks (the operator counts the patches it
     # sends: a no-op patch would leave the object's resourceVersion as it is).
-    wait_for_passes("WorkQueueManager", namespace, "idle", 2, timeout=20)
+    wait_for_passes("WorkQueueManager", namespace, "idle", 2, timeout=QUIET_PASS_MAX_SECONDS + 5)
+    assert probes(False, "WorkQueueManager", "idle") >= 1  # the manager's passes back off too
     assert metrics.status_patches("WorkerPool", namespace, "workers") == pool_patches
     assert metrics.status_patches("WorkQueueManager", namespace, "idle") == manager_patches
 
@@ -86,6 +87,24 @@ def test_an_idle_pool_backs_off_its_passes_writes_nothing_and_wakes_on_a_backlog
     manager.submit("sleep 60", category="woken", cores=1, memory_mb=100)
     wait_for(lambda: pods_of(operator, namespace, "workers"), timeout=30, what="a worker pod")
     assert probes(True) >= 1
+    # The manager's probe saw the queue move too: its status shows the task without waiting
+    # for its backed-off pass.
+    wait_for(
+        lambda: (
+            (operator.get("wqm", "idle", namespace) or {})
+            .get("status", {})
+            .get("queue", {})
+            .get("tasksWaiting", 0)
+            + (operator.get("wqm", "idle", namespace) or {})
+            .get("status", {})
+            .get("queue", {})
+            .get("tasksRunning", 0)
+            >= 1
+        ),
+        timeout=30,
+        what="the manager's status counting the task",
+    )
+    assert probes(True, "WorkQueueManager", "idle") >= 1
 
 
 def test_every_kinds_passes_are_counted(operator: Cluster, namespace: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,16 +15,12 @@ from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.loop import Context, Pass, Probe, wait_for_next_pass
 from workqueue_operator.controllers.pool import pool_probe
-from workqueue_operator.scaling.cadence import (
-    QUIET_PASS_MAX_SECONDS,
-    Cadence,
-    categories_fingerprint,
-    is_quiet_pass,
-    pool_cadence,
-)
+from workqueue_operator.managers.status import ManagerPoll, is_quiet_poll, poll_status
+from workqueue_operator.scaling.cadence import categories_fingerprint, is_quiet_pass, pool_cadence
 from workqueue_operator.scaling.plan import PoolMemory
+from workqueue_operator.values.cadence import QUIET_PASS_MAX_SECONDS, Cadence
 from workqueue_operator.wq.status import StatusClient
-from workqueue_operator.wq.status_models import CategoryStatus
+from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 
 NOW = 10_000.0
 
@@ -199,11 +196,25 @@ def test_a_pool_probe_sees_its_pods_move_without_asking_the_manager() -> None:
     probe = probe_of(kube, client)
     pod = {"metadata": {"name": "workers-1", "labels": {"workqueue.dev/pool": "workers"}}}
     kube.create_pod("ns", pod)
-    before = metrics.probes("ns", "workers", changed=True)
+    before = metrics.probes("WorkerPool", "ns", "workers", changed=True)
     assert asyncio.run(probe.changed()) is True
-    assert metrics.probes("ns", "workers", changed=True) == before + 1
+    assert metrics.probes("WorkerPool", "ns", "workers", changed=True) == before + 1
 
 
 def test_a_pool_probe_whose_manager_does_not_answer_hands_over_to_a_pass() -> None:
     probe = probe_of(InMemoryKube(), StatusClient("127.0.0.1", closed_port(), timeout=1.0))
     assert asyncio.run(probe.changed()) is True
+
+
+def test_a_quiet_manager_poll_answered_and_changed_nothing() -> None:
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    answered = ManagerPoll(at, "m:9123", queue=QueueStatus())
+    stored, _ = poll_status({}, answered, 1)
+    fields, events = poll_status(stored, answered, 1)
+    assert is_quiet_poll(stored, answered, fields, len(events))
+    busier = ManagerPoll(at, "m:9123", queue=QueueStatus(tasks_waiting=3))
+    fields, events = poll_status(stored, busier, 1)
+    assert not is_quiet_poll(stored, busier, fields, len(events))
+    silent = ManagerPoll(at, "m:9123", reason="Unreachable", message="refused")
+    fields, events = poll_status(stored, silent, 1)
+    assert not is_quiet_poll(stored, silent, fields, len(events))

@@ -40,7 +40,7 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_pool_waste_cores",
     "workqueue_operator_last_reconcile_timestamp_seconds",
     "workqueue_operator_status_patches",
-    "workqueue_operator_pool_probes",
+    "workqueue_operator_probes",
 }
 
 QUEUE = QueueFigures(
@@ -71,8 +71,8 @@ def exercise(m: OperatorMetrics) -> None:
     m.set_waste("ns", "pool", memory_bytes=3 * 2**30, cores=1.5)
     m.record_pass("WorkerPool", "ns", "pool", at=1_800_000_000.0)
     m.record_status_patch("WorkerPool", "ns", "pool")
-    m.record_probe("ns", "pool", changed=False)
-    m.record_probe("ns", "pool", changed=True)
+    m.record_probe("WorkerPool", "ns", "pool", changed=False)
+    m.record_probe("WorkerPool", "ns", "pool", changed=True)
 
 
 def samples(m: OperatorMetrics) -> list[Sample]:

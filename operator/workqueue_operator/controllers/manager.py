@@ -13,23 +13,30 @@ import kopf
 
 from workqueue_operator.api.acceptance import Event, judge_manager
 from workqueue_operator.api.common import now
-from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
+from workqueue_operator.api.manager import ManagerMode, QueueFigures, WorkQueueManagerSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import MANAGERS
-from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
+from workqueue_operator.controllers.loop import Kind, Outcome, Pass, Probe, on_event
 from workqueue_operator.controllers.manager_tls import (
     ManagerTlsSecret,
     TlsWaiting,
     ensure_manager_tls,
 )
-from workqueue_operator.controllers.reach import poll_manager
-from workqueue_operator.k8s.connection import manager_connection
+from workqueue_operator.controllers.reach import poll_manager, status_client
+from workqueue_operator.k8s.connection import ManagerConnection, manager_connection
 from workqueue_operator.k8s.manager_objects import (
     OPERATOR_IMAGE,
     manager_deployment,
     manager_service,
 )
-from workqueue_operator.managers.status import ManagerPoll, poll_status, queue_figures
+from workqueue_operator.managers.status import (
+    ManagerPoll,
+    is_quiet_poll,
+    poll_status,
+    queue_figures,
+)
+from workqueue_operator.values.cadence import quiet_backoff
+from workqueue_operator.wq.status import StatusClient, StatusError
 
 
 @kopf.index(*MANAGERS)
@@ -38,6 +45,7 @@ def manager_names(*, namespace: str | None, name: str, **_: Any) -> dict[str, st
     return {namespace or "": name}
 
 
+MANAGER_KIND = "WorkQueueManager"
 TLS_RECHECK_S = 300.0
 """How often a deployed TLS manager's Secret is read again (renewal, cert-manager's rotation)."""
 
@@ -50,24 +58,62 @@ class ManagerMemory:
     deployed_generation: int | None = None
     deployed_certificate: str | None = None
     tls_read_at: float | None = None
+    quiet_passes: int = 0
+    """Passes in a row that changed nothing (``managers.status.is_quiet_poll``): how far the
+    next one backs off (``values.cadence``)."""
 
 
 async def reconcile_manager(p: Pass[WorkQueueManagerSpec, ManagerMemory]) -> Outcome[ManagerMemory]:
-    """One pass over an accepted WorkQueueManager."""
+    """One pass over an accepted WorkQueueManager. A quiet one (nothing changed) backs off the
+    next pass and leaves a probe that asks the manager for its queue every pollIntervalSeconds
+    and starts the pass as soon as the queue's figures move."""
     spec, memory = p.spec, p.memory
     events: list[Event] = []
     poll: ManagerPoll | None = None
+    connection = manager_connection(p.name, p.namespace, spec)
     if spec.mode is ManagerMode.IN_CLUSTER:
         memory, waiting, events = await deploy_manager(p)
         if waiting is not None:
             poll = ManagerPoll(now(), None, reason=waiting.reason, message=waiting.message)
     if poll is None:
-        connection = manager_connection(p.name, p.namespace, spec)
         poll = await poll_manager(connection, p.namespace, p.kube)
     fields, poll_events = poll_status(p.status, poll, p.generation)
     queue = queue_figures(poll.queue) if poll.queue is not None else None
     metrics.set_manager_figures(p.namespace, p.name, reachable=poll.reachable, queue=queue)
-    return Outcome(fields, memory, float(spec.poll_interval_seconds), events + poll_events)
+    events += poll_events
+    quiet = is_quiet_poll(p.status, poll, fields, len(events))
+    memory = replace(memory, quiet_passes=memory.quiet_passes + 1 if quiet else 0)
+    cadence = quiet_backoff(float(spec.poll_interval_seconds), memory.quiet_passes)
+    probe = None
+    if cadence.probe_every_seconds is not None and queue is not None:
+        probe = queue_probe(p, connection, queue, cadence.probe_every_seconds)
+    return Outcome(fields, memory, cadence.pass_after_seconds, events, probe)
+
+
+def queue_probe(
+    p: Pass[WorkQueueManagerSpec, ManagerMemory],
+    connection: ManagerConnection,
+    seen: QueueFigures,
+    every_seconds: float,
+) -> Probe:
+    """Between a quiet manager's passes: have its queue's figures moved since this pass? One
+    ``queue_status`` (``manager_status``) request per probe; its client (and password) is made
+    once, at the first probe."""
+    client: StatusClient | None = None
+
+    async def changed() -> bool:
+        nonlocal client
+        if client is None:
+            found = await status_client(connection, p.namespace, p.kube)
+            client = found if isinstance(found, StatusClient) else None
+        try:
+            moved = client is None or queue_figures(await client.queue_status()) != seen
+        except StatusError:
+            moved = True  # the pass says why
+        metrics.record_probe(MANAGER_KIND, p.namespace, p.name, changed=moved)
+        return moved
+
+    return Probe(every_seconds, changed)
 
 
 async def deploy_manager(
@@ -112,7 +158,7 @@ async def deploy_manager(
 
 
 MANAGER = Kind(
-    name="WorkQueueManager",
+    name=MANAGER_KIND,
     plural=MANAGERS[2],
     spec_model=WorkQueueManagerSpec,
     accepted_phase="Pending",

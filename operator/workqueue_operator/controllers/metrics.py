@@ -220,10 +220,10 @@ class _Families(NamedTuple):
                 labels=["kind", "namespace", "name"],
             ),
             probes=CounterMetricFamily(
-                f"{PREFIX}_pool_probes",
-                "Probes between a quiet WorkerPool's passes (one manager status request each), "
-                "by result: unchanged, or changed (which starts a pass).",
-                labels=["namespace", "pool", "result"],
+                f"{PREFIX}_probes",
+                "Probes between a quiet object's passes (one manager status request each), by "
+                "result: unchanged, or changed (which starts a pass at once).",
+                labels=["kind", "namespace", "name", "result"],
             ),
         )
 
@@ -242,7 +242,7 @@ class _ObjectCollector(Collector):
         self.waste: dict[ObjectKey, tuple[float, float]] = {}
         self.last_pass: dict[tuple[str, str, str], float] = {}
         self.status_patches: dict[tuple[str, str, str], float] = {}
-        self.probes: dict[tuple[str, str, str], float] = {}
+        self.probes: dict[tuple[str, str, str, str], float] = {}
 
     def describe(self) -> Iterator[Metric]:
         yield from _Families.empty()
@@ -282,8 +282,8 @@ class _ObjectCollector(Collector):
                 f.last_pass.add_metric([kind, ns, name], at)
             for (kind, ns, name), count in sorted(self.status_patches.items()):
                 f.status_patches.add_metric([kind, ns, name], count)
-            for (ns, pool, result), count in sorted(self.probes.items()):
-                f.probes.add_metric([ns, pool, result], count)
+            for (kind, ns, name, result), count in sorted(self.probes.items()):
+                f.probes.add_metric([kind, ns, name, result], count)
         yield from f
 
     def forget_pool(self, key: ObjectKey) -> None:
@@ -294,8 +294,6 @@ class _ObjectCollector(Collector):
             self.pods.pop(key, None)
             self.buckets.pop(key, None)
             self.waste.pop(key, None)
-            for result in PROBE_RESULTS:
-                self.probes.pop((*key, result), None)
 
 
 class OperatorMetrics:
@@ -367,17 +365,18 @@ class OperatorMetrics:
             key = (kind, namespace, name)
             self._objects.status_patches[key] = self._objects.status_patches.get(key, 0.0) + 1
 
-    def record_probe(self, namespace: str, pool: str, *, changed: bool) -> None:
-        """A probe between a quiet pool's passes found its manager and pods as the last pass
-        saw them (``changed`` False) or moved (True)."""
+    def record_probe(self, kind: str, namespace: str, name: str, *, changed: bool) -> None:
+        """A probe between a quiet object's passes found what the last pass saw (``changed``
+        False) or found it moved (True)."""
         with self._objects.lock:
-            key = (namespace, pool, PROBE_RESULTS[changed])
+            key = (kind, namespace, name, PROBE_RESULTS[changed])
             self._objects.probes[key] = self._objects.probes.get(key, 0.0) + 1
 
-    def probes(self, namespace: str, pool: str, *, changed: bool) -> int:
-        """Probes of a pool so far with that result."""
+    def probes(self, kind: str, namespace: str, name: str, *, changed: bool) -> int:
+        """Probes of an object so far with that result."""
         with self._objects.lock:
-            return int(self._objects.probes.get((namespace, pool, PROBE_RESULTS[changed]), 0))
+            key = (kind, namespace, name, PROBE_RESULTS[changed])
+            return int(self._objects.probes.get(key, 0))
 
     def status_patches(self, kind: str, namespace: str, name: str) -> int:
         """Status patches sent for an object so far."""
@@ -390,10 +389,12 @@ class OperatorMetrics:
             return self._objects.last_pass.get((kind, namespace, name))
 
     def forget_object(self, kind: str, namespace: str, name: str) -> None:
-        """Drop a deleted object's last-pass and status-patch series."""
+        """Drop a deleted object's last-pass, status-patch and probe series."""
         with self._objects.lock:
             self._objects.last_pass.pop((kind, namespace, name), None)
             self._objects.status_patches.pop((kind, namespace, name), None)
+            for result in PROBE_RESULTS:
+                self._objects.probes.pop((kind, namespace, name, result), None)
 
     # --- WorkerPools -----------------------------------------------------------------------
     def record_scale(

@@ -66,6 +66,9 @@ class ManagerLook:
     client: StatusClient | None = None
 
 
+POOL_KIND = "WorkerPool"
+
+
 async def observe_manager(spec: WorkerPoolSpec, context: Context) -> ManagerLook:
     """The pool's manager: its backlog per category and connected workers, how workers reach
     it, and where its telemetry agent answers."""
@@ -115,7 +118,7 @@ def pool_probe(
                 moved = categories_fingerprint(await client.wable_status()) != categories_seen
             except StatusError:
                 moved = True  # the pass says why
-        metrics.record_probe(namespace, name, changed=moved)
+        metrics.record_probe(POOL_KIND, namespace, name, changed=moved)
         return moved
 
     return Probe(every_seconds, changed)
@@ -219,7 +222,7 @@ def api_time() -> str:
 
 
 POOL = Kind(
-    name="WorkerPool",
+    name=POOL_KIND,
     plural=POOLS[2],
     spec_model=WorkerPoolSpec,
     accepted_phase="Running",

@@ -100,3 +100,15 @@ def poll_status(
         kind = EventType.NORMAL if poll.reachable else EventType.WARNING
         events.append(Event(kind, poll.reason, poll.describe()))
     return fields, events
+
+
+def is_quiet_poll(
+    current: Mapping[str, Any], poll: ManagerPoll, fields: Mapping[str, Any], events: int
+) -> bool:
+    """Whether a pass changed nothing: the manager answered, no Event, and every status field
+    the poll sets equal to the stored one (``values.cadence`` then backs off the next pass)."""
+    return (
+        poll.reachable
+        and events == 0
+        and all(current.get(key) == value for key, value in fields.items())
+    )

@@ -4,7 +4,7 @@ While anything moves, a full pass (read the manager's categories and workers, pl
 settle the status) runs every ``pollIntervalSeconds``. A pass is *quiet* when it found the
 manager reachable and the environment ready, planned no action, posted no Event and left every
 status field as stored. After each quiet pass in a row the wait before the next full pass
-doubles, up to ``QUIET_PASS_MAX_SECONDS`` and never past the moment a deadline the plan keeps
+doubles (``values.cadence``), up to 30 s and never past the moment a deadline the plan keeps
 (an idle worker's ``idleDelaySeconds``, the scale-up ``cooldownSeconds``) runs out. Between
 those passes a *probe* every ``pollIntervalSeconds`` asks the manager only for its categories
 (one small status request) and reads the pool's pod-change counter: the first difference from
@@ -16,25 +16,13 @@ instead of a whole pass.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.values.cadence import Cadence, quiet_backoff
 from workqueue_operator.wq.status_models import CategoryStatus
 
-QUIET_PASS_MAX_SECONDS = 30.0
-"""The longest wait between two full passes of a pool whose passes change nothing."""
-
 CategoriesFingerprint = tuple[tuple[Any, ...], ...]
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """When the next full pass runs at the latest, and how often a probe may start it sooner
-    (None: no probe, the next pass comes after ``pass_after_seconds``)."""
-
-    pass_after_seconds: float
-    probe_every_seconds: float | None = None
 
 
 def categories_fingerprint(categories: Sequence[CategoryStatus]) -> CategoriesFingerprint:
@@ -74,17 +62,13 @@ def pool_cadence(
     last_scale_up: float | None,
     now: float,
 ) -> Cadence:
-    """The next look at a pool whose last ``quiet_passes`` passes in a row were quiet."""
-    interval = float(spec.autoscale.poll_interval_seconds)
-    if quiet_passes <= 0:
-        return Cadence(interval)
-    backoff = min(interval * 2.0 ** min(quiet_passes, 16), max(interval, QUIET_PASS_MAX_SECONDS))
+    """The next look at a pool whose last ``quiet_passes`` passes in a row were quiet: backed
+    off (``values.cadence``), but never past an idle worker's delay or the cooldown's end."""
     deadlines = [since + spec.autoscale.idle_delay_seconds for since in idle_since.values()]
     if last_scale_up is not None:
         deadlines.append(last_scale_up + spec.autoscale.cooldown_seconds)
-    upcoming = [deadline - now for deadline in deadlines if deadline > now]
-    if upcoming:
-        backoff = min(backoff, max(interval, min(upcoming)))
-    if backoff <= interval:
-        return Cadence(interval)
-    return Cadence(backoff, probe_every_seconds=interval)
+    return quiet_backoff(
+        float(spec.autoscale.poll_interval_seconds),
+        quiet_passes,
+        due_in_seconds=[deadline - now for deadline in deadlines],
+    )
