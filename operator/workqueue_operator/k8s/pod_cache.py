@@ -66,6 +66,8 @@ class _Namespace:
 
     pools: set[str] = field(default_factory=set)
     pods: dict[str, _Held] = field(default_factory=dict)
+    by_pool: dict[str, dict[str, _Held]] = field(default_factory=dict)
+    """The same pods by pool, then name (a pass reads its pool's without going through all)."""
     deleted: OrderedDict[str, int] = field(default_factory=OrderedDict)
     """Deleted pods' names, each with the newest resource version known when it went."""
     newest: int = 0
@@ -106,7 +108,7 @@ class PodCache:
             space.pools.add(pool)
             if not space.synced:
                 return None
-            return [h.view for _, h in sorted(space.pods.items()) if h.pool == pool]
+            return [h.view for _, h in sorted(space.by_pool.get(pool, {}).items())]
 
     def changes(self, namespace: str, pool: str) -> int:
         """A number that moves whenever the pool's pods change."""
@@ -163,10 +165,13 @@ class PodCache:
         if held is not None and not is_newer_version(resource_version(pod), held.version):
             return
         pool = _pool_of(pod)
-        space.pods[name] = _Held(resource_version(pod), pod_view(pod), pool)
-        space.changes[pool] = space.changes.get(pool, 0) + 1
         if held is not None and held.pool != pool:
+            space.by_pool[held.pool].pop(name, None)
             space.changes[held.pool] = space.changes.get(held.pool, 0) + 1
+        space.pods[name] = space.by_pool.setdefault(pool, {})[name] = _Held(
+            resource_version(pod), pod_view(pod), pool
+        )
+        space.changes[pool] = space.changes.get(pool, 0) + 1
 
     def _drop(self, space: _Namespace, name: str, version: int | None = None) -> None:
         held = space.pods.pop(name, None)
@@ -176,6 +181,7 @@ class PodCache:
         while len(space.deleted) > TOMBSTONES:
             space.deleted.popitem(last=False)
         if held is not None:
+            space.by_pool[held.pool].pop(name, None)
             space.changes[held.pool] = space.changes.get(held.pool, 0) + 1
 
     # --- the watch -------------------------------------------------------------------------
