@@ -21,8 +21,10 @@ more, idle pool while the others stay steady: tasks submitted -> its first pod e
 Figures: CPU (/proc utime+stime) and RSS (sampled every 0.25 s) of the operator process; API
 requests by verb and resource of the operator's identity from the apiserver's audit log (the
 control plane is started with an audit policy that logs only the bench's ServiceAccounts); status
-writes, passes and manager status requests through PromQL from a real Prometheus scraping the
-operator, the agents and the apiserver. Every figure at every size, and its slope over the
+writes, passes and probes (manager status requests between passes) through PromQL from a real
+Prometheus scraping the operator and the agents every ``--scrape-interval`` s (15; the chart's
+monitors scrape every 30 s, and a scrape is part of the operator's CPU) and the apiserver every
+2 s. Every figure at every size, and its slope over the
 sizes (least squares, per pool).
 
     .venv/bin/python bench/bench_scale.py [--pools 5,10,25,50] [--pods-per-pool 100]
@@ -98,6 +100,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pods-per-pool", type=int, default=100)
     parser.add_argument("--poll-interval", type=int, default=1, help="pools' pollIntervalSeconds")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of idle and steady")
+    parser.add_argument(
+        "--scrape-interval",
+        type=float,
+        default=15.0,
+        help="seconds between Prometheus scrapes of the operator and agents (chart default: 30)",
+    )
     parser.add_argument("--settle", type=float, default=10.0, help="seconds before a window")
     parser.add_argument("--rounds", type=int, default=10, help="reaction rounds (ours)")
     parser.add_argument("--agents", type=int, default=2, help="telemetry agents (ours)")
@@ -149,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prometheus = Prometheus(
             work / "prometheus",
             [
-                ScrapeJob("workqueue", file_sd=targets_file),
+                ScrapeJob("workqueue", file_sd=targets_file, interval=f"{args.scrape_interval:g}s"),
                 ScrapeJob(
                     "apiserver",
                     [plane.apiserver],
@@ -163,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"prometheus on {prometheus.url}")
 
         def on_phase(name: str, phase: Phase, targets: dict[str, str]) -> None:
-            time.sleep(4)  # one more scrape after the phase's end
+            time.sleep(args.scrape_interval + 2)  # one more scrape after the phase's end
             window = max(int(phase.seconds), 10)
             for key, expr in PROMQL.items():
                 try:

@@ -54,11 +54,13 @@ class ScrapeJob:
     """``tls_config`` (ca_file, cert_file, key_file, ...)."""
     metric_relabel_keep: str | None = None
     """Keep only the series whose name matches this regex (the apiserver exports thousands)."""
+    interval: str | None = None
+    """This job's scrape interval (default: the server's)."""
 
     def config(self, interval: str) -> dict[str, Any]:
         job: dict[str, Any] = {
             "job_name": self.name,
-            "scrape_interval": interval,
+            "scrape_interval": self.interval or interval,
             "scheme": self.scheme,
             "metrics_path": self.metrics_path,
         }
