@@ -95,8 +95,8 @@ def replay(
 ) -> ReplayResult:
     """Replay ``samples`` in order against ``strategy`` (see the module docstring)."""
     rng = random.Random(seed)
-    used = [0.0, 0.0, 0.0]
-    allocated = [0.0, 0.0, 0.0]
+    used_cores = used_memory = used_disk = 0.0
+    allocated_cores = allocated_memory = allocated_disk = 0.0
     attempts = failed_attempts = 0
     for sample in samples:
         use = Allocation.used_by(sample).capped(machine)
@@ -106,8 +106,9 @@ def replay(
         failures = 0
         while True:
             attempts += 1
-            for index, value in enumerate(allocation.values()):
-                allocated[index] += value * time
+            allocated_cores += allocation.cores * time
+            allocated_memory += allocation.memory_mb * time
+            allocated_disk += allocation.disk_mb * time
             exceeded = allocation.exceeded_by(use)
             if not exceeded:
                 break
@@ -119,21 +120,27 @@ def replay(
                 proposed = policy.retry(allocation, exceeded, rng)
             allocation = next_allocation(allocation, proposed, exceeded, machine)
         failed_attempts += failures
-        for index, value in enumerate(use.values()):
-            used[index] += value * time
+        used_cores += use.cores * time
+        used_memory += use.memory_mb * time
+        used_disk += use.disk_mb * time
         strategy.observe(sample)
-    scores = [ResourceScore(u, a) for u, a in zip(used, allocated, strict=True)]
-    return ReplayResult(len(samples), attempts, failed_attempts, *scores)
+    return ReplayResult(
+        len(samples),
+        attempts,
+        failed_attempts,
+        ResourceScore(used_cores, allocated_cores),
+        ResourceScore(used_memory, allocated_memory),
+        ResourceScore(used_disk, allocated_disk),
+    )
 
 
 def failed_attempt(sample: Sample, use: Allocation, allocation: Allocation) -> Sample:
     """What the monitor reports for an attempt stopped at its limits."""
-    seen = Allocation.of(min(u, a) for u, a in zip(use.values(), allocation.values(), strict=True))
     return replace(
         sample,
-        cores=seen.cores,
-        memory_mb=seen.memory_mb,
-        disk_mb=seen.disk_mb,
+        cores=min(use.cores, allocation.cores),
+        memory_mb=min(use.memory_mb, allocation.memory_mb),
+        disk_mb=min(use.disk_mb, allocation.disk_mb),
         result=TaskResult.RESOURCE_EXHAUSTION,
     )
 

@@ -207,7 +207,7 @@ class AdaptiveLadder:
     config: StrategyConfig
     settings: AdaptiveSettings = field(default_factory=AdaptiveSettings)
     _history: History = field(init=False)
-    _learned: tuple[Rungs, Rungs] | None = field(default=None, init=False)
+    _policy: AdaptivePolicy | None = field(default=None, init=False)
     _learned_at: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -222,11 +222,11 @@ class AdaptiveLadder:
         seen = len(self._history)
         if seen < max(self.settings.first_on_machine, 1):
             return FixedPolicy(self.config.machine, self.config.machine)
-        if self._learned is None or grown_by_one_percent(seen, self._learned_at):
-            self._learned = learn(self._history, self.config.max_buckets, self.settings)
+        if self._policy is None or grown_by_one_percent(seen, self._learned_at):
+            rungs, above = learn(self._history, self.config.max_buckets, self.settings)
+            self._policy = AdaptivePolicy(rungs, above, self.config.machine, self.settings.growth)
             self._learned_at = seen
-        rungs, above = self._learned
-        return AdaptivePolicy(rungs, above, self.config.machine, self.settings.growth)
+        return self._policy
 
 
 def adaptive_ladder(config: StrategyConfig) -> AdaptiveLadder:

@@ -102,6 +102,7 @@ class FirstAllocation:
         self._objective = objective
         self._cold = FixedPolicy(config.machine, config.machine)
         self._first: Allocation | None = None
+        self._policy: MaxSeenRetryPolicy | None = None
         self._computed_at = 0
 
     def observe(self, sample: Sample) -> None:
@@ -120,7 +121,11 @@ class FirstAllocation:
         if self._first is None or grown_by_one_percent(seen, self._computed_at):
             self._computed_at = seen
             self._first = self.first_allocation()
-        return MaxSeenRetryPolicy(self._first, self.history.maximum(), self.config.machine)
+        maximum = self.history.maximum()
+        policy = self._policy
+        if policy is None or policy.allocation is not self._first or policy.maximum is not maximum:
+            policy = self._policy = MaxSeenRetryPolicy(self._first, maximum, self.config.machine)
+        return policy
 
     def first_allocation(self) -> Allocation:
         """The objective's value of each resource over the history."""

@@ -32,7 +32,7 @@ class History:
         limits = self._rows[:, : len(RESOURCES)]
         np.minimum(limits, machine.values(), out=limits)
         top = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
-        self._maximum = [float(v) for v in top]
+        self._maximum = Allocation.of(float(v) for v in top)
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
@@ -40,11 +40,14 @@ class History:
             return
         if self._size == len(self._rows):
             self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
-        cores, memory, disk = self.machine.values()
-        usage = (min(sample.cores, cores), min(sample.memory_mb, memory), min(sample.disk_mb, disk))
-        self._rows[self._size] = (*usage, sample.wall_time_s)
+        machine, top = self.machine, self._maximum
+        cores = min(sample.cores, machine.cores)
+        memory = min(sample.memory_mb, machine.memory_mb)
+        disk = min(sample.disk_mb, machine.disk_mb)
+        self._rows[self._size] = (cores, memory, disk, sample.wall_time_s)
         self._size += 1
-        self._maximum = [max(seen, used) for seen, used in zip(self._maximum, usage, strict=True)]
+        if cores > top.cores or memory > top.memory_mb or disk > top.disk_mb:
+            self._maximum = top.at_least(Allocation(cores, memory, disk))
 
     def __len__(self) -> int:
         return self._size
@@ -69,7 +72,7 @@ class History:
 
     def maximum(self) -> Allocation:
         """Per-resource maximum seen (zero when empty), kept as tasks are added."""
-        return Allocation.of(self._maximum)
+        return self._maximum
 
 
 def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
