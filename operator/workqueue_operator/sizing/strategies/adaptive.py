@@ -40,7 +40,7 @@ from workqueue_operator.sizing.strategies.history import (
     histogram,
 )
 from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
-from workqueue_operator.sizing.strategies.records import next_record, record_excesses
+from workqueue_operator.sizing.strategies.records import next_record, record_excesses, records
 from workqueue_operator.values.samples import Sample
 
 Values = tuple[float, ...]
@@ -109,7 +109,19 @@ def ladder(
     """
     if len(values) == 0:
         return ()
-    distinct, summed = merge_levels(*histogram(values, weights), MAX_LEVELS)
+    return histogram_ladder(histogram(values, weights), max_rungs, cost, beyond)
+
+
+def histogram_ladder(
+    counted: tuple[FloatArray, FloatArray],
+    max_rungs: int,
+    cost: float,
+    beyond: tuple[FloatArray, FloatArray] = (np.empty(0), np.empty(0)),
+) -> Values:
+    """:func:`ladder` of values already counted into (distinct values, summed weights)."""
+    if len(counted[0]) == 0:
+        return ()
+    distinct, summed = merge_levels(*counted, MAX_LEVELS)
     if len(beyond[0]):
         above, above_summed = merge_levels(*histogram(*beyond), RECORD_LEVELS)
         distinct = np.concatenate((distinct, above))
@@ -138,14 +150,15 @@ def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple
     for resource in RESOURCES:
         values = history.values(resource)
         cost = settings.attempt_cost(resource, float(values @ weights) / total)
+        counted = history.histogram(resource, weights)
         if not settings.records:
-            within.append(ladder(values, weights, max_rungs, cost))
+            within.append(histogram_ladder(counted, max_rungs, cost))
             above.append(())
             continue
-        within.append(
-            ladder(values, weights, max_rungs, cost, next_record(values, weights, recency))
-        )
-        excesses, excess_weights = record_excesses(values, weights)
+        found = records(values) if len(values) >= 2 else None
+        beyond = next_record(values, weights, recency, found)
+        within.append(histogram_ladder(counted, max_rungs, cost, beyond))
+        excesses, excess_weights = record_excesses(values, weights, found)
         above.append(ladder(within[-1][-1] * (1 + excesses), excess_weights, max_rungs, cost))
     return (within[0], within[1], within[2]), (above[0], above[1], above[2])
 

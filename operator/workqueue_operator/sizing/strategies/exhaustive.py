@@ -70,8 +70,12 @@ def exhaustive_ladder(values: FloatArray, weights: FloatArray, max_buckets: int 
     cum_w = np.concatenate(([0.0], np.cumsum(weights)))
     cum_vw = np.concatenate(([0.0], np.cumsum(values * weights)))
     best: tuple[float, FloatArray, FloatArray] | None = None
+    tried: set[bytes] = set()
     for count in range(1, max(1, max_buckets) + 1):
         tops, probs, means = candidate_ladder(values, cum_w, cum_vw, count)
+        if tops.tobytes() in tried:
+            continue  # the same buckets as a smaller count: the same cost, so never better
+        tried.add(tops.tobytes())
         cost = expected_cost(tops, probs, means)
         if best is None or cost < best[0]:
             best = (cost, tops, probs)

@@ -28,7 +28,6 @@ from workqueue_operator.sizing.strategies.history import (
     FloatArray,
     History,
     grown_by_one_percent,
-    histogram,
 )
 from workqueue_operator.values.samples import Sample
 
@@ -133,8 +132,8 @@ class FirstAllocation:
         ones = np.ones_like(times)
         first = []
         for resource in RESOURCES:
-            values, summed_times = histogram(self.history.values(resource), times)
-            _, summed_counts = histogram(self.history.values(resource), ones)
+            values, summed_times = self.history.histogram(resource, times)
+            _, summed_counts = self.history.histogram(resource, ones)
             first.append(self._objective(values, summed_times, summed_counts))
         return Allocation.of(first)
 

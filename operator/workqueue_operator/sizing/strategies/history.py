@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
+from workqueue_operator.sizing.strategies.levels import Levels
 from workqueue_operator.values.samples import Sample, TaskResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,6 +34,7 @@ class History:
         np.minimum(limits, machine.values(), out=limits)
         top = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
         self._maximum = Allocation.of(float(v) for v in top)
+        self._levels = tuple(Levels() for _ in RESOURCES)
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
@@ -69,6 +71,12 @@ class History:
         view = self._rows[: self._size, : len(RESOURCES)]
         view.flags.writeable = False
         return view
+
+    def histogram(self, resource: Resource, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``histogram(self.values(resource), weights)``, without sorting the history again."""
+        distinct, inverse = self._levels[RESOURCES.index(resource)].of(self.values(resource))
+        summed = np.bincount(inverse, weights=weights, minlength=len(distinct))
+        return distinct, summed.astype(np.float64)
 
     def maximum(self) -> Allocation:
         """Per-resource maximum seen (zero when empty), kept as tasks are added."""

@@ -20,7 +20,6 @@ from workqueue_operator.sizing.strategies.history import (
     FloatArray,
     History,
     grown_by_one_percent,
-    histogram,
 )
 from workqueue_operator.values.samples import Sample
 
@@ -91,7 +90,7 @@ class LadderPolicy:
 def compute_ladders(history: History, ladder: LadderFunction, weight: WeightFunction) -> Ladders:
     """One ladder per resource from a (non-empty) history."""
     weights = weight(len(history))
-    result = [ladder(*histogram(history.values(r), weights)) for r in RESOURCES]
+    result = [ladder(*history.histogram(r, weights)) for r in RESOURCES]
     return (result[0], result[1], result[2])
 
 
