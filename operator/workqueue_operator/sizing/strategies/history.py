@@ -35,18 +35,18 @@ class History:
         top = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
         self._maximum = Allocation.of(float(v) for v in top)
         self._levels = tuple(Levels() for _ in RESOURCES)
+        self._pending: list[tuple[float, float, float, float]] = []
+        """Rows added since the array was last read (written into it when it is)."""
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
         if sample.result is not TaskResult.SUCCESS:
             return
-        if self._size == len(self._rows):
-            self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
         machine, top = self.machine, self._maximum
         cores = min(sample.cores, machine.cores)
         memory = min(sample.memory_mb, machine.memory_mb)
         disk = min(sample.disk_mb, machine.disk_mb)
-        self._rows[self._size] = (cores, memory, disk, sample.wall_time_s)
+        self._pending.append((cores, memory, disk, sample.wall_time_s))
         self._size += 1
         if cores > top.cores or memory > top.memory_mb or disk > top.disk_mb:
             self._maximum = top.at_least(Allocation(cores, memory, disk))
@@ -54,21 +54,32 @@ class History:
     def __len__(self) -> int:
         return self._size
 
+    def _stored(self) -> FloatArray:
+        """The rows, with the pending ones written in."""
+        if self._pending:
+            if self._size > len(self._rows):
+                grown = np.zeros((max(2 * len(self._rows), self._size), _COLUMNS))
+                grown[: len(self._rows)] = self._rows
+                self._rows = grown
+            self._rows[self._size - len(self._pending) : self._size] = self._pending
+            self._pending.clear()
+        return self._rows
+
     def values(self, resource: Resource) -> FloatArray:
         """Usage of one resource, oldest first (a read-only view)."""
-        view = self._rows[: self._size, RESOURCES.index(resource)]
+        view = self._stored()[: self._size, RESOURCES.index(resource)]
         view.flags.writeable = False
         return view
 
     def times(self) -> FloatArray:
         """Wall times, oldest first (a read-only view)."""
-        view = self._rows[: self._size, len(RESOURCES)]
+        view = self._stored()[: self._size, len(RESOURCES)]
         view.flags.writeable = False
         return view
 
     def usage(self) -> FloatArray:
         """Usage as rows of (cores, memory, disk), oldest first (a read-only view)."""
-        view = self._rows[: self._size, : len(RESOURCES)]
+        view = self._stored()[: self._size, : len(RESOURCES)]
         view.flags.writeable = False
         return view
 
