@@ -74,19 +74,30 @@ class AdaptiveSettings:
         return coupling * mean
 
 
-def sample_weights(times: FloatArray, half_life: float) -> FloatArray:
-    """Wall time x recency weights, oldest first.
+def recency_weights(count: int, half_life: float) -> FloatArray:
+    """Recency alone, oldest first: halved every ``half_life`` tasks (all 1 for 0: no decay)."""
+    if half_life > 0:
+        age = np.arange(count - 1, -1, -1, dtype=np.float64)
+        return np.exp2(-age / half_life)
+    return np.ones(count)
+
+
+def sample_weights(
+    times: FloatArray, half_life: float, recency: FloatArray | None = None
+) -> FloatArray:
+    """Wall time x recency weights, oldest first (``recency``: :func:`recency_weights`, when
+    the caller has it).
 
     Tasks without a measurable time weigh as much as the shortest measured one (they still show
     that their value occurs); with no clock at all every task weighs 1.
     """
-    count = len(times)
     positive = times[times > 0]
     floor = float(positive.min()) if len(positive) else 1.0
     weights = np.maximum(times, floor)
     if half_life > 0:
-        age = np.arange(count - 1, -1, -1, dtype=np.float64)
-        weights = weights * np.exp2(-age / half_life)
+        if recency is None:
+            recency = recency_weights(len(times), half_life)
+        weights = weights * recency
     return weights
 
 
@@ -142,8 +153,8 @@ def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple
     record (:func:`next_record`), and the ladder above is the cheapest one over the records'
     excesses scaled to the top rung; without it, over the tasks seen, and nothing above.
     """
-    weights = sample_weights(history.times(), settings.half_life)
-    recency = sample_weights(np.ones(len(history)), settings.half_life)
+    recency = recency_weights(len(history), settings.half_life)
+    weights = sample_weights(history.times(), settings.half_life, recency)
     total = float(weights.sum())
     within: list[Values] = []
     above: list[Values] = []
