@@ -24,12 +24,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.resources import maximum as maximum_of
 from workqueue_operator.sizing.strategies.base import Strategy, StrategyConfig, StrategyFactory
-from workqueue_operator.values.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample
 
 MAX_ATTEMPTS = 64
 """After this many failures of one task its next attempt gets the whole machine."""
@@ -136,18 +135,21 @@ def replay(
 
 def failed_attempt(sample: Sample, use: Allocation, allocation: Allocation) -> Sample:
     """What the monitor reports for an attempt stopped at its limits."""
-    return replace(
-        sample,
-        cores=min(use.cores, allocation.cores),
-        memory_mb=min(use.memory_mb, allocation.memory_mb),
-        disk_mb=min(use.disk_mb, allocation.disk_mb),
-        result=TaskResult.RESOURCE_EXHAUSTION,
+    return sample.stopped_at(
+        min(use.cores, allocation.cores),
+        min(use.memory_mb, allocation.memory_mb),
+        min(use.disk_mb, allocation.disk_mb),
     )
 
 
 def declared_maximum(samples: Sequence[Sample], machine: Allocation) -> Allocation:
     """The per-resource maximum use over a whole trace (the oracle declaration)."""
-    return maximum_of(Allocation.used_by(s) for s in samples).capped(machine)
+    cores = memory = disk = 0.0  # as resources.maximum, without an Allocation per task
+    for sample in samples:
+        cores = max(cores, sample.cores)
+        memory = max(memory, sample.memory_mb)
+        disk = max(disk, sample.disk_mb)
+    return Allocation(cores, memory, disk).capped(machine)
 
 
 def score(

@@ -94,7 +94,7 @@ class RuledStrategy:
         """Tell the sample's learner (under the learner's category name)."""
         key = self.key(sample.category)
         if sample.category != key:
-            sample = replace(sample, category=key)
+            sample = sample.in_category(key)
         self.learner(key).observe(sample)
         if sample.result is TaskResult.SUCCESS:
             self._finished[key] = self._finished.get(key, 0) + 1
