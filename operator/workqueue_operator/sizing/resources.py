@@ -54,7 +54,13 @@ class Allocation:
         return Allocation.of(values)
 
     def capped(self, machine: Allocation) -> Allocation:
-        """Each resource limited to what the machine has."""
+        """Each resource limited to what the machine has (this one when it fits)."""
+        if not (
+            machine.cores < self.cores
+            or machine.memory_mb < self.memory_mb
+            or machine.disk_mb < self.disk_mb
+        ):
+            return self  # what min(value, machine's) gives in every resource
         return Allocation(
             min(self.cores, machine.cores),
             min(self.memory_mb, machine.memory_mb),
