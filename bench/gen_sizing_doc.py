@@ -546,8 +546,11 @@ exponential tail; some wall times 0), reads it back as `simulate` does and repla
 every registered strategy under both rule sets. CCTools' own modes are not in this suite: each
 keeps its points in a sorted linked list and its greedy modes rebucket all of them after every
 task (time growing as the cube of the tasks: a 2,000-task trace takes minutes), so `simulate`
-leaves them out above `--cctools-max-tasks` (5,000) tasks per learner. Figures at generation
-time:"""
+leaves them out above `--cctools-max-tasks` (5,000) tasks per learner.
+`bench/replay_fingerprint.py` prints every registered strategy's full result on a trace (counts,
+used and allocated resource x time as exact hex floats, a digest of every allocation handed out)
+to check that a speed-up leaves results identical; `tests/unit/test_sizing_pins.py` pins them on
+a small seeded trace and coffea. Figures at generation time:"""
 
 FOOTER = """## Files
 

@@ -24,12 +24,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES, Allocation, Resource
-from workqueue_operator.sizing.resources import maximum as maximum_of
 from workqueue_operator.sizing.strategies.base import Strategy, StrategyConfig, StrategyFactory
-from workqueue_operator.values.samples import Sample, TaskResult
+from workqueue_operator.values.samples import Sample
 
 MAX_ATTEMPTS = 64
 """After this many failures of one task its next attempt gets the whole machine."""
@@ -95,8 +94,8 @@ def replay(
 ) -> ReplayResult:
     """Replay ``samples`` in order against ``strategy`` (see the module docstring)."""
     rng = random.Random(seed)
-    used = [0.0, 0.0, 0.0]
-    allocated = [0.0, 0.0, 0.0]
+    used_cores = used_memory = used_disk = 0.0
+    allocated_cores = allocated_memory = allocated_disk = 0.0
     attempts = failed_attempts = 0
     for sample in samples:
         use = Allocation.used_by(sample).capped(machine)
@@ -106,8 +105,9 @@ def replay(
         failures = 0
         while True:
             attempts += 1
-            for index, value in enumerate(allocation.values()):
-                allocated[index] += value * time
+            allocated_cores += allocation.cores * time
+            allocated_memory += allocation.memory_mb * time
+            allocated_disk += allocation.disk_mb * time
             exceeded = allocation.exceeded_by(use)
             if not exceeded:
                 break
@@ -119,28 +119,37 @@ def replay(
                 proposed = policy.retry(allocation, exceeded, rng)
             allocation = next_allocation(allocation, proposed, exceeded, machine)
         failed_attempts += failures
-        for index, value in enumerate(use.values()):
-            used[index] += value * time
+        used_cores += use.cores * time
+        used_memory += use.memory_mb * time
+        used_disk += use.disk_mb * time
         strategy.observe(sample)
-    scores = [ResourceScore(u, a) for u, a in zip(used, allocated, strict=True)]
-    return ReplayResult(len(samples), attempts, failed_attempts, *scores)
+    return ReplayResult(
+        len(samples),
+        attempts,
+        failed_attempts,
+        ResourceScore(used_cores, allocated_cores),
+        ResourceScore(used_memory, allocated_memory),
+        ResourceScore(used_disk, allocated_disk),
+    )
 
 
 def failed_attempt(sample: Sample, use: Allocation, allocation: Allocation) -> Sample:
     """What the monitor reports for an attempt stopped at its limits."""
-    seen = Allocation.of(min(u, a) for u, a in zip(use.values(), allocation.values(), strict=True))
-    return replace(
-        sample,
-        cores=seen.cores,
-        memory_mb=seen.memory_mb,
-        disk_mb=seen.disk_mb,
-        result=TaskResult.RESOURCE_EXHAUSTION,
+    return sample.stopped_at(
+        min(use.cores, allocation.cores),
+        min(use.memory_mb, allocation.memory_mb),
+        min(use.disk_mb, allocation.disk_mb),
     )
 
 
 def declared_maximum(samples: Sequence[Sample], machine: Allocation) -> Allocation:
     """The per-resource maximum use over a whole trace (the oracle declaration)."""
-    return maximum_of(Allocation.used_by(s) for s in samples).capped(machine)
+    cores = memory = disk = 0.0  # as resources.maximum, without an Allocation per task
+    for sample in samples:
+        cores = max(cores, sample.cores)
+        memory = max(memory, sample.memory_mb)
+        disk = max(disk, sample.disk_mb)
+    return Allocation(cores, memory, disk).capped(machine)
 
 
 def score(

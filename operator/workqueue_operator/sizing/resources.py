@@ -54,20 +54,39 @@ class Allocation:
         return Allocation.of(values)
 
     def capped(self, machine: Allocation) -> Allocation:
-        """Each resource limited to what the machine has."""
-        return Allocation.of(
-            min(a, m) for a, m in zip(self.values(), machine.values(), strict=True)
+        """Each resource limited to what the machine has (this one when it fits)."""
+        if not (
+            machine.cores < self.cores
+            or machine.memory_mb < self.memory_mb
+            or machine.disk_mb < self.disk_mb
+        ):
+            return self  # what min(value, machine's) gives in every resource
+        return Allocation(
+            min(self.cores, machine.cores),
+            min(self.memory_mb, machine.memory_mb),
+            min(self.disk_mb, machine.disk_mb),
         )
 
     def at_least(self, other: Allocation) -> Allocation:
         """Each resource raised to at least ``other``'s value."""
-        return Allocation.of(max(a, b) for a, b in zip(self.values(), other.values(), strict=True))
+        return Allocation(
+            max(self.cores, other.cores),
+            max(self.memory_mb, other.memory_mb),
+            max(self.disk_mb, other.disk_mb),
+        )
 
     def exceeded_by(self, use: Allocation) -> frozenset[Resource]:
         """The resources in which ``use`` is above this allocation."""
-        return frozenset(
-            r for r, u, a in zip(RESOURCES, use.values(), self.values(), strict=True) if u > a
-        )
+        cores = use.cores > self.cores
+        memory = use.memory_mb > self.memory_mb
+        disk = use.disk_mb > self.disk_mb
+        return _EXCEEDED[cores + 2 * memory + 4 * disk]
+
+
+_EXCEEDED: tuple[frozenset[Resource], ...] = tuple(
+    frozenset(r for bit, r in enumerate(RESOURCES) if index >> bit & 1) for index in range(8)
+)
+"""Every set of resources, indexed by the bits of cores (1), memory (2) and disk (4)."""
 
 
 DEFAULT_MACHINE = Allocation(cores=16, memory_mb=64000, disk_mb=64000)

@@ -66,6 +66,10 @@ class RuledStrategy:
     rules: Rules
     _learners: dict[str, Strategy] = field(default_factory=dict, init=False)
     _finished: dict[str, int] = field(default_factory=dict, init=False)
+    _cold: FixedPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._cold = FixedPolicy(self.config.machine, self.config.machine)
 
     def key(self, category: str) -> str:
         """The learner a category's tasks go to."""
@@ -73,22 +77,25 @@ class RuledStrategy:
 
     def learner(self, key: str) -> Strategy:
         """The learner of a key, built on first use with the rules' cold start."""
-        if key not in self._learners:
+        learner = self._learners.get(key)
+        if learner is None:
             config = replace(self.config, cold_start=self.rules.cold_start)
-            self._learners[key] = self.factory(config)
-        return self._learners[key]
+            learner = self._learners[key] = self.factory(config)
+        return learner
 
     def policy(self, category: str) -> CategoryPolicy:
         """The whole machine during the cold start, else the learner's policy."""
         key = self.key(category)
         if self._finished.get(key, 0) < self.rules.cold_start:
-            return FixedPolicy(self.config.machine, self.config.machine)
+            return self._cold
         return self.learner(key).policy(key)
 
     def observe(self, sample: Sample) -> None:
         """Tell the sample's learner (under the learner's category name)."""
         key = self.key(sample.category)
-        self.learner(key).observe(replace(sample, category=key))
+        if sample.category != key:
+            sample = sample.in_category(key)
+        self.learner(key).observe(sample)
         if sample.result is TaskResult.SUCCESS:
             self._finished[key] = self._finished.get(key, 0) + 1
 

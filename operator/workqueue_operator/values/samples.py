@@ -32,3 +32,31 @@ class Sample:
     result: TaskResult = TaskResult.SUCCESS
     timestamp: float = 0.0
     task_id: str = ""
+
+    def in_category(self, category: str) -> Sample:
+        """This attempt under another category (``dataclasses.replace``, built directly: a replay
+        makes one for every attempt it pools)."""
+        return Sample(
+            category,
+            self.cores,
+            self.memory_mb,
+            self.disk_mb,
+            self.wall_time_s,
+            self.result,
+            self.timestamp,
+            self.task_id,
+        )
+
+    def stopped_at(self, cores: float, memory_mb: float, disk_mb: float) -> Sample:
+        """This attempt stopped at its limits, having used ``cores``, ``memory_mb`` and
+        ``disk_mb`` (result ``RESOURCE_EXHAUSTION``)."""
+        return Sample(
+            self.category,
+            cores,
+            memory_mb,
+            disk_mb,
+            self.wall_time_s,
+            TaskResult.RESOURCE_EXHAUSTION,
+            self.timestamp,
+            self.task_id,
+        )

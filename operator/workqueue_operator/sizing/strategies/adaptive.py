@@ -40,7 +40,7 @@ from workqueue_operator.sizing.strategies.history import (
     histogram,
 )
 from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
-from workqueue_operator.sizing.strategies.records import next_record, record_excesses
+from workqueue_operator.sizing.strategies.records import next_record, record_excesses, records
 from workqueue_operator.values.samples import Sample
 
 Values = tuple[float, ...]
@@ -74,19 +74,30 @@ class AdaptiveSettings:
         return coupling * mean
 
 
-def sample_weights(times: FloatArray, half_life: float) -> FloatArray:
-    """Wall time x recency weights, oldest first.
+def recency_weights(count: int, half_life: float) -> FloatArray:
+    """Recency alone, oldest first: halved every ``half_life`` tasks (all 1 for 0: no decay)."""
+    if half_life > 0:
+        age = np.arange(count - 1, -1, -1, dtype=np.float64)
+        return np.exp2(-age / half_life)
+    return np.ones(count)
+
+
+def sample_weights(
+    times: FloatArray, half_life: float, recency: FloatArray | None = None
+) -> FloatArray:
+    """Wall time x recency weights, oldest first (``recency``: :func:`recency_weights`, when
+    the caller has it).
 
     Tasks without a measurable time weigh as much as the shortest measured one (they still show
     that their value occurs); with no clock at all every task weighs 1.
     """
-    count = len(times)
     positive = times[times > 0]
     floor = float(positive.min()) if len(positive) else 1.0
     weights = np.maximum(times, floor)
     if half_life > 0:
-        age = np.arange(count - 1, -1, -1, dtype=np.float64)
-        weights = weights * np.exp2(-age / half_life)
+        if recency is None:
+            recency = recency_weights(len(times), half_life)
+        weights = weights * recency
     return weights
 
 
@@ -109,7 +120,19 @@ def ladder(
     """
     if len(values) == 0:
         return ()
-    distinct, summed = merge_levels(*histogram(values, weights), MAX_LEVELS)
+    return histogram_ladder(histogram(values, weights), max_rungs, cost, beyond)
+
+
+def histogram_ladder(
+    counted: tuple[FloatArray, FloatArray],
+    max_rungs: int,
+    cost: float,
+    beyond: tuple[FloatArray, FloatArray] = (np.empty(0), np.empty(0)),
+) -> Values:
+    """:func:`ladder` of values already counted into (distinct values, summed weights)."""
+    if len(counted[0]) == 0:
+        return ()
+    distinct, summed = merge_levels(*counted, MAX_LEVELS)
     if len(beyond[0]):
         above, above_summed = merge_levels(*histogram(*beyond), RECORD_LEVELS)
         distinct = np.concatenate((distinct, above))
@@ -130,22 +153,23 @@ def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple
     record (:func:`next_record`), and the ladder above is the cheapest one over the records'
     excesses scaled to the top rung; without it, over the tasks seen, and nothing above.
     """
-    weights = sample_weights(history.times(), settings.half_life)
-    recency = sample_weights(np.ones(len(history)), settings.half_life)
+    recency = recency_weights(len(history), settings.half_life)
+    weights = sample_weights(history.times(), settings.half_life, recency)
     total = float(weights.sum())
     within: list[Values] = []
     above: list[Values] = []
     for resource in RESOURCES:
         values = history.values(resource)
         cost = settings.attempt_cost(resource, float(values @ weights) / total)
+        counted = history.histogram(resource, weights)
         if not settings.records:
-            within.append(ladder(values, weights, max_rungs, cost))
+            within.append(histogram_ladder(counted, max_rungs, cost))
             above.append(())
             continue
-        within.append(
-            ladder(values, weights, max_rungs, cost, next_record(values, weights, recency))
-        )
-        excesses, excess_weights = record_excesses(values, weights)
+        found = records(values) if len(values) >= 2 else None
+        beyond = next_record(values, weights, recency, found)
+        within.append(histogram_ladder(counted, max_rungs, cost, beyond))
+        excesses, excess_weights = record_excesses(values, weights, found)
         above.append(ladder(within[-1][-1] * (1 + excesses), excess_weights, max_rungs, cost))
     return (within[0], within[1], within[2]), (above[0], above[1], above[2])
 
@@ -207,7 +231,7 @@ class AdaptiveLadder:
     config: StrategyConfig
     settings: AdaptiveSettings = field(default_factory=AdaptiveSettings)
     _history: History = field(init=False)
-    _learned: tuple[Rungs, Rungs] | None = field(default=None, init=False)
+    _policy: AdaptivePolicy | None = field(default=None, init=False)
     _learned_at: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -222,11 +246,11 @@ class AdaptiveLadder:
         seen = len(self._history)
         if seen < max(self.settings.first_on_machine, 1):
             return FixedPolicy(self.config.machine, self.config.machine)
-        if self._learned is None or grown_by_one_percent(seen, self._learned_at):
-            self._learned = learn(self._history, self.config.max_buckets, self.settings)
+        if self._policy is None or grown_by_one_percent(seen, self._learned_at):
+            rungs, above = learn(self._history, self.config.max_buckets, self.settings)
+            self._policy = AdaptivePolicy(rungs, above, self.config.machine, self.settings.growth)
             self._learned_at = seen
-        rungs, above = self._learned
-        return AdaptivePolicy(rungs, above, self.config.machine, self.settings.growth)
+        return self._policy
 
 
 def adaptive_ladder(config: StrategyConfig) -> AdaptiveLadder:

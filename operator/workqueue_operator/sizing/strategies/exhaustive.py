@@ -12,6 +12,7 @@ expected cost is ``sum_ij p_i p_j cost[i][j]``. Weights are arrival significance
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
@@ -35,21 +36,27 @@ def candidate_tops(top: float, count: int) -> list[float]:
     return [2.0**i for i in range(steps)] + [top * (k + 1) / count for k in range(count)]
 
 
+def candidate_ends(values: FloatArray, count: int) -> tuple[int, ...]:
+    """Where each non-empty candidate bucket of ``count`` linear steps ends in ``values``
+    (exclusive, ascending; the last is ``len(values)``)."""
+    tops = np.asarray(candidate_tops(float(values[-1]), count))
+    found: list[int] = np.searchsorted(values, tops, side="right").tolist()
+    found[-1] = len(values)
+    return tuple(end for i, end in enumerate(found) if end > 0 and (i == 0 or end > found[i - 1]))
+
+
 def candidate_ladder(
-    values: FloatArray, cum_w: FloatArray, cum_vw: FloatArray, count: int
+    values: FloatArray, cum_w: FloatArray, cum_vw: FloatArray, ends: Sequence[int]
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Bucket tops, probabilities and mean value inside for ``count`` linear steps.
+    """Bucket tops, probabilities and mean value inside for buckets ending at ``ends``.
 
     ``cum_w`` and ``cum_vw`` are the cumulative weights and value x weights, starting at 0.
     """
-    tops = candidate_tops(float(values[-1]), count)
-    ends = np.searchsorted(values, np.asarray(tops), side="right")
-    ends[-1] = len(values)
-    ends = ends[(ends > 0) & np.concatenate(([True], np.diff(ends) > 0))]
-    starts = np.concatenate(([0], ends[:-1]))
-    bucket_w = cum_w[ends] - cum_w[starts]
-    means = (cum_vw[ends] - cum_vw[starts]) / bucket_w
-    return values[ends - 1], bucket_w / cum_w[-1], means
+    stops = np.array(ends)
+    starts = np.array((0, *ends[:-1]))
+    bucket_w = cum_w[stops] - cum_w[starts]
+    means = (cum_vw[stops] - cum_vw[starts]) / bucket_w
+    return values[stops - 1], bucket_w / cum_w[-1], means
 
 
 def expected_cost(tops: FloatArray, probs: FloatArray, means: FloatArray) -> float:
@@ -70,8 +77,13 @@ def exhaustive_ladder(values: FloatArray, weights: FloatArray, max_buckets: int 
     cum_w = np.concatenate(([0.0], np.cumsum(weights)))
     cum_vw = np.concatenate(([0.0], np.cumsum(values * weights)))
     best: tuple[float, FloatArray, FloatArray] | None = None
+    tried: set[tuple[int, ...]] = set()
     for count in range(1, max(1, max_buckets) + 1):
-        tops, probs, means = candidate_ladder(values, cum_w, cum_vw, count)
+        ends = candidate_ends(values, count)
+        if ends in tried:
+            continue  # the same buckets as a smaller count: the same cost, so never better
+        tried.add(ends)
+        tops, probs, means = candidate_ladder(values, cum_w, cum_vw, ends)
         cost = expected_cost(tops, probs, means)
         if best is None or cost < best[0]:
             best = (cost, tops, probs)

@@ -28,7 +28,6 @@ from workqueue_operator.sizing.strategies.history import (
     FloatArray,
     History,
     grown_by_one_percent,
-    histogram,
 )
 from workqueue_operator.values.samples import Sample
 
@@ -102,6 +101,7 @@ class FirstAllocation:
         self._objective = objective
         self._cold = FixedPolicy(config.machine, config.machine)
         self._first: Allocation | None = None
+        self._policy: MaxSeenRetryPolicy | None = None
         self._computed_at = 0
 
     def observe(self, sample: Sample) -> None:
@@ -120,7 +120,11 @@ class FirstAllocation:
         if self._first is None or grown_by_one_percent(seen, self._computed_at):
             self._computed_at = seen
             self._first = self.first_allocation()
-        return MaxSeenRetryPolicy(self._first, self.history.maximum(), self.config.machine)
+        maximum = self.history.maximum()
+        policy = self._policy
+        if policy is None or policy.allocation is not self._first or policy.maximum is not maximum:
+            policy = self._policy = MaxSeenRetryPolicy(self._first, maximum, self.config.machine)
+        return policy
 
     def first_allocation(self) -> Allocation:
         """The objective's value of each resource over the history."""
@@ -128,8 +132,8 @@ class FirstAllocation:
         ones = np.ones_like(times)
         first = []
         for resource in RESOURCES:
-            values, summed_times = histogram(self.history.values(resource), times)
-            _, summed_counts = histogram(self.history.values(resource), ones)
+            values, summed_times = self.history.histogram(resource, times)
+            _, summed_counts = self.history.histogram(resource, ones)
             first.append(self._objective(values, summed_times, summed_counts))
         return Allocation.of(first)
 

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
+from workqueue_operator.sizing.strategies.levels import Levels
 from workqueue_operator.values.samples import Sample, TaskResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -32,44 +33,65 @@ class History:
         limits = self._rows[:, : len(RESOURCES)]
         np.minimum(limits, machine.values(), out=limits)
         top = limits[: self._size].max(0) if self._size else np.zeros(len(RESOURCES))
-        self._maximum = [float(v) for v in top]
+        self._maximum = Allocation.of(float(v) for v in top)
+        self._levels = tuple(Levels() for _ in RESOURCES)
+        self._pending: list[tuple[float, float, float, float]] = []
+        """Rows added since the array was last read (written into it when it is)."""
 
     def add(self, sample: Sample) -> None:
         """Remember a task that finished successfully (failed attempts are ignored)."""
         if sample.result is not TaskResult.SUCCESS:
             return
-        if self._size == len(self._rows):
-            self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
-        cores, memory, disk = self.machine.values()
-        usage = (min(sample.cores, cores), min(sample.memory_mb, memory), min(sample.disk_mb, disk))
-        self._rows[self._size] = (*usage, sample.wall_time_s)
+        machine, top = self.machine, self._maximum
+        cores = min(sample.cores, machine.cores)
+        memory = min(sample.memory_mb, machine.memory_mb)
+        disk = min(sample.disk_mb, machine.disk_mb)
+        self._pending.append((cores, memory, disk, sample.wall_time_s))
         self._size += 1
-        self._maximum = [max(seen, used) for seen, used in zip(self._maximum, usage, strict=True)]
+        if cores > top.cores or memory > top.memory_mb or disk > top.disk_mb:
+            self._maximum = top.at_least(Allocation(cores, memory, disk))
 
     def __len__(self) -> int:
         return self._size
 
+    def _stored(self) -> FloatArray:
+        """The rows, with the pending ones written in."""
+        if self._pending:
+            if self._size > len(self._rows):
+                grown = np.zeros((max(2 * len(self._rows), self._size), _COLUMNS))
+                grown[: len(self._rows)] = self._rows
+                self._rows = grown
+            self._rows[self._size - len(self._pending) : self._size] = self._pending
+            self._pending.clear()
+        return self._rows
+
     def values(self, resource: Resource) -> FloatArray:
         """Usage of one resource, oldest first (a read-only view)."""
-        view = self._rows[: self._size, RESOURCES.index(resource)]
+        view = self._stored()[: self._size, RESOURCES.index(resource)]
         view.flags.writeable = False
         return view
 
     def times(self) -> FloatArray:
         """Wall times, oldest first (a read-only view)."""
-        view = self._rows[: self._size, len(RESOURCES)]
+        view = self._stored()[: self._size, len(RESOURCES)]
         view.flags.writeable = False
         return view
 
     def usage(self) -> FloatArray:
         """Usage as rows of (cores, memory, disk), oldest first (a read-only view)."""
-        view = self._rows[: self._size, : len(RESOURCES)]
+        view = self._stored()[: self._size, : len(RESOURCES)]
         view.flags.writeable = False
         return view
 
+    def histogram(self, resource: Resource, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``histogram(self.values(resource), weights)``, without sorting the history again."""
+        distinct, inverse = self._levels[RESOURCES.index(resource)].of(self.values(resource))
+        summed = np.bincount(inverse, weights=weights, minlength=len(distinct))
+        return distinct, summed.astype(np.float64)
+
     def maximum(self) -> Allocation:
         """Per-resource maximum seen (zero when empty), kept as tasks are added."""
-        return Allocation.of(self._maximum)
+        return self._maximum
 
 
 def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:

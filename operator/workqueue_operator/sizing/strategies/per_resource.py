@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workqueue_operator.sizing.buckets import Ladder, Ladders
 from workqueue_operator.sizing.resources import RESOURCES, Allocation, Resource
@@ -20,7 +20,6 @@ from workqueue_operator.sizing.strategies.history import (
     FloatArray,
     History,
     grown_by_one_percent,
-    histogram,
 )
 from workqueue_operator.values.samples import Sample
 
@@ -32,9 +31,11 @@ WeightFunction = Callable[[int], FloatArray]
 INCREASE_RATE = 2.0
 
 
-def draw(ladder: Ladder, rng: random.Random) -> float:
-    """A rung value drawn with probability proportional to its share."""
-    total = sum(rung.share for rung in ladder)
+def draw(ladder: Ladder, rng: random.Random, total: float | None = None) -> float:
+    """A rung value drawn with probability proportional to its share (``total``: their sum,
+    when the caller already has it)."""
+    if total is None:
+        total = sum(rung.share for rung in ladder)
     point = rng.random() * total
     for rung in ladder:
         point -= rung.share
@@ -59,10 +60,20 @@ class LadderPolicy:
 
     ladders: Ladders
     machine: Allocation
+    totals: tuple[float, ...] = field(init=False)
+    """Each ladder's sum of shares, for the draws."""
+
+    def __post_init__(self) -> None:
+        totals = tuple(sum(rung.share for rung in ladder) for ladder in self.ladders)
+        object.__setattr__(self, "totals", totals)
 
     def first(self, rng: random.Random) -> Allocation:
         """Each resource drawn from its ladder."""
-        return Allocation.of(draw(ladder, rng) for ladder in self.ladders).capped(self.machine)
+        (cores, memory, disk), totals = self.ladders, self.totals
+        drawn = Allocation(
+            draw(cores, rng, totals[0]), draw(memory, rng, totals[1]), draw(disk, rng, totals[2])
+        )
+        return drawn.capped(self.machine)
 
     def retry(
         self, failed: Allocation, exceeded: frozenset[Resource], rng: random.Random
@@ -79,7 +90,7 @@ class LadderPolicy:
 def compute_ladders(history: History, ladder: LadderFunction, weight: WeightFunction) -> Ladders:
     """One ladder per resource from a (non-empty) history."""
     weights = weight(len(history))
-    result = [ladder(*histogram(history.values(r), weights)) for r in RESOURCES]
+    result = [ladder(*history.histogram(r, weights)) for r in RESOURCES]
     return (result[0], result[1], result[2])
 
 

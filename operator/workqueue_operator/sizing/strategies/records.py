@@ -17,42 +17,61 @@ excesses), which joins the values a ladder is computed from.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from workqueue_operator.sizing.strategies.history import FloatArray
 
+BoolArray = npt.NDArray[np.bool_]
 
-def record_excesses(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+
+def records(values: FloatArray) -> tuple[FloatArray, BoolArray]:
+    """For every task after the first: the maximum ``m`` of all earlier ones, and whether it was
+    a record (above ``m > 0``). Needs at least 2 values."""
+    previous = np.maximum.accumulate(values)[:-1]
+    return previous, (values[1:] > previous) & (previous > 0)
+
+
+def record_excesses(
+    values: FloatArray, weights: FloatArray, found: tuple[FloatArray, BoolArray] | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Relative excesses ``x / m - 1`` of the records (values above the maximum ``m > 0`` of
-    all earlier ones, oldest first) and their weights."""
+    all earlier ones, oldest first) and their weights. ``found``: :func:`records` of
+    ``values``, when the caller has it."""
     if len(values) < 2:
         return np.empty(0), np.empty(0)
-    previous = np.maximum.accumulate(values)[:-1]
-    later = values[1:]
-    records = (later > previous) & (previous > 0)
-    return later[records] / previous[records] - 1, weights[1:][records]
+    previous, mask = records(values) if found is None else found
+    return values[1:][mask] / previous[mask] - 1, weights[1:][mask]
 
 
-def record_rate(values: FloatArray, recency: FloatArray) -> float:
+def record_rate(
+    values: FloatArray, recency: FloatArray, found: tuple[FloatArray, BoolArray] | None = None
+) -> float:
     """The recency-weighted share of tasks after the first that were records (0 for < 2)."""
     if len(values) < 2:
         return 0.0
-    _, record_recency = record_excesses(values, recency)
+    _, record_recency = record_excesses(values, recency, found)
     return float(record_recency.sum()) / float(recency[1:].sum())
 
 
 def next_record(
-    values: FloatArray, weights: FloatArray, recency: FloatArray
+    values: FloatArray,
+    weights: FloatArray,
+    recency: FloatArray,
+    found: tuple[FloatArray, BoolArray] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Where the next record may land (the records' excesses scaled to the current maximum)
     and with what mass (the record rate x the history's total weight, spread like the
     records' weights). Empty when there was no record.
 
     ``weights`` are what a ladder is optimised for (wall time x recency), ``recency`` the
-    recency alone (how likely each task is to recur).
+    recency alone (how likely each task is to recur); ``found`` as for
+    :func:`record_excesses`.
     """
-    excesses, excess_weights = record_excesses(values, weights)
+    if found is None and len(values) >= 2:
+        found = records(values)
+    excesses, excess_weights = record_excesses(values, weights, found)
     if len(excesses) == 0 or float(excess_weights.sum()) <= 0:
         return np.empty(0), np.empty(0)
-    mass = record_rate(values, recency) * float(weights.sum())
+    mass = record_rate(values, recency, found) * float(weights.sum())
     virtual = float(values.max()) * (1 + excesses)
     return virtual, mass * excess_weights / float(excess_weights.sum())
