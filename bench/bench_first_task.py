@@ -140,8 +140,6 @@ SLUGS = {Framework.WORK_QUEUE: "wq", Framework.TASKVINE: "vine"}
 WORKER_CPU_MILLICORES = 1000
 ROUND_TIMEOUT_S = 180.0
 SCALED = re.compile(r"^scaled: ")
-TASK_LINE = re.compile(r"^(\d+) \d+ TASK (\d+) (\S+)")
-WORKER_CONNECTION = re.compile(r"^(\d+) \d+ WORKER (\S+) (?:\S+ )?CONNECTION\b")
 KUBECTL_SHIM = """#!/bin/bash
 # Written by bench/bench_first_task.py: drop kubectl's removed --show-all flag, run kubectl.
 args=()
@@ -179,6 +177,7 @@ class RoundResult:
 @dataclass
 class SystemRuns:
     name: str
+    planned: int
     framework: Framework = Framework.WORK_QUEUE
     rounds: list[RoundResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -553,7 +552,7 @@ def factory_rounds(
     later(stack, lambda: remove_namespace(kube, namespace))
     runs.notes.append(f"load average at the start: {load_average()}")
     later(stack, lambda: runs.notes.append(f"load average at the end: {load_average()}"))
-    catalog = stack.enter_context(running_catalog(work / f"catalog-{slug}"))
+    catalog = start_catalog(stack, work / f"catalog-{slug}")
     watch = StageWatch(kube.core, namespace)
     watch.start()
     later(stack, watch.stop)
@@ -644,6 +643,18 @@ def factory_rounds(
     runs.notes.append(f"factory cycle: {cycle:.1f} s")
 
 
+def start_catalog(stack: contextlib.ExitStack, workdir: Path, attempts: int = 3) -> CatalogServer:
+    """``running_catalog``, tried again when its port was taken between the choice and the
+    bind (``couldn't listen on TCP address``, seen once in a run)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return stack.enter_context(running_catalog(workdir / str(attempt)))
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def vine_factory_notes(context: RunContext, stack: contextlib.ExitStack) -> list[str]:
     """``vine_factory -T k8s`` given the worker image in each way it declares one."""
     work = context.work
@@ -652,7 +663,7 @@ def vine_factory_notes(context: RunContext, stack: contextlib.ExitStack) -> list
     namespace = f"bench-first-{context.run_id}-f-vine"
     create_namespace(context.kube, namespace)
     later(stack, lambda: remove_namespace(context.kube, namespace))
-    catalog: CatalogServer = stack.enter_context(running_catalog(work / "catalog-vine-probe"))
+    catalog = start_catalog(stack, work / "catalog-vine-probe")
     kubeconfig = factory_kubeconfig(context.kube.cluster, namespace, work)
     bench = Bench(context.kube, manager, context.args, context.run_id, work, context.rng)
     return probe_image_options(bench, catalog, kubeconfig, context.image)
@@ -694,13 +705,17 @@ def cell(row: dict[str, Any], median: str, p90: str) -> str:
     return f"{row[median]:.2f} / {row[p90]:.2f}"
 
 
-def print_report(all_runs: Sequence[SystemRuns], rounds: int) -> dict[str, Any]:
+def print_report(all_runs: Sequence[SystemRuns]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for runs in all_runs:
         table = summary(runs)
-        document[runs.name] = {"summary": table, "rounds": [asdict(r) for r in runs.rounds]}
+        document[f"{runs.name} ({runs.framework})"] = {
+            "summary": table,
+            "rounds": [asdict(r) for r in runs.rounds],
+            "notes": runs.notes,
+        }
         print()
-        print(f"{runs.name} ({runs.framework}), {len(runs.rounds)} of {rounds} rounds")
+        print(f"{runs.name} ({runs.framework}), {len(runs.rounds)} of {runs.planned} rounds")
         header = ("milestone", "after t0: median / p90 (s)", "stage: median / p90 (s)", "n")
         rows = [
             (name, cell(row, "median", "p90"), cell(row, "stage_median", "stage_p90"), row["n"])
@@ -830,17 +845,18 @@ def run_all(context: RunContext, all_runs: list[SystemRuns], machine: dict[str, 
     log(f"run {context.run_id}, work dir {context.work}; {machine}")
     if not args.skip_operator:
         for framework in args.frameworks:
-            runs = SystemRuns(f"workqueue-operator, poll {args.poll_interval} s", framework)
+            name = f"workqueue-operator, poll {args.poll_interval} s"
+            runs = SystemRuns(name, args.rounds, framework)
             all_runs.append(runs)
             with contextlib.ExitStack() as stack:
                 operator_rounds(context, framework, runs, stack)
     if args.skip_factory:
         return
-    plans = [(False, args.factory_rounds)]
-    if args.factory_kubectl_shim:
-        plans.append((True, args.factory_kubectl_shim))
+    plans = [(False, args.factory_rounds), (True, args.factory_kubectl_shim)]
     for shim, count in plans:
-        runs = SystemRuns("work_queue_factory -T k8s" + (" + kubectl shim" if shim else ""))
+        if count <= 0:
+            continue
+        runs = SystemRuns("work_queue_factory -T k8s" + (" + kubectl shim" if shim else ""), count)
         all_runs.append(runs)
         with contextlib.ExitStack() as stack:
             factory_rounds(context, runs, stack, rounds=count, kubectl_shim=shim)
@@ -879,7 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.alarm(0)
     machine["load_average_end"] = os.getloadavg()
-    document = print_report(all_runs, args.rounds)
+    document = print_report(all_runs)
     print(f"\nmachine: {machine}")
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": machine, **document}, indent=2, default=str))
