@@ -89,6 +89,7 @@ from bench.bench_scaling import (  # noqa: E402
     distinct_lines,
     drain,
     factory_kubeconfig,
+    finish_run,
     kube_clients,
     later,
     load_average,
@@ -862,7 +863,7 @@ def run_all(context: RunContext, all_runs: list[SystemRuns], machine: dict[str, 
             factory_rounds(context, runs, stack, rounds=count, kubectl_shim=shim)
     with contextlib.ExitStack() as stack:
         for note in vine_factory_notes(context, stack):
-            machine.setdefault("vine_factory", []).append(note)
+            machine.setdefault("vine_factory_probe", []).append(note)
             log(note)
 
 
@@ -899,11 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nmachine: {machine}")
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": machine, **document}, indent=2, default=str))
-    if ok and not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"logs kept in {work}")
-    return 0 if ok else 1
+    return finish_run(work, ok=ok, keep=args.keep)
 
 
 if __name__ == "__main__":

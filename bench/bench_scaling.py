@@ -1474,6 +1474,16 @@ def prepare_run(deadline: float) -> None:
         )
 
 
+def finish_run(work: Path, *, ok: bool, keep: bool) -> int:
+    """Remove the work dir of a run that succeeded (unless ``keep``), else say where its logs
+    are; the exit status."""
+    if ok and not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"logs kept in {work}")
+    return 0 if ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     prepare_run(args.deadline)
@@ -1532,11 +1542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "summary": run.summary,
             }
         args.json.write_text(json.dumps(document, indent=2, default=str))
-    if ok and not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"logs kept in {work}")
-    return 0 if ok else 1
+    return finish_run(work, ok=ok, keep=args.keep)
 
 
 if __name__ == "__main__":
