@@ -804,14 +804,22 @@ def embedded_k8s_script(binary: Path) -> str:
     return data[start : data.index(b"\0", start)].decode()
 
 
-def factory_shim(scratch: Path, binary: Path, run_id: str, concurrency: int) -> None:
+def factory_shim(
+    scratch: Path,
+    binary: Path,
+    run_id: str,
+    concurrency: int,
+    pod_placement: dict[str, Any] | None = None,
+) -> None:
     """Pre-place the factory's ``_temp_k8s_script.sh`` (it writes its own only when none
-    exists): a POSIX sh script that adds this run's placement to the pod JSON, waits for one
-    of ``concurrency`` slots and runs the factory's own embedded script with bash."""
+    exists): a POSIX sh script that adds this run's placement (``pod_placement``, by default
+    the run's KWOK nodes) to the pod JSON, waits for one of ``concurrency`` slots and runs the
+    factory's own embedded script with bash."""
     (scratch / "k8s_script.bash").write_text(embedded_k8s_script(binary))
     locks = scratch / "slots"
     locks.mkdir(exist_ok=True)
-    extra = json.dumps(placement(run_id))[1:-1]  # "nodeSelector": ..., "tolerations": [...]
+    chosen = placement(run_id) if pod_placement is None else pod_placement
+    extra = json.dumps(chosen)[1:-1]  # "nodeSelector": ..., "tolerations": [...]
     if "|" in extra or "&" in extra or "\\" in extra or "'" in extra:
         raise ValueError(f"cannot put {extra!r} in a sed expression")
     shim = f"""#!/bin/sh
@@ -849,13 +857,21 @@ class FactoryProcess:
         fixed: bool,
         run_id: str,
         concurrency: int,
+        manager_host: str = "127.0.0.1",
+        extra_argv: Sequence[str] = (),
+        pod_placement: dict[str, Any] | None = None,
+        path_prefix: Path | None = None,
     ) -> None:
+        """``manager_host``: the manager's address as the factory and its workers reach it;
+        ``extra_argv``: more factory options (before the manager's address);
+        ``pod_placement``: the shim's placement (default: the run's KWOK nodes);
+        ``path_prefix``: a directory put first on the factory's PATH."""
         FactoryProcess.count += 1
         binary = factory_binary(framework)
         self.scratch = work / f"factory-{FactoryProcess.count}-{SLUGS[framework]}"
         self.scratch.mkdir()
         if fixed:
-            factory_shim(self.scratch, binary, run_id, concurrency)
+            factory_shim(self.scratch, binary, run_id, concurrency, pod_placement)
         self.stderr_path = self.scratch / "factory.stderr"
         self.debug_path = self.scratch / "factory.debug"
         self.cycles: list[float] = []
@@ -885,11 +901,14 @@ class FactoryProcess:
             "-o",
             str(self.debug_path),
             "--parent-death",
-            "127.0.0.1",
+            *extra_argv,
+            manager_host,
             str(manager_port),
         ]
         self.argv = argv
         env = cluster.env | {"KUBECONFIG": str(kubeconfig)}
+        if path_prefix is not None:
+            env["PATH"] = os.pathsep.join([str(path_prefix), env.get("PATH", "")])
         self.debug_path.touch()
         with self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
@@ -1436,21 +1455,38 @@ def run_framework(
             run_factory(bench, run.factory)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def prepare_run(deadline: float) -> None:
+    """Before a bench starts anything: the CCTools build first on PATH, SIGTERM and the
+    ``deadline`` alarm raising StopRequestedError; exit when CCTools is missing or an operator
+    watching every namespace runs (it would scale the run's pools too)."""
     problem = missing_cctools()
     if problem is not None:
         sys.exit(problem)
     use_cctools_build()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGALRM, on_signal)
-    signal.alarm(int(args.deadline))
+    signal.alarm(int(deadline))
     others = cluster_wide_operators()
     if others:
         sys.exit(
             "an operator watching every namespace runs; it would scale this run's pool "
             "too:\n" + "\n".join(others)
         )
+
+
+def finish_run(work: Path, *, ok: bool, keep: bool) -> int:
+    """Remove the work dir of a run that succeeded (unless ``keep``), else say where its logs
+    are; the exit status."""
+    if ok and not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"logs kept in {work}")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    prepare_run(args.deadline)
     run_id = uuid.uuid4().hex[:6]
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix=f"bench-scaling-{run_id}-"))
@@ -1506,11 +1542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "summary": run.summary,
             }
         args.json.write_text(json.dumps(document, indent=2, default=str))
-    if ok and not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"logs kept in {work}")
-    return 0 if ok else 1
+    return finish_run(work, ok=ok, keep=args.keep)
 
 
 if __name__ == "__main__":
