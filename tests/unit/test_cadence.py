@@ -16,11 +16,11 @@ from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.loop import Context, Pass, Probe, wait_for_next_pass
 from workqueue_operator.controllers.pool import pool_probe
 from workqueue_operator.managers.status import ManagerPoll, is_quiet_poll, poll_status
-from workqueue_operator.scaling.cadence import categories_fingerprint, is_quiet_pass, pool_cadence
+from workqueue_operator.scaling.cadence import answer_fingerprint, is_quiet_pass, pool_cadence
 from workqueue_operator.scaling.plan import PoolMemory
 from workqueue_operator.values.cadence import QUIET_PASS_MAX_SECONDS, Cadence
 from workqueue_operator.wq.status import StatusClient
-from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
+from workqueue_operator.wq.status_models import QueueStatus
 
 NOW = 10_000.0
 
@@ -76,16 +76,17 @@ def test_the_wait_never_passes_an_idle_workers_deadline_or_the_cooldowns_end() -
     assert cadence(4, last_scale_up=NOW - 29.5) == Cadence(1.0, None)
 
 
-def row(category: str, waiting: int = 0, running: int = 0) -> CategoryStatus:
-    return CategoryStatus(category=category, tasks_waiting=waiting, tasks_running=running)
+def answer(category: str, waiting: int = 0, running: int = 0) -> dict[str, object]:
+    return {"category": category, "tasks_waiting": waiting, "tasks_running": running}
 
 
 def test_the_fingerprint_moves_with_any_figure_and_not_with_the_order() -> None:
-    base = categories_fingerprint([row("a", 1), row("b", 0, 2)])
-    assert categories_fingerprint([row("b", 0, 2), row("a", 1)]) == base
-    assert categories_fingerprint([row("a", 2), row("b", 0, 2)]) != base
-    assert categories_fingerprint([row("a", 1), row("b", 0, 1)]) != base
-    assert categories_fingerprint([row("a", 1)]) != base
+    base = answer_fingerprint([answer("a", 1), answer("b", 0, 2)])
+    assert answer_fingerprint([answer("b", 0, 2), answer("a", 1)]) == base
+    assert answer_fingerprint([answer("a", 2), answer("b", 0, 2)]) != base
+    assert answer_fingerprint([answer("a", 1), answer("b", 0, 1)]) != base
+    assert answer_fingerprint([answer("a", 1)]) != base
+    assert answer_fingerprint([answer("a", 1), answer("b", 0, 2) | {"max_cores": 4}]) != base
 
 
 @pytest.mark.parametrize(
@@ -180,7 +181,14 @@ def probe_of(kube: InMemoryKube, client: StatusClient) -> Probe:
         context=Context(kube=kube, namespace="ns"),
         logger=LOG,
     )
-    return pool_probe(p, client, [row("a", 1)], every_seconds=1.0)
+    return pool_probe(p, client, [answer("a", 1)], every_seconds=1.0)
+
+
+def probe_once(probe: Probe) -> bool:
+    async def once() -> bool:
+        return await probe.changed()
+
+    return asyncio.run(once())
 
 
 def closed_port() -> int:
@@ -197,13 +205,13 @@ def test_a_pool_probe_sees_its_pods_move_without_asking_the_manager() -> None:
     pod = {"metadata": {"name": "workers-1", "labels": {"workqueue.dev/pool": "workers"}}}
     kube.create_pod("ns", pod)
     before = metrics.probes("WorkerPool", "ns", "workers", changed=True)
-    assert asyncio.run(probe.changed()) is True
+    assert probe_once(probe) is True
     assert metrics.probes("WorkerPool", "ns", "workers", changed=True) == before + 1
 
 
 def test_a_pool_probe_whose_manager_does_not_answer_hands_over_to_a_pass() -> None:
     probe = probe_of(InMemoryKube(), StatusClient("127.0.0.1", closed_port(), timeout=1.0))
-    assert asyncio.run(probe.changed()) is True
+    assert probe_once(probe) is True
 
 
 def test_a_quiet_manager_poll_answered_and_changed_nothing() -> None:

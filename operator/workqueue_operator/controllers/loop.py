@@ -188,19 +188,6 @@ async def reconcile_object(
     return status_changes(stored, acceptance | dict(outcome.status)), events, outcome
 
 
-async def _sleep(wakeup: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
-    """Wait ``seconds``, or less when the loop is woken (its spec changed) or stopped; whether
-    it was."""
-    waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stop.wait())}
-    done, pending = await asyncio.wait(
-        waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-    )
-    for waiter in pending:
-        waiter.cancel()
-    wakeup.clear()
-    return bool(done)
-
-
 async def wait_for_next_pass(
     wakeup: asyncio.Event,
     stop: asyncio.Event,
@@ -208,21 +195,31 @@ async def wait_for_next_pass(
     probe: Probe | None,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
-    """Wait until the next pass is due: ``seconds``, or less when the loop is woken or stopped,
-    or when ``probe`` (run every ``probe.every_seconds`` meanwhile) sees a change."""
+    """Wait until the next pass is due: ``seconds``, or less when the loop is woken (its spec
+    changed) or stopped, or when ``probe`` (run every ``probe.every_seconds`` meanwhile) sees a
+    change. One pair of waiters serves every probe of the wait."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while True:
-        left = deadline - loop.time()
-        step = left if probe is None else min(left, probe.every_seconds)
-        if await _sleep(wakeup, stop, max(step, 0.0)) or probe is None or step >= left:
-            return
-        try:
-            if await probe.changed():
+    waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stop.wait())}
+    try:
+        while True:
+            left = deadline - loop.time()
+            step = left if probe is None else min(left, probe.every_seconds)
+            done, _ = await asyncio.wait(
+                waiters, timeout=max(step, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+            if done or probe is None or step >= left:
                 return
-        except Exception as error:  # a probe that fails hands over to the pass
-            logger.warning(f"probe failed, looking again now: {error}")
-            return
+            try:
+                if await probe.changed():
+                    return
+            except Exception as error:  # a probe that fails hands over to the pass
+                logger.warning(f"probe failed, looking again now: {error}")
+                return
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        wakeup.clear()
 
 
 def transient(error: Exception) -> bool:

@@ -35,7 +35,7 @@ from workqueue_operator.k8s.env_mount import EnvMount, env_mount, image_conflict
 from workqueue_operator.k8s.labels import pool_selector
 from workqueue_operator.managers.status import ManagerPoll
 from workqueue_operator.scaling.cadence import (
-    categories_fingerprint,
+    answer_fingerprint,
     is_quiet_pass,
     pool_cadence,
 )
@@ -50,8 +50,7 @@ from workqueue_operator.scaling.plan import (
     settle_pool,
 )
 from workqueue_operator.telemetry.client import AgentUnavailableError, fetch_samples
-from workqueue_operator.wq.status import StatusClient, StatusError
-from workqueue_operator.wq.status_models import CategoryStatus
+from workqueue_operator.wq.status import StatusClient, StatusError, parse_categories
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,8 @@ class ManagerLook:
     connection: ManagerConnection | None
     telemetry_url: str | None
     client: StatusClient | None = None
+    category_rows: Sequence[dict[str, Any]] = ()
+    """``wable_status`` as the manager sent it (what a probe compares its answers with)."""
 
 
 POOL_KIND = "WorkerPool"
@@ -90,32 +91,32 @@ async def observe_manager(spec: WorkerPoolSpec, context: Context) -> ManagerLook
         unanswered = ManagerObservation(True, False, client.describe())
         return ManagerLook(unanswered, connection, telemetry)
     try:
-        categories = await client.wable_status()
+        rows = await client.raw("wable_status")
         workers = await client.worker_status()
     except StatusError as error:
         why = f"{client.address}: {error}"
         return ManagerLook(ManagerObservation(True, False, why), connection, telemetry)
-    seen = ManagerObservation(True, True, "", categories, workers)
-    return ManagerLook(seen, connection, telemetry, client)
+    seen = ManagerObservation(True, True, "", parse_categories(rows), workers)
+    return ManagerLook(seen, connection, telemetry, client, rows)
 
 
 def pool_probe(
     p: Pass[WorkerPoolSpec, PoolMemory],
     client: StatusClient,
-    categories: Sequence[CategoryStatus],
+    category_rows: Sequence[dict[str, Any]],
     every_seconds: float,
 ) -> Probe:
     """Between a quiet pool's passes: have its manager's categories or its pods moved since this
     pass saw them? One ``wable_status`` request and a counter read per probe."""
     namespace, name, kube = p.namespace, p.name, p.kube
     pods_seen = kube.pool_changes(namespace, name)
-    categories_seen = categories_fingerprint(categories)
+    rows_seen = answer_fingerprint(category_rows)
 
     async def changed() -> bool:
         moved = kube.pool_changes(namespace, name) != pods_seen
         if not moved:
             try:
-                moved = categories_fingerprint(await client.wable_status()) != categories_seen
+                moved = answer_fingerprint(await client.raw("wable_status")) != rows_seen
             except StatusError:
                 moved = True  # the pass says why
         metrics.record_probe(POOL_KIND, namespace, name, changed=moved)
@@ -210,9 +211,7 @@ async def reconcile_pool(p: Pass[WorkerPoolSpec, PoolMemory]) -> Outcome[PoolMem
     )
     probe = None
     if cadence.probe_every_seconds is not None and manager.client is not None:
-        probe = pool_probe(
-            p, manager.client, manager.observation.categories, cadence.probe_every_seconds
-        )
+        probe = pool_probe(p, manager.client, manager.category_rows, cadence.probe_every_seconds)
     return Outcome(status, memory, cadence.pass_after_seconds, result.events, probe)
 
 

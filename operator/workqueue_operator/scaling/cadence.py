@@ -20,18 +20,13 @@ from typing import Any
 
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.values.cadence import Cadence, quiet_backoff
-from workqueue_operator.wq.status_models import CategoryStatus
-
-CategoriesFingerprint = tuple[tuple[Any, ...], ...]
 
 
-def categories_fingerprint(categories: Sequence[CategoryStatus]) -> CategoriesFingerprint:
-    """What a probe compares: every figure of every category the manager reports (waiting,
-    running, dispatched, done, workers able, largest resources seen), in category order."""
-    return tuple(
-        tuple(row.model_dump(mode="json").items())
-        for row in sorted(categories, key=lambda row: row.category)
-    )
+def answer_fingerprint(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """What a probe compares: the manager's ``wable_status`` rows as it sent them (every figure
+    of every category: waiting, running, dispatched, done, workers able, largest resources
+    seen), in category order; compared as sent, without validating them again."""
+    return sorted(rows, key=lambda row: str(row.get("category", "")))
 
 
 def is_quiet_pass(

@@ -150,6 +150,11 @@ def _rows(payload: bytes, request: str) -> list[dict[str, Any]]:
     return [row for row in data if isinstance(row, dict)]
 
 
+def parse_categories(rows: Sequence[dict[str, Any]]) -> list[CategoryStatus]:
+    """``wable_status`` rows as ``CategoryStatus`` (a row that does not validate is skipped)."""
+    return _validate(CategoryStatus, rows, "wable_status")
+
+
 def _validate(model: type[M], rows: Sequence[dict[str, Any]], request: str) -> list[M]:
     """Rows that validate; a bad row is logged and skipped, not fatal."""
     parsed = []
@@ -290,7 +295,7 @@ class StatusClient:
         return _validate(TaskStatus, await self.raw("task_status"), "task_status")
 
     async def wable_status(self) -> list[CategoryStatus]:
-        return _validate(CategoryStatus, await self.raw("wable_status"), "wable_status")
+        return parse_categories(await self.raw("wable_status"))
 
     async def resources_status(self) -> list[ResourcesStatus]:
         return _validate(ResourcesStatus, await self.raw("resources_status"), "resources_status")
