@@ -163,6 +163,12 @@ class Condition(CamelModel):
     """The metadata.generation this condition was computed from."""
 
 
+def status_changes(stored: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields whose value differs from the stored status: the only ones worth a patch (none:
+    the pass changed nothing)."""
+    return {key: value for key, value in fields.items() if stored.get(key) != value}
+
+
 def now() -> datetime:
     """The current time, in UTC, at whole seconds (as Kubernetes timestamps are)."""
     return datetime.now(UTC).replace(microsecond=0)

@@ -34,6 +34,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from workqueue_operator.api.acceptance import Event, SpecT, Verdict, parse_spec
+from workqueue_operator.api.common import status_changes
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.conditions import verdict_status
 from workqueue_operator.controllers.objects import ObjectStore
@@ -142,11 +143,6 @@ class Kind(Generic[SpecT, MemoryT]):
     """Lets go of what the API layer keeps for a deleted object (a pool's pod watch)."""
 
 
-def status_changes(stored: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields whose value differs from the stored status: the only ones worth a patch."""
-    return {key: value for key, value in fields.items() if stored.get(key) != value}
-
-
 async def reconcile_object(
     kind: Kind[SpecT, MemoryT],
     obj: Mapping[str, Any],
@@ -194,10 +190,13 @@ async def wait_for_next_pass(
     seconds: float,
     probe: Probe | None,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    *,
+    count: Callable[[bool], None] = lambda _changed: None,
 ) -> None:
     """Wait until the next pass is due: ``seconds``, or less when the loop is woken (its spec
     changed) or stopped, or when ``probe`` (run every ``probe.every_seconds`` meanwhile) sees a
-    change. One pair of waiters serves every probe of the wait."""
+    change; ``count`` is told each probe's result (a probe that raises counts as a change). One
+    pair of waiters serves every probe of the wait."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     waiters = {asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stop.wait())}
@@ -211,10 +210,12 @@ async def wait_for_next_pass(
             if done or probe is None or step >= left:
                 return
             try:
-                if await probe.changed():
-                    return
+                changed = await probe.changed()
             except Exception as error:  # a probe that fails hands over to the pass
                 logger.warning(f"probe failed, looking again now: {error}")
+                changed = True
+            count(changed)
+            if changed:
                 return
     finally:
         for waiter in waiters:
@@ -277,7 +278,14 @@ async def run_object(
             else:
                 logger.exception(f"{kind.name} pass failed, retrying in {retry:g}s")
             retry = min(retry * 2, RETRY_MAX_SECONDS)
-        await wait_for_next_pass(wakeup, stop, wait, probe, logger)
+        await wait_for_next_pass(
+            wakeup,
+            stop,
+            wait,
+            probe,
+            logger,
+            count=lambda changed: metrics.record_probe(kind.name, ns, name, changed=changed),
+        )
 
 
 @dataclass

@@ -45,7 +45,6 @@ def manager_names(*, namespace: str | None, name: str, **_: Any) -> dict[str, st
     return {namespace or "": name}
 
 
-MANAGER_KIND = "WorkQueueManager"
 TLS_RECHECK_S = 300.0
 """How often a deployed TLS manager's Secret is read again (renewal, cert-manager's rotation)."""
 
@@ -107,11 +106,9 @@ def queue_probe(
             found = await status_client(connection, p.namespace, p.kube)
             client = found if isinstance(found, StatusClient) else None
         try:
-            moved = client is None or queue_figures(await client.queue_status()) != seen
+            return client is None or queue_figures(await client.queue_status()) != seen
         except StatusError:
-            moved = True  # the pass says why
-        metrics.record_probe(MANAGER_KIND, p.namespace, p.name, changed=moved)
-        return moved
+            return True  # the pass says why
 
     return Probe(every_seconds, changed)
 
@@ -158,7 +155,7 @@ async def deploy_manager(
 
 
 MANAGER = Kind(
-    name=MANAGER_KIND,
+    name="WorkQueueManager",
     plural=MANAGERS[2],
     spec_model=WorkQueueManagerSpec,
     accepted_phase="Pending",

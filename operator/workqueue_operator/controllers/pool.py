@@ -67,9 +67,6 @@ class ManagerLook:
     """``wable_status`` as the manager sent it (what a probe compares its answers with)."""
 
 
-POOL_KIND = "WorkerPool"
-
-
 async def observe_manager(spec: WorkerPoolSpec, context: Context) -> ManagerLook:
     """The pool's manager: its backlog per category and connected workers, how workers reach
     it, and where its telemetry agent answers."""
@@ -113,14 +110,12 @@ def pool_probe(
     rows_seen = answer_fingerprint(category_rows)
 
     async def changed() -> bool:
-        moved = kube.pool_changes(namespace, name) != pods_seen
-        if not moved:
-            try:
-                moved = answer_fingerprint(await client.raw("wable_status")) != rows_seen
-            except StatusError:
-                moved = True  # the pass says why
-        metrics.record_probe(POOL_KIND, namespace, name, changed=moved)
-        return moved
+        if kube.pool_changes(namespace, name) != pods_seen:
+            return True
+        try:
+            return answer_fingerprint(await client.raw("wable_status")) != rows_seen
+        except StatusError:
+            return True  # the pass says why
 
     return Probe(every_seconds, changed)
 
@@ -221,7 +216,7 @@ def api_time() -> str:
 
 
 POOL = Kind(
-    name=POOL_KIND,
+    name="WorkerPool",
     plural=POOLS[2],
     spec_model=WorkerPoolSpec,
     accepted_phase="Running",

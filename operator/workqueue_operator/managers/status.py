@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from workqueue_operator.api.acceptance import Event, EventType
-from workqueue_operator.api.common import merge_condition
+from workqueue_operator.api.common import merge_condition, status_changes
 from workqueue_operator.api.manager import CategoryFigures, QueueFigures
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 
@@ -107,8 +107,4 @@ def is_quiet_poll(
 ) -> bool:
     """Whether a pass changed nothing: the manager answered, no Event, and every status field
     the poll sets equal to the stored one (``values.cadence`` then backs off the next pass)."""
-    return (
-        poll.reachable
-        and events == 0
-        and all(current.get(key) == value for key, value in fields.items())
-    )
+    return poll.reachable and events == 0 and not status_changes(current, fields)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from workqueue_operator.api.common import status_changes
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.values.cadence import Cadence, quiet_backoff
 
@@ -45,7 +46,7 @@ def is_quiet_pass(
         and environment_ready
         and not acted
         and events == 0
-        and all(stored_status.get(key) == value for key, value in status.items())
+        and not status_changes(stored_status, status)
     )
 
 
