@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
+from collections.abc import Mapping
+from typing import Any
 
 API_VERSION = "workqueue.dev/v1alpha1"
 
@@ -12,6 +15,12 @@ def manifest(kind: str, name: str, spec: str) -> str:
     caller likes (they are dedented, then put under ``spec:``)."""
     lines = textwrap.indent(textwrap.dedent(spec).strip("\n"), "  ")
     return f"apiVersion: {API_VERSION}\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{lines}\n"
+
+
+def manifest_of(kind: str, name: str, spec: Mapping[str, Any]) -> str:
+    """The same from a spec mapping, as JSON (which ``kubectl apply`` reads as YAML)."""
+    obj = {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
+    return json.dumps(obj)
 
 
 def external_manager(port: int, *, name: str = "mgr", extra: str = "") -> str:

@@ -5,7 +5,6 @@ worker pods on KWOK nodes, a pod log and a worker roster. Everything it starts i
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import time
 import uuid
@@ -18,6 +17,7 @@ from e2e.hostrunner import HostRunner
 from tests.cctools.manager import CategorySpec, FinishedTask, TestManager
 from tests.e2e.operator_process import OperatorProcess, agent_argv
 from tests.harness import REPO, Cluster, wait_for
+from tests.manifests import manifest_of
 
 from faults.ledger import Ledger, read_ledger
 from faults.podlog import PodLog
@@ -43,14 +43,7 @@ def external_manager(address: str, framework: Framework, *, telemetry: str | Non
     }
     if telemetry:
         spec["telemetryUrl"] = telemetry
-    return json.dumps(
-        {
-            "apiVersion": "workqueue.dev/v1alpha1",
-            "kind": "WorkQueueManager",
-            "metadata": {"name": MANAGER},
-            "spec": spec,
-        }
-    )
+    return manifest_of("WorkQueueManager", MANAGER, spec)
 
 
 def worker_pool(
@@ -88,14 +81,7 @@ def worker_pool(
         spec["sizing"] = dict(sizing)
     if image:
         spec["image"] = image
-    return json.dumps(
-        {
-            "apiVersion": "workqueue.dev/v1alpha1",
-            "kind": "WorkerPool",
-            "metadata": {"name": POOL},
-            "spec": spec,
-        }
-    )
+    return manifest_of("WorkerPool", POOL, spec)
 
 
 @dataclass
