@@ -79,10 +79,8 @@ STATE = Path.home() / ".cache" / "workqueue-operator" / "scale-bench"
 PROMQL = {
     "status_patches": "sum(increase(workqueue_operator_status_patches_total[{w}s]))",
     "passes": "sum(increase(workqueue_operator_reconciles_total[{w}s]))",
-    "pool_probes": "sum(increase(workqueue_operator_probes_total[{w}s]))",
-    "pool_probes_changed": (
-        'sum(increase(workqueue_operator_probes_total{{result="changed"}}[{w}s]))'
-    ),
+    "probes": "sum(increase(workqueue_operator_probes_total[{w}s]))",
+    "probes_changed": ('sum(increase(workqueue_operator_probes_total{{result="changed"}}[{w}s]))'),
     "apiserver_requests_all_clients": (
         'sum(increase(apiserver_request_total{{job="apiserver"}}[{w}s]))'
     ),
