@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 import pytest
 
 from tests.unit.wq_helpers import Handler, answer_canned, fake_manager
-from workqueue_operator.wq.auth import authenticate
+from workqueue_operator.wq.auth import StreamLines, authenticate
 from workqueue_operator.wq.status import (
     AuthenticationError,
     MalformedStatusError,
@@ -151,7 +151,7 @@ def test_rows_that_do_not_validate_are_skipped() -> None:
 def password_manager(password: bytes) -> Handler:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await authenticate(reader, writer, password)  # the protocol is symmetric
+            await authenticate(StreamLines(reader, writer), password)  # the protocol is symmetric
         except Exception:
             writer.close()
             return

@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from workqueue_operator.api.common import Framework
-from workqueue_operator.wq import cctools_json
-from workqueue_operator.wq.auth import PasswordRejectedError, authenticate
+from workqueue_operator.wq import cctools_json, plain_socket
+from workqueue_operator.wq.auth import PasswordRejectedError, StreamLines, authenticate
 from workqueue_operator.wq.status_models import (
     CategoryStatus,
     QueueStatus,
@@ -233,40 +233,59 @@ class StatusClient:
             payload = _strip_http(payload)
         return _rows(payload, request)
 
+    def _request_bytes(self, request: str) -> bytes:
+        if self._http:
+            return (
+                f"GET /{request} HTTP/1.1\r\nHost: {self.host}\r\nConnection: close\r\n\r\n"
+            ).encode()
+        return request.encode() + b"\n"
+
     async def _exchange(self, request: str) -> bytes:
+        if self._tls is not None:
+            return await self._exchange_tls(request)
+        sock = await plain_socket.connect(self.host, self.port)
+        try:
+            lines = plain_socket.SocketLines(sock)
+            if self._password is not None:
+                await authenticate(lines, self._password)
+            await lines.send(self._request_bytes(request))
+            payload = await lines.read_to_end(self._max_bytes)
+        finally:
+            sock.close()
+        return self._checked(payload, request)
+
+    async def _exchange_tls(self, request: str) -> bytes:
         reader, writer = await asyncio.open_connection(
             self.host,
             self.port,
             limit=1 << 16,
             ssl=self._tls,
-            server_hostname=(self._server_name or self.host) if self._tls else None,
+            server_hostname=self._server_name or self.host,
         )
         try:
             if self._password is not None:
-                await authenticate(reader, writer, self._password)
-            if self._http:
-                writer.write(
-                    f"GET /{request} HTTP/1.1\r\nHost: {self.host}\r\n"
-                    "Connection: close\r\n\r\n".encode()
-                )
-            else:
-                writer.write(request.encode() + b"\n")
+                await authenticate(StreamLines(reader, writer), self._password)
+            writer.write(self._request_bytes(request))
             await writer.drain()
-            return await self._read_all(reader, request)
+            return self._checked(await self._read_all(reader), request)
         finally:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _read_all(self, reader: asyncio.StreamReader, request: str) -> bytes:
+    async def _read_all(self, reader: asyncio.StreamReader) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while chunk := await reader.read(1 << 16):
             size += len(chunk)
             if size > self._max_bytes:
-                raise MalformedStatusError(f"{request}: answer larger than {self._max_bytes} bytes")
+                return None
             chunks.append(chunk)
-        payload = b"".join(chunks)
+        return b"".join(chunks)
+
+    def _checked(self, payload: bytes | None, request: str) -> bytes:
+        if payload is None:
+            raise MalformedStatusError(f"{request}: answer larger than {self._max_bytes} bytes")
         # A manager with a password opens with its handshake line, then drops us.
         if payload.startswith(b"auth password"):
             raise AuthenticationError(f"{self.address}: the manager requires a password")
