@@ -17,7 +17,7 @@ from workqueue_operator.controllers.pool import pool_probe
 from workqueue_operator.managers.status import ManagerPoll, is_quiet_poll, poll_status
 from workqueue_operator.scaling.cadence import answer_fingerprint, is_quiet_pass, pool_cadence
 from workqueue_operator.scaling.plan import PoolMemory
-from workqueue_operator.values.cadence import QUIET_PASS_MAX_SECONDS, Cadence
+from workqueue_operator.values.cadence import QUIET_PASS_MAX_SECONDS, Cadence, next_probe_in
 from workqueue_operator.wq.status import StatusClient
 from workqueue_operator.wq.status_models import QueueStatus
 
@@ -172,6 +172,53 @@ def test_a_failing_probe_ends_the_wait() -> None:
     assert run_wait(5.0, probe, counted=counted) < 1.0
     assert calls[0] == 2
     assert counted == [False, True]  # a failed probe counts as a change
+
+
+@pytest.mark.parametrize("every", [0.1, 1.0, 5.0, 7.0])
+@pytest.mark.parametrize("now", [0.0, 0.004, 0.5, 12.3, 1_000.999, 98_765.4321])
+def test_probes_fall_on_multiples_of_their_interval(now: float, every: float) -> None:
+    wait = next_probe_in(now, every)
+    assert 0 < wait <= every * 1.01
+    ticks = (now + wait) / every
+    assert ticks == pytest.approx(round(ticks), abs=1e-6)
+
+
+def test_a_probe_due_at_once_waits_for_the_next_multiple() -> None:
+    assert next_probe_in(10.0, 1.0) == pytest.approx(1.0)  # just after a tick: the next one
+    assert next_probe_in(9.999, 1.0) == pytest.approx(1.001)  # just before: it follows a pass
+
+
+def test_quiet_objects_started_apart_are_probed_together() -> None:
+    """Two waits that start 0.37 intervals apart probe at the same instants (one wake-up of
+    the event loop for both), each within one interval of its start."""
+    every = 0.2
+    probed: dict[str, list[float]] = {"a": [], "b": []}
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+
+        def probe(name: str) -> Probe:
+            async def changed() -> bool:
+                probed[name].append(loop.time())
+                return False
+
+            return Probe(every, changed)
+
+        async def wait(name: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            await wait_for_next_pass(asyncio.Event(), asyncio.Event(), 1.0, probe(name), LOG)
+
+        start = loop.time()
+        await asyncio.gather(wait("a", 0.0), wait("b", every * 0.37))
+        return start
+
+    start = asyncio.run(main())
+    assert len(probed["a"]) >= 3 and len(probed["b"]) >= 3
+    ticks = {name: [round(t / every) for t in times] for name, times in probed.items()}
+    for name, times in probed.items():  # each probe on a tick (late by at most 20 % under load)
+        assert all(0 <= t / every - round(t / every) < 0.2 for t in times), (name, times)
+    assert set(ticks["b"]) <= set(ticks["a"])  # b's probes are a's instants
+    assert probed["a"][0] - start <= every * 1.2
 
 
 def test_a_wakeup_ends_the_wait_without_a_probe() -> None:

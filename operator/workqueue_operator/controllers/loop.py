@@ -39,6 +39,7 @@ from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.conditions import verdict_status
 from workqueue_operator.controllers.objects import ObjectStore
 from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.values.cadence import next_probe_in
 
 MemoryT = TypeVar("MemoryT")
 
@@ -203,7 +204,11 @@ async def wait_for_next_pass(
     try:
         while True:
             left = deadline - loop.time()
-            step = left if probe is None else min(left, probe.every_seconds)
+            step = (
+                left
+                if probe is None
+                else min(left, next_probe_in(loop.time(), probe.every_seconds))
+            )
             done, _ = await asyncio.wait(
                 waiters, timeout=max(step, 0.0), return_when=asyncio.FIRST_COMPLETED
             )

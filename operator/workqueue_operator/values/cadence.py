@@ -43,3 +43,15 @@ def quiet_backoff(
     if backoff <= interval_seconds:
         return Cadence(interval_seconds)
     return Cadence(backoff, probe_every_seconds=interval_seconds)
+
+
+def next_probe_in(now: float, every_seconds: float) -> float:
+    """Seconds from ``now`` (a monotonic clock shared by every object's loop) to the next probe,
+    which runs at a multiple of ``every_seconds`` on that clock. Every quiet object probed at the
+    same interval is then probed at the same instants: one wake-up of the event loop serves all
+    of them instead of one each, and no probe comes later than one interval. A probe due less than
+    1 % of the interval away waits for the next one (it would follow a pass that just looked)."""
+    if every_seconds <= 0:
+        return 0.0
+    left = every_seconds - now % every_seconds
+    return left + every_seconds if left < every_seconds * 0.01 else left
