@@ -111,6 +111,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-ours", action="store_true")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the steady window, one more under py-spy: where the operator's CPU goes",
+    )
     parser.add_argument("--keep-cluster", action="store_true")
     parser.add_argument("--port-offset", type=int, default=0, help="added to every port")
     return parser.parse_args(argv)

@@ -31,6 +31,7 @@ from bench.bench_scaling import (
     submit_backlog,
     wait_until,
 )
+from bench.scale import profile
 from bench.scale.common import (
     SizeResult,
     WorkerPodWatch,
@@ -236,6 +237,8 @@ def _run(ctx: Context, pools: int, result: SizeResult, stack: contextlib.ExitSta
     measure("ramp", ramp)
     time.sleep(args.settle)
     measure("steady", lambda _p: time.sleep(args.window))
+    if args.profile:
+        result.notes.append(profile_steady(meter, operator.pid, args.window, work))
 
     # Reaction: one more pool, idle, while the others stay steady.
     react_watch = WorkerPodWatch(kube.core, namespace, labelled(POOL_LABEL, REACT))
@@ -258,6 +261,19 @@ def _run(ctx: Context, pools: int, result: SizeResult, stack: contextlib.ExitSta
         drain(react_manager, REACT_TASKS, work, workers=1)
         settle_react(kube, namespace, react_watch)
     result.notes.append(f"load average after the reaction rounds: {phase_load()}")
+
+
+def profile_steady(meter: ProcessMeter, pid: int, seconds: float, work: Path) -> str:
+    """One more steady window under py-spy (apart from the measured one, which the sampling
+    would cost a little): where the operator's CPU goes."""
+    raw = work / "steady-profile.txt"
+    with meter.phase("steady, profiled") as phase:
+        sampler = profile.record(pid, seconds, raw)
+        sampler.wait(timeout=seconds + 60)
+    if sampler.returncode != 0 or not raw.exists():
+        return f"py-spy exited {sampler.returncode}; no profile"
+    summary = profile.summarize(raw.read_text())
+    return f"steady profile ({raw}):\n" + profile.report(summary, phase.cpu_s, phase.seconds)
 
 
 def phase_load() -> str:
