@@ -417,7 +417,7 @@ class Narrator:
         recs = pool.get("status", {}).get("recommendations") or []
         text = "; ".join(
             f"'{r['category']}' -> "
-            + ", ".join(f"{b['cores']:.0f} CPU {b['memoryMb']:.0f} MB" for b in r["buckets"])
+            + ", ".join(self.bucket(b, several=len(r["buckets"]) > 1) for b in r["buckets"])
             + f" (from {r.get('samples', 0)} samples)"
             for r in sorted(recs, key=lambda r: str(r["category"]))
             if r.get("buckets")
@@ -427,6 +427,17 @@ class Narrator:
         if text and shapes_key != self.shapes:
             self.shapes = shapes_key
             self.clock.say(f"sizing: the pool's next pods get the measured shapes: {text}")
+
+    @staticmethod
+    def bucket(shape: dict[str, Any], several: bool) -> str:
+        """A recommended shape, in whole units; finer, with its disk, when its category has
+        several (buckets that differ by a fraction of a core or in disk alone, which pods round
+        to one shape)."""
+        if several:
+            return (
+                f"{shape['cores']:.2g} CPU {shape['memoryMb']:.1f} MB disk {shape['diskMb']:.0f} MB"
+            )
+        return f"{shape['cores']:.0f} CPU {shape['memoryMb']:.0f} MB"
 
     def manager_line(self, event: dict[str, Any], framework: str) -> None:
         kind = event["event"]
