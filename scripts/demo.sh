@@ -121,6 +121,6 @@ phase "control plane (e2e/cluster/up.sh)" "~1 min" cluster_up
 phase "real node: kubelet, containerd, registry (e2e/node/up.sh)" "~8 min, most of it building the images" node_up
 phase "images: operator, worker, builder in the registry" "with the node" images
 phase "CRDs applied from crds/" "~5 s" crds
-say "the scenario (scripts/demo.py; about 2 min a framework, most of it the tasks' own time):"
+say "the scenario (scripts/demo.py; warm, ~45 s for the first framework with the environment's build, ~30 s for the next):"
 .venv/bin/python scripts/demo.py 2> >(tee -a "$log" >&2) | tee -a "$log" ||
   failed "the scenario (scripts/demo.py)"
