@@ -214,11 +214,11 @@ def test_quiet_objects_started_apart_are_probed_together() -> None:
 
     start = asyncio.run(main())
     assert len(probed["a"]) >= 3 and len(probed["b"]) >= 3
-    ticks = {name: [round(t / every) for t in times] for name, times in probed.items()}
-    for name, times in probed.items():  # each probe on a tick (late by at most 20 % under load)
-        assert all(0 <= t / every - round(t / every) < 0.2 for t in times), (name, times)
-    assert set(ticks["b"]) <= set(ticks["a"])  # b's probes are a's instants
-    assert probed["a"][0] - start <= every * 1.2
+    # Each of b's probes ran in the same turn of the event loop as one of a's (unaligned, they
+    # would be 0.074 s apart), however late a loaded machine ran that turn.
+    for t in probed["b"]:
+        assert min(abs(t - u) for u in probed["a"]) < 0.02, (probed["a"], probed["b"])
+    assert probed["a"][0] - start <= every * 2
 
 
 def test_a_wakeup_ends_the_wait_without_a_probe() -> None:
