@@ -1,0 +1,1 @@
+../../../cluster/components/cmd/etcd/main.go
