@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 import pytest
 
 from tests.unit.wq_helpers import Handler, answer_canned, fake_manager
+from workqueue_operator.wq import plain_socket
 from workqueue_operator.wq.auth import StreamLines, authenticate
 from workqueue_operator.wq.status import (
     AuthenticationError,
@@ -169,6 +170,21 @@ def test_password_handshake() -> None:
                 await StatusClient("127.0.0.1", port, password=b"wrong\n").queue_status()
             with pytest.raises(AuthenticationError, match="requires a password"):
                 await StatusClient("127.0.0.1", port).queue_status()
+
+    run(scenario())
+
+
+def test_a_plain_connection_sends_short_lines_at_once() -> None:
+    """Nagle's algorithm is off on the client's socket (as on asyncio's own connections): with
+    it on, each line of the password handshake waits for the manager's delayed ACK."""
+
+    async def scenario() -> None:
+        async with fake_manager(password_manager(b"s3cret\n")) as port:
+            sock = await plain_socket.connect("127.0.0.1", port)
+            try:
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            finally:
+                sock.close()
 
     run(scenario())
 

@@ -14,8 +14,8 @@ RECV_BYTES = 1 << 16
 
 
 async def connect(host: str, port: int) -> socket.socket:
-    """A connected non-blocking socket; an IP address is used as it is, a name is resolved
-    (each of its addresses tried in turn). Raises ``OSError``."""
+    """A connected non-blocking socket with Nagle's algorithm off; an IP address is used as it
+    is, a name is resolved (each of its addresses tried in turn). Raises ``OSError``."""
     loop = asyncio.get_running_loop()
     try:
         ip = ipaddress.ip_address(host)
@@ -29,6 +29,9 @@ async def connect(host: str, port: int) -> socket.socket:
     for family, address in addresses:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
+        # As asyncio's own connections: without it the password handshake's short lines wait
+        # for delayed ACKs (44 ms a request measured against 0.7 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await loop.sock_connect(sock, address)
         except OSError as exc:
