@@ -204,12 +204,13 @@ def test_quiet_objects_started_apart_are_probed_together() -> None:
 
             return Probe(every, changed)
 
-        async def wait(name: str, delay: float) -> None:
+        async def wait(name: str, delay: float, seconds: float) -> None:
             await asyncio.sleep(delay)
-            await wait_for_next_pass(asyncio.Event(), asyncio.Event(), 1.0, probe(name), LOG)
+            await wait_for_next_pass(asyncio.Event(), asyncio.Event(), seconds, probe(name), LOG)
 
         start = loop.time()
-        await asyncio.gather(wait("a", 0.0), wait("b", every * 0.37))
+        # a's wait outlasts b's, so that every tick b reaches, a reaches too.
+        await asyncio.gather(wait("a", 0.0, 2.0), wait("b", every * 0.37, 1.0))
         return start
 
     start = asyncio.run(main())
