@@ -23,12 +23,9 @@ source "$root/e2e/cluster/versions.env"
 out=${BENCH_DIR:-/tmp/k8s-build-bench}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOPROXY=off
 # build.sh's ldflags (e2e/node/build.sh's lack only the client-go one, which kubectl needs).
-ver_pkg=k8s.io/component-base/version
-commit=$(echo "$K8S_VERSION" | sha1sum | cut -c1-40)
-node_ldflags="-s -w -X $ver_pkg.gitVersion=$K8S_VERSION -X $ver_pkg.gitMajor=1 \
- -X $ver_pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $ver_pkg.gitTreeState=clean \
- -X $ver_pkg.gitCommit=$commit -X $ver_pkg.buildDate=1970-01-01T00:00:00Z"
-node_ldflags="$node_ldflags ${BENCH_RELINK:+-X main.benchRelink=$BENCH_RELINK}"
+# shellcheck source=../e2e/cluster/ldflags.sh
+source "$root/e2e/cluster/ldflags.sh"
+node_ldflags=$(wq_k8s_ldflags ${BENCH_RELINK:+-X "main.benchRelink=$BENCH_RELINK"})
 cluster_ldflags="$node_ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
 go_build() { nice -n 19 go build -trimpath "$@"; }
 

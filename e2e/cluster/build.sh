@@ -22,12 +22,9 @@ fi
 command -v go >/dev/null || { echo "build.sh: Go is required (go >= 1.26)" >&2; exit 1; }
 start=$(date +%s)
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-ver_pkg=k8s.io/component-base/version
-commit=$(echo "$K8S_VERSION" | sha1sum | cut -c1-40)
-ldflags="-s -w -X $ver_pkg.gitVersion=$K8S_VERSION -X $ver_pkg.gitMajor=1 \
- -X $ver_pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $ver_pkg.gitTreeState=clean \
- -X $ver_pkg.gitCommit=$commit -X $ver_pkg.buildDate=1970-01-01T00:00:00Z"
-ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+# shellcheck source=ldflags.sh
+source "$here/ldflags.sh"
+ldflags=$(wq_k8s_ldflags -X "k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION")
 
 step() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 cd "$here/components"
