@@ -82,6 +82,11 @@ umount_below() {
   done
 }
 umount_below "$wq_node_state/kubelet"
+# The kubelet bind-mounts its root dir onto itself to share mounts with containers; a stopped
+# node leaves no mount behind (the next kubelet mounts it again).
+if mountpoint -q "$wq_node_state/kubelet"; then
+  umount -l "$wq_node_state/kubelet" 2>/dev/null || true
+fi
 rm -rf "$wq_node_state/cni/ipam"
 
 if $purge; then
