@@ -194,6 +194,24 @@ def test_pip_env_is_built_once_per_hash_and_reused(
     env_hash = spec_hash(SIX)
     job = job_name(env_hash)
 
+    # The claim has no volume here, so the real scheduler leaves the build pod Pending: until the
+    # test plays its node, the PonchoEnv says why the build waits, in the scheduler's words.
+    def build_waiting() -> dict[str, Any] | None:
+        built = condition(operator.get("penv", "tools", namespace), "Built")
+        return built if built and built["reason"] == "BuildWaiting" else None
+
+    waiting = wait_for(build_waiting, what="tools Built=False BuildWaiting")
+    assert waiting["message"].startswith(f"build Job {job} is not building: build pod {job}-")
+    assert "cannot be scheduled" in waiting["message"]
+    assert "unbound immediate PersistentVolumeClaims" in waiting["message"]
+    warned = wait_for(
+        lambda: [
+            e for e in operator.events_for("tools", namespace) if e["reason"] == "BuildWaiting"
+        ],
+        what="a BuildWaiting Event",
+    )
+    assert warned[0]["type"] == "Warning"
+
     node = run_build_pod(operator, namespace, job, volume)
     assert node.exit_code == 0, node.message
     ready = wait_for(lambda: in_phase(operator, namespace, "tools", "Ready"), what="tools Ready")

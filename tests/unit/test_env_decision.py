@@ -285,3 +285,80 @@ def test_an_image_job_is_ready_with_the_reported_digest_and_a_lost_report_builds
     later = facts(succeeded(report=None), expected_artifact=None, now=NOW + timedelta(seconds=31))
     retry = decide(apply({"hash": H, "phase": "Building"}, lost.status), later)
     assert retry.action is Action.DELETE_JOB  # the next Job finds the tag and reports it
+
+
+UNSCHEDULABLE = (
+    "0/5 nodes are available: 1 node(s) had untolerated taint(s), "
+    "4 node(s) didn't match Pod's node affinity/selector."
+)
+
+
+def waiting_pod(name: str, created: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "creationTimestamp": created}, "status": status}
+
+
+EVICTED = waiting_pod("penv-build-x-a", "2026-01-01T11:59:50Z", {
+    "phase": "Failed", "reason": "Evicted",
+    "message": "The node was low on resource: ephemeral-storage.",
+})  # fmt: skip
+PENDING = waiting_pod("penv-build-x-b", "2026-01-01T11:59:55Z", {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": UNSCHEDULABLE}],
+})  # fmt: skip
+PULLING = waiting_pod("penv-build-x-c", "2026-01-01T11:59:58Z", {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "True"}],
+    "containerStatuses": [{"name": "builder", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image \"nope:1\""}}}],
+})  # fmt: skip
+STARTING = waiting_pod("penv-build-x-d", "2026-01-01T11:59:59Z", {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "True"}],
+    "containerStatuses": [{"name": "builder", "state": {"waiting": {
+        "reason": "ContainerCreating"}}}],
+})  # fmt: skip
+
+
+def test_a_running_job_says_why_its_newest_pod_is_not_building() -> None:
+    evicted = job_view(job(None), [EVICTED])
+    assert evicted is not None and evicted.state is JobState.RUNNING
+    assert evicted.waiting == (
+        "build pod penv-build-x-a was evicted: The node was low on resource: ephemeral-storage."
+    )
+    # The Job made a new pod after the eviction: the newest pod is the one that tells.
+    pending = job_view(job(None), [PENDING, EVICTED])
+    assert pending is not None
+    assert pending.waiting == f"build pod penv-build-x-b cannot be scheduled: {UNSCHEDULABLE}"
+    pulling = job_view(job(None), [EVICTED, PULLING])
+    assert pulling is not None and pulling.waiting == (
+        "build pod penv-build-x-c: container builder ImagePullBackOff: "
+        'Back-off pulling image "nope:1"'
+    )
+    # A container being created, or no pod yet, holds nothing up.
+    assert job_view(job(None), [EVICTED, STARTING]).waiting == ""  # type: ignore[union-attr]
+    assert job_view(job(None), []).waiting == ""  # type: ignore[union-attr]
+
+
+def test_a_build_that_waits_says_why_with_one_warning_per_new_reason() -> None:
+    status: dict[str, Any] = {"hash": H, "phase": "Building", "jobName": "penv-build-x"}
+    why = f"build pod penv-build-x-b cannot be scheduled: {UNSCHEDULABLE}"
+    stuck = decide(
+        status, facts(JobView("penv-build-x", JobState.RUNNING, None, False, waiting=why))
+    )
+    status = apply(status, stuck.status)
+    built = next(c for c in status["conditions"] if c["type"] == "Built")
+    assert (built["status"], built["reason"]) == ("False", "BuildWaiting")
+    assert built["message"] == f"build Job penv-build-x is not building: {why}"
+    assert status["phase"] == "Building" and stuck.action is Action.NONE
+    assert stuck.event is not None and stuck.event.warning and stuck.event.reason == "BuildWaiting"
+    # The same reason on the next poll: no new Event, no status churn.
+    again = decide(
+        status, facts(JobView("penv-build-x", JobState.RUNNING, None, False, waiting=why))
+    )
+    assert (again.status, again.event) == ({}, None)
+    # The pod is scheduled and builds: the condition says so, without a Warning.
+    moving = decide(status, facts(running()))
+    status = apply(status, moving.status)
+    built = next(c for c in status["conditions"] if c["type"] == "Built")
+    assert built["reason"] == "Building" and moving.event is None

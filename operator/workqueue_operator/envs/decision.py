@@ -133,10 +133,11 @@ class _Pass:
         wait: float,
         action: Action = Action.NONE,
         record: str | None = None,
+        warn_on_change: bool = False,
         **fields: Any,
     ) -> Decision:
         """The decision that ends in ``phase``, with the Built condition and an Event when the
-        phase changes."""
+        phase changes (``warn_on_change``: a Warning when the condition changes, too)."""
         previous = self.phase
         conditions, changed = merge_condition(
             self.status,
@@ -152,6 +153,8 @@ class _Pass:
         event = None
         if previous != phase.value:
             event = Event(warning=phase is EnvPhase.FAILED, reason=reason, message=message)
+        elif warn_on_change and changed:
+            event = Event(warning=True, reason=reason, message=message)
         return Decision(self.changes, wait, action, event, record)
 
 
@@ -266,13 +269,15 @@ def decide(status: Mapping[str, Any], facts: Facts) -> Decision:
         return _ready_from_job(p, job, facts.expected_artifact)
     if job is not None and job.state is JobState.FAILED:
         return _failed(p, job)
-    if job is not None:
+    if job is not None:  # running, or waiting for its pod (a Warning when the reason changes)
         return p.outcome(
             EnvPhase.BUILDING,
             ok=False,
-            reason="Building",
-            message=f"build Job {job.name} is running",
+            reason="BuildWaiting" if job.waiting else "Building",
+            message=f"build Job {job.name} "
+            + (f"is not building: {job.waiting}" if job.waiting else "is running"),
             wait=BUILD_POLL_S,
+            warn_on_change=bool(job.waiting),
             jobName=job.name,
         )
     retry_at = _time(p.status.get("nextRetryTime"))

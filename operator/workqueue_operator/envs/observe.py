@@ -40,6 +40,9 @@ class JobView:
     message: str = ""
     started: datetime | None = None
     finished: datetime | None = None
+    waiting: str = ""
+    """Why a running build is not under way ('' when nothing holds it): its pod cannot be
+    scheduled, its image cannot be pulled, it was evicted (``k8s.job_view.pod_waiting``)."""
 
 
 @dataclass(frozen=True)
