@@ -102,6 +102,7 @@ crds() {
 
 rm -f "$DEMO_IMAGES_TSV"
 if [[ ${1:-} == --down ]]; then
+  log=$run_dir/demo-down.log # its own: the demo's log stays for a look after the demo is gone
   : >"$log"
   .venv/bin/python scripts/demo.py --down 2> >(tee -a "$log" >&2) || failed "demo.py --down"
   if left=$(pgrep -af -- "$run_dir"); then
@@ -115,10 +116,10 @@ fi
 
 : >"$log"
 echo "make demo: tool output goes to $log"
-phase "setup: Debian packages, .venv, CCTools 7.17.1, Kubernetes binaries" "~20 min" \
+phase "setup: Debian packages, .venv, CCTools 7.17.1, Kubernetes binaries" "~17 min" \
   bash scripts/setup.sh
-phase "control plane (e2e/cluster/up.sh)" "~1 min" cluster_up
-phase "real node: kubelet, containerd, registry (e2e/node/up.sh)" "~8 min, most of it building the images" node_up
+phase "control plane (e2e/cluster/up.sh)" "~15 s" cluster_up
+phase "real node: kubelet, containerd, registry (e2e/node/up.sh)" "~5 min, most of it building the images" node_up
 phase "images: operator, worker, builder in the registry" "with the node" images
 phase "CRDs applied from crds/" "~5 s" crds
 say "the scenario (scripts/demo.py; warm, ~45 s for the first framework with the environment's build, ~30 s for the next):"
