@@ -1,22 +1,25 @@
 """Generate docs/sizing.md and docs/sizing-efficiency.png from trace replays.
 
-    .venv/bin/python bench/gen_sizing_doc.py [--traces DIR] [--out DIR] [--seed 0]
+    .venv/bin/python bench/gen_sizing_doc.py [--traces DIR] [--out DIR] [--seed 0] [--jobs N]
 
 Replays every trace ``DIR/*/resources_all.txt`` against every strategy (the registry's and
 CCTools' own modes, when a CCTools build is found) under the papers' and the operator's rules,
 CCTools' modes also as CCTools runs them out of the box, plus variants of the own strategy;
 then writes the Markdown report and a chart of the memory efficiencies. CCTools' results come
 from the replay cache (``sizing/replay_cache.py``); filling it takes hours the first time,
-because CCTools' greedy modes rebucket every point after every task.
+because CCTools' greedy modes rebucket every point after every task; ``--jobs N`` fills it with
+N processes (one a core by default) before the report is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
 
@@ -57,6 +60,7 @@ VARIANTS: dict[str, AdaptiveSettings] = {
 
 Table = dict[str, ReplayResult]  # strategy -> result
 Results = dict[str, dict[str, Table]]  # trace -> rule set -> table
+Missing = list[tuple[str, str, str]]  # (trace, rule set, strategy) of CCTools runs not replayed
 
 
 def variant(settings: AdaptiveSettings) -> Callable[[StrategyConfig], Strategy]:
@@ -75,11 +79,15 @@ def traces_in(directory: Path) -> list[Path]:
     return sorted(directory.glob("*/resources_all.txt"), key=order)
 
 
-def replay_all(paths: Sequence[Path], seed: int, *, with_cctools: bool) -> tuple[Results, Results]:
-    """Every strategy under every rule set, and the variants, on every trace."""
+def replay_all(
+    paths: Sequence[Path], seed: int, *, with_cctools: bool, cached_only: bool = False
+) -> tuple[Results, Results, Missing]:
+    """Every strategy under every rule set, and the variants, on every trace; with
+    ``cached_only``, CCTools' runs only from the replay cache (the others are returned)."""
     names = suite.strategy_names() if with_cctools else list(STRATEGIES)
     main: Results = {}
     variants: Results = {}
+    missing: Missing = []
     for path in paths:
         name = path.parent.name
         samples = load_trace(path).samples
@@ -87,6 +95,13 @@ def replay_all(paths: Sequence[Path], seed: int, *, with_cctools: bool) -> tuple
         for run in suite.runs(names, (*RULES, DEFAULTS)):
             started = time.perf_counter()
             table = main[name].setdefault(run.rules.name, {})
+            if cached_only and run.is_cctools:
+                found = suite.cached_result(samples, run, DEFAULT_MACHINE, seed)
+                if found is None:
+                    missing.append((name, run.rules.name, run.name))
+                    continue
+                table[run.name] = found
+                continue
             table[run.name] = suite.score_run(samples, run, DEFAULT_MACHINE, seed)
             elapsed = time.perf_counter() - started
             print(f"{name:<20} {run.rules.name:<9} {run.name:<26} {elapsed:7.1f} s", flush=True)
@@ -97,7 +112,33 @@ def replay_all(paths: Sequence[Path], seed: int, *, with_cctools: bool) -> tuple
             }
             for rules in RULES
         }
-    return main, variants
+    return main, variants, missing
+
+
+def replay_timed(path: Path, rules_name: str, name: str, seed: int) -> float:
+    """Replay one trace against one run (its result goes to the replay cache); seconds taken."""
+    started = time.perf_counter()
+    run = suite.Run(suite.RULE_SETS[rules_name], name)
+    suite.score_run(load_trace(path).samples, run, DEFAULT_MACHINE, seed)
+    return time.perf_counter() - started
+
+
+def fill_cctools_cache(paths: Sequence[Path], seed: int, jobs: int) -> None:
+    """Replay every CCTools run on every trace in ``jobs`` processes, so that the report's own
+    pass finds each result in the replay cache (cached runs take no time here either)."""
+    names = [name for name in suite.strategy_names() if suite.Run(PAPERS, name).is_cctools]
+    todo = [
+        (p, run.rules.name, run.name)
+        for p in paths
+        for run in suite.runs(names, (*RULES, DEFAULTS))
+    ]
+    print(f"CCTools replays: {len(todo)} runs in {jobs} processes", flush=True)
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {pool.submit(replay_timed, *job, seed): job for job in todo}
+        for future in as_completed(futures):
+            path, rules_name, name = futures[future]
+            elapsed = future.result()
+            print(f"{path.parent.name:<20} {rules_name:<9} {name:<26} {elapsed:7.1f} s", flush=True)
 
 
 def greedy_spread(paths: Sequence[Path], rules: Rules) -> dict[str, list[float]]:
@@ -159,7 +200,7 @@ def best_other(table: Table) -> tuple[str, ReplayResult]:
     return name, others[name]
 
 
-def targets(main: Results, paths: Sequence[Path]) -> list[str]:
+def targets(main: Results, paths: Sequence[Path], missing: Missing) -> list[str]:
     """Per trace and rule set: the own memory against the best other, failures against
     CCTools' greedy, and (operator's rules, real traces) the gain over greedy."""
     rows = [
@@ -181,8 +222,11 @@ def targets(main: Results, paths: Sequence[Path]) -> list[str]:
                 verdict += f" (memory {gap:+.2f} points)"
             if not fewer and greedy is not None:
                 verdict += f" ({own.failed_attempts - greedy.failed_attempts} more failures)"
-            if greedy is None:
+            absent = sum(1 for m in missing if m[:2] == (name, rules.name))
+            if greedy is None and not absent:
                 verdict += " among those compared (CCTools' modes not run)"
+            elif absent:
+                verdict += f" among those compared ({absent} CCTools runs not replayed)"
             rows.append(
                 f"| {name} | {rules.name} | {own.memory.efficiency:.4f} | {other} "
                 f"({result.memory.efficiency:.4f}, {result.failed_attempts}) | "
@@ -212,7 +256,7 @@ def greedy_gain(main: Results, paths: Sequence[Path]) -> list[str]:
             f"| {name} | {own:.4f} | {table[GREEDY].memory.efficiency:.4f} | "
             f"{fmt(cctools.memory.efficiency) if cctools else 'n/a'} | {gain:+.2f} | "
             f"{ceiling(samples[name], OPERATOR):.4f} | {'met' if gain >= 5 else 'MISSED'}"
-            f"{'' if cctools else ' (over ours; CCTools not run)'} |"
+            f"{'' if cctools else ' (over ours; CCTools greedy not replayed)'} |"
         )
     return rows
 
@@ -221,13 +265,15 @@ def plot(main: Results, out: Path) -> None:
     """Memory efficiency of each strategy on each trace, one panel per rule set."""
     matplotlib.use("Agg")
     traces = list(main)
-    names = [n for n in main[traces[0]][PAPERS.name] if n not in suite.BASELINES]
+    seen = {n: None for t in traces for r in RULES for n in main[t][r.name]}
+    names = [n for n in seen if n not in suite.BASELINES]
     figure, axes = plt.subplots(len(RULES), 1, figsize=(14, 9), sharex=True)
     width = 0.85 / len(names)
     colors = plt.get_cmap("tab20")
     for axis, rules in zip(axes, RULES, strict=True):
         for index, name in enumerate(names):
-            heights = [main[t][rules.name][name].memory.efficiency for t in traces]
+            found = [main[t][rules.name].get(name) for t in traces]
+            heights = [r.memory.efficiency if r else 0.0 for r in found]
             offset = (index - len(names) / 2 + 0.5) * width
             positions = [i + offset for i in range(len(traces))]
             hatch = "//" if name == OWN_STRATEGY else None
@@ -283,20 +329,28 @@ def full_size(scratch: Path, tasks: int = 30_000) -> list[str]:
     return rows
 
 
-def cctools_note(*, with_cctools: bool) -> str:
-    """Which CCTools builds were compared, and how their code was built."""
+def cctools_note(*, with_cctools: bool, missing: Missing) -> str:
+    """Which CCTools builds were compared, how their code was built, and which runs are not
+    on this page."""
     if not with_cctools:
         return WITHOUT_CCTOOLS_NOTE
     builds = find_builds()
     if not builds:
         return f"No CCTools build was found, so CCTools' own code is not compared: {HOW_TO_BUILD}."
     lines = [plan(build).description for build in builds]
-    return "CCTools builds compared:\n\n" + "\n".join(f"* {line}" for line in lines)
+    text = "CCTools builds compared:\n\n" + "\n".join(f"* {line}" for line in lines)
+    if missing:
+        by_cell: dict[tuple[str, str], list[str]] = {}
+        for trace, rules, strategy in missing:
+            by_cell.setdefault((trace, rules), []).append(f"`{strategy}`")
+        cells = [f"* {t}, {r}: {', '.join(names)}" for (t, r), names in by_cell.items()]
+        text += "\n\n" + NOT_REPLAYED_NOTE.format(count=len(missing)) + "\n\n" + "\n".join(cells)
+    return text
 
 
-def document(main: Results, seed: int, *, with_cctools: bool) -> str:
+def document(main: Results, seed: int, *, with_cctools: bool, missing: Missing) -> str:
     """The report's description and result tables."""
-    paths_note = cctools_note(with_cctools=with_cctools)
+    paths_note = cctools_note(with_cctools=with_cctools, missing=missing)
     lines = [HEADER.format(seed=seed), paths_note, "", STRATEGY_NOTES, ""]
     lines += ["## Results", "", "![memory efficiency per strategy](sizing-efficiency.png)", ""]
     lines += [RESULTS_NOTE, ""]
@@ -317,10 +371,11 @@ def report(
     seed: int,
     scratch: Path,
     with_cctools: bool,
+    missing: Missing,
 ) -> str:
     """The document with targets, variants, noise and speed sections."""
-    lines = [document(main, seed, with_cctools=with_cctools)]
-    lines += ["## Targets", "", TARGETS_NOTE, "", *targets(main, paths), ""]
+    lines = [document(main, seed, with_cctools=with_cctools, missing=missing)]
+    lines += ["## Targets", "", TARGETS_NOTE, "", *targets(main, paths, missing), ""]
     lines += [GAIN_NOTE, "", *greedy_gain(main, paths), ""]
     lines += [SPREAD_NOTE, "", "| trace | greedy-bucketing memory efficiency, seeds 0-4 |"]
     lines += ["|---|---|"]
@@ -347,13 +402,31 @@ def main() -> int:
         action="store_true",
         help="leave CCTools' own modes out (their first replays take hours; see the page)",
     )
+    parser.add_argument(
+        "--cctools-cached-only",
+        action="store_true",
+        help="take CCTools' runs from the replay cache only; the page lists those not replayed",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that replay CCTools' modes before the report (default: one a core)",
+    )
     args = parser.parse_args()
     with_cctools = not args.without_cctools
     paths = traces_in(args.traces)
     if not paths:
         print(f"no */resources_all.txt under {args.traces}", file=sys.stderr)
         return 1
-    main_results, variant_results = replay_all(paths, args.seed, with_cctools=with_cctools)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
+    cached_only = args.cctools_cached_only
+    if with_cctools and args.jobs > 1 and not cached_only:
+        fill_cctools_cache(paths, args.seed, args.jobs)
+    main_results, variant_results, missing = replay_all(
+        paths, args.seed, with_cctools=with_cctools, cached_only=cached_only
+    )
     spread = greedy_spread(paths, OPERATOR)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(main_results, args.out / "sizing-efficiency.png")
@@ -368,6 +441,7 @@ def main() -> int:
             seed=args.seed,
             scratch=scratch,
             with_cctools=with_cctools,
+            missing=missing,
         )
     finally:
         for leftover in scratch.iterdir():
@@ -385,6 +459,12 @@ whole set takes hours here the first time (results are then cached by content,
 `sizing/replay_cache.py`). Compare one trace with
 `workqueue-operator simulate --trace FILE --strategy cctools-greedy` (or any `cctools-*` mode),
 or regenerate this page without the flag."""
+
+NOT_REPLAYED_NOTE = """**{count} CCTools runs are not on this page**
+(`--cctools-cached-only`: the page takes CCTools' results from the replay cache, and these were
+not replayed yet; CCTools' greedy modes rebucket every point after every task, so one run takes
+from seconds to over ten minutes here). Their cells are empty, and a target below is judged
+among the strategies compared:"""
 
 HEADER = """# Sizing: strategies and how they score
 

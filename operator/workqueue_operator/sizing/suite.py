@@ -91,6 +91,20 @@ def runs(names: Sequence[str], rule_sets: Sequence[Rules]) -> list[Run]:
     ]
 
 
+def cache_key(samples: Sequence[Sample], run: Run, machine: Allocation, seed: int) -> str:
+    """The replay cache's key of a CCTools run (:mod:`.replay_cache`)."""
+    version, mode = cctools_strategies()[run.name]
+    parts = [samples_digest(samples), version, mode, build_digest(version), repr(run.rules)]
+    return replay_key([*parts, *describe(machine, seed)])
+
+
+def cached_result(
+    samples: Sequence[Sample], run: Run, machine: Allocation = DEFAULT_MACHINE, seed: int = 0
+) -> ReplayResult | None:
+    """A CCTools run's result from the replay cache; None when it has not been replayed."""
+    return load(cache_key(samples, run, machine, seed))
+
+
 def score_run(
     samples: Sequence[Sample],
     run: Run,
@@ -101,9 +115,7 @@ def score_run(
     """Replay ``samples`` against a run; CCTools runs are cached (:mod:`.replay_cache`)."""
     if not (use_cache and run.is_cctools):
         return score(samples, factory(run), machine, seed)
-    version, mode = cctools_strategies()[run.name]
-    parts = [samples_digest(samples), version, mode, build_digest(version), repr(run.rules)]
-    key = replay_key([*parts, *describe(machine, seed)])
+    key = cache_key(samples, run, machine, seed)
     result = load(key)
     if result is None:
         result = score(samples, factory(run), machine, seed)
