@@ -6,7 +6,8 @@ Replays every trace ``DIR/*/resources_all.txt`` against every strategy (the regi
 CCTools' own modes, when a CCTools build is found) under the papers' and the operator's rules,
 CCTools' modes also as CCTools runs them out of the box, plus variants of the own strategy;
 then writes the Markdown report and a chart of the memory efficiencies. CCTools' results come
-from the replay cache (``sizing/replay_cache.py``); filling it takes hours the first time,
+from the replay cache (``sizing/replay_cache.py``); filling it takes about two hours of CPU the
+first time (146 of the 168 runs on the shared traces: 7,669 s, the slowest 206 s, 2026-12-06),
 because CCTools' greedy modes rebucket every point after every task; ``--jobs N`` fills it with
 N processes (one a core by default) before the report is written.
 """
@@ -455,7 +456,7 @@ def main() -> int:
 WITHOUT_CCTOOLS_NOTE = """**This generation leaves CCTools' own modes out**
 (`--without-cctools`): CCTools keeps its points in a sorted list and its greedy modes rebucket
 all of them after every task, so the time of a replay grows as the cube of the tasks and the
-whole set takes hours here the first time (results are then cached by content,
+whole set takes about two hours of CPU here the first time (results are then cached by content,
 `sizing/replay_cache.py`). Compare one trace with
 `workqueue-operator simulate --trace FILE --strategy cctools-greedy` (or any `cctools-*` mode),
 or regenerate this page without the flag."""
