@@ -74,25 +74,23 @@ for ns in /run/netns/cni-*; do
   umount "$ns" 2>/dev/null || true
   rm -f "$ns"
 done
-# umount_below DIR: lazily unmounts every mount point below DIR, deepest first.
-umount_below() {
+# umount_tree DIR: lazily unmounts DIR, when it is a mount point, and every mount point below it,
+# deepest first. The kubelet bind-mounts its root dir onto itself to share mounts with
+# containers: a stopped node leaves no mount behind (the next kubelet mounts it again).
+umount_tree() {
   local m
-  { grep -o " $1/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
+  awk -v dir="$1" '$2 == dir || index($2, dir "/") == 1 { print $2 }' /proc/mounts |
+    sort -r | while read -r m; do
+      umount -l "$m" 2>/dev/null || true
+    done
 }
-umount_below "$wq_node_state/kubelet"
-# The kubelet bind-mounts its root dir onto itself to share mounts with containers; a stopped
-# node leaves no mount behind (the next kubelet mounts it again).
-if mountpoint -q "$wq_node_state/kubelet"; then
-  umount -l "$wq_node_state/kubelet" 2>/dev/null || true
-fi
+umount_tree "$wq_node_state/kubelet"
 rm -rf "$wq_node_state/cni/ipam"
 
 if $purge; then
   ip link del "$wq_node_bridge" 2>/dev/null || true
-  umount_below "$wq_node_run"
-  umount_below "$wq_node_state"
+  umount_tree "$wq_node_run"
+  umount_tree "$wq_node_state"
   rm -rf "$wq_node_state" "$wq_node_run"
   echo "purged $wq_node_state"
 fi
