@@ -39,6 +39,7 @@ from workqueue_operator.sizing.rules import OPERATOR, PAPERS, Rules, under
 from workqueue_operator.sizing.strategies import OWN_STRATEGY, STRATEGIES
 from workqueue_operator.sizing.strategies.adaptive import AdaptiveLadder, AdaptiveSettings
 from workqueue_operator.sizing.strategies.base import Strategy, StrategyConfig
+from workqueue_operator.sizing.strategies.cctools import cctools_strategies
 from workqueue_operator.sizing.traces import load_trace
 from workqueue_operator.values.samples import Sample
 
@@ -127,7 +128,7 @@ def replay_timed(path: Path, rules_name: str, name: str, seed: int) -> float:
 def fill_cctools_cache(paths: Sequence[Path], seed: int, jobs: int) -> None:
     """Replay every CCTools run on every trace in ``jobs`` processes, so that the report's own
     pass finds each result in the replay cache (cached runs take no time here either)."""
-    names = [name for name in suite.strategy_names() if suite.Run(PAPERS, name).is_cctools]
+    names = list(cctools_strategies())
     todo = [
         (p, run.rules.name, run.name)
         for p in paths
