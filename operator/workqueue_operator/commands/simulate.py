@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         section[entry.name] = suite.score_run(
             trace.samples, entry, machine, args.seed, use_cache=not args.no_cache
         )
-    titles = {r.name: r.title for r in rule_sets}
+    titles = {r.name: suite.title(r) for r in rule_sets}
     if args.json:
         print(json.dumps({k: {n: r.as_json() for n, r in v.items()} for k, v in results.items()}))
     else:

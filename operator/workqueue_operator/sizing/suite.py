@@ -3,8 +3,9 @@
 A *run* is one strategy under one rule set: the papers' or the operator's rules
 (:mod:`workqueue_operator.sizing.rules`) for every strategy, plus ``CCTOOLS_DEFAULTS`` for
 CCTools' own modes as its users get them (per category, CCTools' first guess and 10 sampling
-points, nothing on the whole machine). Baselines that learn nothing are the same under every
-rule set and are not wrapped.
+points, nothing on the whole machine) and for the own strategy from the same first guess
+(:mod:`workqueue_operator.sizing.first_guess`). Baselines that learn nothing are the same under
+every rule set and are not wrapped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workqueue_operator.sizing.cctools_library import build_digest
+from workqueue_operator.sizing.first_guess import from_first_guess
 from workqueue_operator.sizing.replay import ReplayResult, score
 from workqueue_operator.sizing.replay_cache import (
     describe,
@@ -23,7 +25,7 @@ from workqueue_operator.sizing.replay_cache import (
 )
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
 from workqueue_operator.sizing.rules import OPERATOR, PAPERS, Rules, under
-from workqueue_operator.sizing.strategies import STRATEGIES
+from workqueue_operator.sizing.strategies import OWN_STRATEGY, STRATEGIES
 from workqueue_operator.sizing.strategies.base import StrategyFactory
 from workqueue_operator.sizing.strategies.cctools import (
     PREFIX,
@@ -47,6 +49,16 @@ CCTOOLS_DEFAULTS = Rules(
     ),
 )
 RULE_SETS: dict[str, Rules] = {r.name: r for r in (PAPERS, OPERATOR, CCTOOLS_DEFAULTS)}
+FIRST_GUESS_TITLE = (
+    f"; {OWN_STRATEGY} from the same first guess, doubled, until its category has a finished task"
+)
+"""What the title of ``CCTOOLS_DEFAULTS`` leaves out (kept apart: the title is part of the keys
+of CCTools' cached replays)."""
+
+
+def title(rules: Rules) -> str:
+    """What a rule set's results are, for a heading."""
+    return rules.title + (FIRST_GUESS_TITLE if rules is CCTOOLS_DEFAULTS else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +88,24 @@ def base_factory(name: str) -> StrategyFactory:
 
 
 def factory(run: Run) -> StrategyFactory:
-    """The factory of a run: the strategy under its rules (baselines as they are)."""
+    """The factory of a run: the strategy under its rules (baselines as they are); under
+    CCTools' defaults, a strategy that is not CCTools' starts from CCTools' first guess."""
     strategy = base_factory(run.name)
-    return strategy if run.name in BASELINES else under(run.rules, strategy)
+    if run.name in BASELINES:
+        return strategy
+    if run.rules is CCTOOLS_DEFAULTS and not run.is_cctools:
+        return from_first_guess(strategy)
+    return under(run.rules, strategy)
 
 
 def runs(names: Sequence[str], rule_sets: Sequence[Rules]) -> list[Run]:
-    """Each name under each rule set, rule set by rule set; CCTools' defaults only for CCTools."""
+    """Each name under each rule set, rule set by rule set; under CCTools' defaults, CCTools'
+    modes and the own strategy (from CCTools' first guess: :mod:`.first_guess`)."""
     return [
         Run(rules, name)
         for rules in rule_sets
         for name in names
-        if rules is not CCTOOLS_DEFAULTS or name.startswith(PREFIX)
+        if rules is not CCTOOLS_DEFAULTS or name.startswith(PREFIX) or name == OWN_STRATEGY
     ]
 
 
