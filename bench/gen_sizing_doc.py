@@ -207,6 +207,19 @@ def best_other(table: Table) -> tuple[str, ReplayResult]:
     return name, others[name]
 
 
+def first_target(own: ReplayResult, best: ReplayResult, greedy: ReplayResult | None) -> str:
+    """Whether the own memory is at least the best other's with no more failed attempts than
+    CCTools' greedy (when it ran), and by how much it is missed."""
+    gap = 100 * (own.memory.efficiency - best.memory.efficiency)
+    fewer = greedy is None or own.failed_attempts <= greedy.failed_attempts
+    verdict = "met" if gap >= 0 and fewer else "MISSED"
+    if gap < 0:
+        verdict += f" (memory {points(gap)} points)"
+    if not fewer and greedy is not None:
+        verdict += f" ({own.failed_attempts - greedy.failed_attempts} more failures)"
+    return verdict
+
+
 def targets(main: Results, paths: Sequence[Path], missing: Missing) -> list[str]:
     """Per trace and rule set: the own memory against the best other, failures against
     CCTools' greedy, and (operator's rules, real traces) the gain over greedy."""
@@ -222,13 +235,7 @@ def targets(main: Results, paths: Sequence[Path], missing: Missing) -> list[str]
             own = table[OWN_STRATEGY]
             other, result = best_other(table)
             greedy = table.get(CCTOOLS_GREEDY)
-            gap = 100 * (own.memory.efficiency - result.memory.efficiency)
-            fewer = greedy is None or own.failed_attempts <= greedy.failed_attempts
-            verdict = "met" if gap >= 0 and fewer else "MISSED"
-            if gap < 0:
-                verdict += f" (memory {points(gap)} points)"
-            if not fewer and greedy is not None:
-                verdict += f" ({own.failed_attempts - greedy.failed_attempts} more failures)"
+            verdict = first_target(own, result, greedy)
             absent = sum(1 for m in missing if m[:2] == (name, rules.name))
             if greedy is None and not absent:
                 verdict += " among those compared (CCTools' modes not run)"
@@ -259,15 +266,9 @@ def out_of_the_box(main: Results) -> list[str]:
         if own is None or not modes:
             continue
         best = max(modes, key=lambda n: modes[n].memory.efficiency)
-        gap = 100 * (own.memory.efficiency - modes[best].memory.efficiency)
         greedies = [modes[n] for n in modes if n.startswith(CCTOOLS_GREEDY)]
         greedy = modes.get(CCTOOLS_GREEDY)
-        fewer = greedy is None or own.failed_attempts <= greedy.failed_attempts
-        verdict = "met" if gap >= 0 and fewer else "MISSED"
-        if gap < 0:
-            verdict += f" (memory {points(gap)} points)"
-        if not fewer and greedy is not None:
-            verdict += f" ({own.failed_attempts - greedy.failed_attempts} more failures)"
+        verdict = first_target(own, modes[best], greedy)
         gain = 100 * (own.memory.efficiency - max(g.memory.efficiency for g in greedies))
         rows.append(
             f"| {name} | {own.memory.efficiency:.4f} | {best} "
