@@ -788,6 +788,7 @@ FOOTER = """## Files
   and skipped, the first one's reason reported; a CSV header without a needed column is an
   error naming it); `sizing/trace_checks.py`: the input checks `simulate` reports;
 * `sizing/replay.py`: the replay and its scores; `sizing/rules.py`: the rule sets;
+  `sizing/first_guess.py`: a strategy from CCTools' first guess;
   `sizing/suite.py`: every strategy under every rule set; `sizing/replay_cache.py`: CCTools'
   results kept by content;
 * `sizing/cctools_builds.py`, `sizing/cctools_link.py`, `sizing/cctools_library.py`: finding a
