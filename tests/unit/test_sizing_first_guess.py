@@ -38,6 +38,27 @@ class FixedPolicyStrategy:
         pass
 
 
+@dataclass(frozen=True)
+class LoggingPolicy:
+    """A category's policy that logs every allocation it hands out."""
+
+    category: str
+    policy: CategoryPolicy
+    log: list[tuple[str, Allocation]]
+
+    def first(self, rng: random.Random) -> Allocation:
+        return self.logged(self.policy.first(rng))
+
+    def retry(
+        self, failed: Allocation, exceeded: frozenset[Resource], rng: random.Random
+    ) -> Allocation:
+        return self.logged(self.policy.retry(failed, exceeded, rng))
+
+    def logged(self, allocation: Allocation) -> Allocation:
+        self.log.append((self.category, allocation))
+        return allocation
+
+
 @dataclass
 class Logged:
     """Wraps a strategy and logs every allocation its policies hand out."""
@@ -45,24 +66,8 @@ class Logged:
     inner: FirstGuessStrategy
     log: list[tuple[str, Allocation]] = field(default_factory=list)
 
-    def policy(self, category: str) -> CategoryPolicy:
-        policy = self.inner.policy(category)
-        log = self.log
-
-        class Logging:
-            def first(self, rng: random.Random) -> Allocation:
-                allocation = policy.first(rng)
-                log.append((category, allocation))
-                return allocation
-
-            def retry(
-                self, failed: Allocation, exceeded: frozenset[Resource], rng: random.Random
-            ) -> Allocation:
-                allocation = policy.retry(failed, exceeded, rng)
-                log.append((category, allocation))
-                return allocation
-
-        return Logging()
+    def policy(self, category: str) -> LoggingPolicy:
+        return LoggingPolicy(category, self.inner.policy(category), self.log)
 
     def observe(self, sample: Sample) -> None:
         self.inner.observe(sample)

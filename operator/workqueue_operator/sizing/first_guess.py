@@ -22,20 +22,19 @@ from workqueue_operator.sizing.strategies.base import (
     StrategyConfig,
     StrategyFactory,
 )
+from workqueue_operator.sizing.strategies.per_resource import raise_one
 
 CCTOOLS_FIRST_GUESS = Allocation(cores=1.0, memory_mb=1000.0, disk_mb=1000.0)
 """CCTools' bucketing manager's default values (``bucketing_manager.c``)."""
-CCTOOLS_INCREASE_RATE = 2.0
-"""CCTools' default increase rate: what a failed value is multiplied by in its sampling phase."""
 
 
 @dataclass(frozen=True, slots=True)
 class DoublingPolicy:
-    """The first guess; a retry multiplies each exceeded resource by the rate (to the machine)."""
+    """The first guess; a retry doubles each exceeded resource (CCTools' increase rate, as the
+    published strategies do above their top rung: ``per_resource.raise_one``) up to the machine."""
 
     guess: Allocation
     machine: Allocation
-    rate: float = CCTOOLS_INCREASE_RATE
 
     def first(self, rng: random.Random) -> Allocation:
         """The first guess, capped at the machine."""
@@ -44,13 +43,13 @@ class DoublingPolicy:
     def retry(
         self, failed: Allocation, exceeded: frozenset[Resource], rng: random.Random
     ) -> Allocation:
-        """The failed allocation with every exceeded resource multiplied by the rate."""
-        result = failed
-        for resource in RESOURCES:
-            if resource in exceeded:
-                grown = max(failed.get(resource) * self.rate, self.guess.get(resource))
-                result = result.replace(resource, min(grown, self.machine.get(resource)))
-        return result
+        """The failed allocation with every exceeded resource doubled (no rungs to climb)."""
+        return Allocation.of(
+            raise_one(value, (), limit, rng) if resource in exceeded else value
+            for resource, value, limit in zip(
+                RESOURCES, failed.values(), self.machine.values(), strict=True
+            )
+        )
 
 
 @dataclass
