@@ -32,6 +32,7 @@ from bench_replay import TARGET_S, synthetic_csv
 from workqueue_operator.sizing import suite
 from workqueue_operator.sizing.cctools_builds import HOW_TO_BUILD, find_builds
 from workqueue_operator.sizing.cctools_link import plan
+from workqueue_operator.sizing.hindsight import hindsight
 from workqueue_operator.sizing.recommend import BUCKETING, compute_buckets
 from workqueue_operator.sizing.replay import ReplayResult, score
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, RESOURCES
@@ -63,6 +64,7 @@ VARIANTS: dict[str, AdaptiveSettings] = {
 Table = dict[str, ReplayResult]  # strategy -> result
 Results = dict[str, dict[str, Table]]  # trace -> rule set -> table
 Missing = list[tuple[str, str, str]]  # (trace, rule set, strategy) of CCTools runs not replayed
+Hindsight = dict[str, dict[str, dict[float, ReplayResult]]]  # trace -> rule set -> c -> result
 
 
 def variant(settings: AdaptiveSettings) -> Callable[[StrategyConfig], Strategy]:
@@ -282,12 +284,13 @@ def out_of_the_box(main: Results) -> list[str]:
     return rows
 
 
-def greedy_gain(main: Results, paths: Sequence[Path]) -> list[str]:
-    """Real traces, operator's rules: own memory minus greedy's (ours and CCTools')."""
+def greedy_gain(main: Results, paths: Sequence[Path], known: Hindsight) -> list[str]:
+    """Real traces, operator's rules: own memory minus greedy's (ours and CCTools'), with what a
+    clairvoyant strategy and the best fixed ladder in hindsight would gain."""
     rows = [
         "| trace | own memory | greedy-bucketing | cctools-greedy | gain (points) | ceiling | "
-        "headroom (points) | +5 points over both greedies |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "headroom (points) | hindsight ladder | its gain (points) | +5 points over both greedies |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     samples = {p.parent.name: load_trace(p).samples for p in paths}
     for name in REAL:
@@ -299,10 +302,12 @@ def greedy_gain(main: Results, paths: Sequence[Path]) -> list[str]:
         gain = 100 * (own - max(greedies))
         cctools = table.get(CCTOOLS_GREEDY)
         top = ceiling(samples[name], OPERATOR)
+        fixed = known[name][OPERATOR.name][0.0].memory.efficiency
         rows.append(
             f"| {name} | {own:.4f} | {table[GREEDY].memory.efficiency:.4f} | "
             f"{fmt(cctools.memory.efficiency) if cctools else 'n/a'} | {gain:+.2f} | "
-            f"{top:.4f} | {100 * (top - max(greedies)):.2f} | {'met' if gain >= 5 else 'MISSED'}"
+            f"{top:.4f} | {100 * (top - max(greedies)):.2f} | {fixed:.4f} | "
+            f"{100 * (fixed - max(greedies)):+.2f} | {'met' if gain >= 5 else 'MISSED'}"
             f"{'' if cctools else ' (over ours; CCTools greedy not replayed)'} |"
         )
     return rows
@@ -310,16 +315,20 @@ def greedy_gain(main: Results, paths: Sequence[Path]) -> list[str]:
 
 COUPLINGS = (0.0, 0.25, 0.5, 1.0, 2.0)
 """Memory couplings the trade-off section replays (0: the default; 2: "balanced coupling")."""
+HINDSIGHT_COUPLINGS = (*(i / 8 for i in range(17)), 3.0, 4.0, 8.0)
+"""Memory couplings of the hindsight ladders: finer, since a random mix of two ladders reaches
+only the points between them (c = 8 is one rung, the maximum, on every trace here)."""
 
 
-def tradeoff(main: Results, paths: Sequence[Path], seed: int) -> list[str]:
+def tradeoff(main: Results, paths: Sequence[Path], seed: int, known: Hindsight) -> list[str]:
     """Per trace and rule set: the own memory and failures at each memory coupling, against the
-    first target (the best other's memory, CCTools greedy's failures)."""
+    first target (the best other's memory, CCTools greedy's failures); and the best random mix
+    of two of those couplings' ladders, learnt and known in hindsight."""
     columns = " | ".join(f"c = {c:g}" for c in COUPLINGS)
     rows = [
         f"| trace | rules | target: memory >=, failed <= | {columns} | met at some c | "
-        "best memory at <= failed (mix of two c) |",
-        "|---|---|---|" + "---:|" * len(COUPLINGS) + "---|---:|",
+        "best memory at <= failed (mix of two c) | the same, hindsight ladders |",
+        "|---|---|---|" + "---:|" * len(COUPLINGS) + "---|---:|---:|",
     ]
     for path in paths:
         name = path.parent.name
@@ -347,11 +356,14 @@ def tradeoff(main: Results, paths: Sequence[Path], seed: int) -> list[str]:
                 cells.append(f"**{cell}**" if both else cell)
                 if both:
                     met.append(f"{coupling:g}")
+            fixed = list(known[name][rules.name].values())
             mixed = "n/a" if limit is None else f"{best_mix(results, limit):.4f}"
+            fixed_mix = "n/a" if limit is None else f"{best_mix(fixed, limit):.4f}"
             bound = "n/a" if limit is None else str(limit)
             rows.append(
                 f"| {name} | {rules.name} | {memory:.4f}, {bound} | "
-                f"{' | '.join(cells)} | {', '.join(met) if met else 'no'} | {mixed} |"
+                f"{' | '.join(cells)} | {', '.join(met) if met else 'no'} | {mixed} | "
+                f"{fixed_mix} |"
             )
     return rows
 
@@ -377,6 +389,48 @@ def best_mix(results: Sequence[ReplayResult], limit: int) -> float:
             if not efficiency <= best:
                 best = efficiency
     return best
+
+
+def hindsight_all(paths: Sequence[Path], seed: int) -> Hindsight:
+    """The best fixed ladders in hindsight (``sizing/hindsight.py``) of every trace under every
+    rule set, at each of ``HINDSIGHT_COUPLINGS``."""
+    results: Hindsight = {}
+    for path in paths:
+        samples = load_trace(path).samples
+        results[path.parent.name] = {
+            rules.name: {
+                c: score(samples, under(rules, hindsight(samples, c)), DEFAULT_MACHINE, seed)
+                for c in HINDSIGHT_COUPLINGS
+            }
+            for rules in RULES
+        }
+    return results
+
+
+def against_hindsight(main: Results, known: Hindsight) -> list[str]:
+    """Per trace and rule set: the own strategy and the best other against the cheapest fixed
+    ladder known in advance (memory coupling 0, as the own strategy's)."""
+    rows = [
+        "| trace | rules | own (memory / failed) | hindsight ladder (memory / failed) | "
+        "own minus hindsight (points) | best other (memory) | best other minus hindsight "
+        "(points) |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for name, by_rules in main.items():
+        for rules in RULES:
+            table = by_rules[rules.name]
+            own = table[OWN_STRATEGY]
+            fixed = known[name][rules.name][0.0]
+            other, result = best_other(table)
+            top = fixed.memory.efficiency
+            rows.append(
+                f"| {name} | {rules.name} | {own.memory.efficiency:.4f} / {own.failed_attempts} | "
+                f"{top:.4f} / {fixed.failed_attempts} | "
+                f"{points(100 * (own.memory.efficiency - top))} | "
+                f"{other} ({result.memory.efficiency:.4f}) | "
+                f"{points(100 * (result.memory.efficiency - top))} |"
+            )
+    return rows
 
 
 def plot(main: Results, out: Path) -> None:
@@ -484,6 +538,7 @@ def report(
     main: Results,
     variants: Results,
     spread: dict[str, list[float]],
+    known: Hindsight,
     *,
     paths: Sequence[Path],
     seed: int,
@@ -494,13 +549,14 @@ def report(
     """The document with targets, variants, noise and speed sections."""
     lines = [document(main, seed, with_cctools=with_cctools, missing=missing)]
     lines += ["## Targets", "", TARGETS_NOTE, "", *targets(main, paths, missing), ""]
-    lines += [GAIN_NOTE, "", *greedy_gain(main, paths), ""]
+    lines += [GAIN_NOTE, "", *greedy_gain(main, paths, known), ""]
     if any(DEFAULTS.name in by_rules for by_rules in main.values()):
         lines += [OUT_OF_THE_BOX_NOTE, "", *out_of_the_box(main), ""]
     lines += [SPREAD_NOTE, "", "| trace | greedy-bucketing memory efficiency, seeds 0-4 |"]
     lines += ["|---|---|"]
     lines += [f"| {n} | {', '.join(f'{v:.4f}' for v in vs)} |" for n, vs in spread.items()]
-    lines += ["", TRADEOFF_NOTE, "", *tradeoff(main, paths, seed), ""]
+    lines += ["", HINDSIGHT_NOTE, "", *against_hindsight(main, known), ""]
+    lines += [TRADEOFF_NOTE, "", *tradeoff(main, paths, seed, known), ""]
     lines += [VARIANTS_NOTE, ""]
     for name, by_rules in variants.items():
         tables = {
@@ -549,6 +605,7 @@ def main() -> int:
         paths, args.seed, with_cctools=with_cctools, cached_only=cached_only
     )
     spread = greedy_spread(paths, OPERATOR)
+    known = hindsight_all(paths, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(main_results, args.out / "sizing-efficiency.png")
     scratch = args.out / ".full-size"
@@ -558,6 +615,7 @@ def main() -> int:
             main_results,
             variant_results,
             spread,
+            known,
             paths=paths,
             seed=args.seed,
             scratch=scratch,
@@ -725,7 +783,12 @@ cold start alone caps what any strategy can reach."""
 GAIN_NOTE = """Target: on the real traces under the operator's rules, `adaptive-ladder`'s memory
 efficiency at least 5 points above greedy bucketing's (the better of ours and CCTools').
 *Headroom*: the ceiling minus the better greedy, the most any strategy could gain over it; where
-it is under 5 points the target is out of reach for every strategy, clairvoyant ones included."""
+it is under 5 points the target is out of reach for every strategy, clairvoyant ones included.
+*Hindsight ladder*: each category's cheapest fixed ladder of all its tasks, known in advance
+(`sizing/hindsight.py`, see "Against the best fixed ladder in hindsight"); its gain is what a
+ladder gets that has nothing left to learn about the distribution. Where that is under 5 points,
++5 takes more than a better estimate of each category's distribution: following changes of use
+over time, or knowing each task's use before it runs."""
 
 OUT_OF_THE_BOX_NOTE = """Out of the box: the same comparison from CCTools' first guess (1 core,
 1000 MB, 1000 MB, doubled on failure) instead of the whole machine: `adaptive-ladder` from that
@@ -737,6 +800,21 @@ where first tasks run long); a small first guess does not pay it."""
 SPREAD_NOTE = """Greedy bucketing draws buckets at random; its memory efficiency over seeds 0-4
 under the operator's rules shows the noise of that baseline (`adaptive-ladder` is
 deterministic)."""
+
+HINDSIGHT_NOTE = """## Against the best fixed ladder in hindsight
+
+`sizing/hindsight.py` gives each learner (a category under the operator's rules, all tasks under
+the papers') the cheapest ladders of all of its tasks in the trace, computed in advance the way
+`adaptive-ladder` computes its own (weights by wall time alone, memory coupling 0, cores and disk
+2), and plays them once the rules' cold start is over. It knows the distribution of each
+learner's use, never one task's use. For tasks drawn independently from one distribution (the
+synthetic traces), a strategy that does not see a task's use before it runs cannot do better in
+expectation than the cheapest ladder of that distribution (within the ladder's limits: at most
+10 rungs over 96 levels, each resource on its own), so *own minus hindsight* is what
+`adaptive-ladder` loses by having to learn the distribution, and a strategy above the hindsight
+ladder there is ahead by the luck of the draw. On a real trace whose use changes over time, a
+strategy that follows the change can beat every fixed ladder; *best other minus hindsight* above
+0 says how much following it pays there."""
 
 TRADEOFF_NOTE = """## Memory against failures
 
@@ -750,7 +828,11 @@ memory efficiency / failed attempts; **bold** cells meet both halves of the targ
 column is the best memory efficiency that fails no more than CCTools' greedy when each task is
 given one of two of these ladders at random (`best_mix`: allocation and failures are linear in
 the share, since the ladders are learnt from finished tasks' use alone); where it is below the
-target memory, no ladder of this family, nor a random mix of two, meets both halves.
+target memory, no ladder of this family, nor a random mix of two, meets both halves. The last
+column does the same with the hindsight ladders (the section above) at memory couplings 0 to 2
+in steps of 1/8, 3, 4 and 8 (one rung, the maximum): where it is below the target memory too,
+not even ladders that know the distribution in advance, nor a random mix of two of them, meet
+both halves; the miss is then not the learner's.
 
 Why: under the papers' rules the synthetic traces' categories are drawn independently and
 pooled, so nothing tells a task of the upper mode from one of the lower before it runs. A ladder
@@ -795,7 +877,8 @@ FOOTER = """## Files
   and skipped, the first one's reason reported; a CSV header without a needed column is an
   error naming it); `sizing/trace_checks.py`: the input checks `simulate` reports;
 * `sizing/replay.py`: the replay and its scores; `sizing/rules.py`: the rule sets;
-  `sizing/first_guess.py`: a strategy from CCTools' first guess;
+  `sizing/first_guess.py`: a strategy from CCTools' first guess; `sizing/hindsight.py`: the
+  best fixed ladders in hindsight, the reference of the learner's loss;
   `sizing/suite.py`: every strategy under every rule set; `sizing/replay_cache.py`: CCTools'
   results kept by content;
 * `sizing/cctools_builds.py`, `sizing/cctools_link.py`, `sizing/cctools_library.py`: finding a
