@@ -58,6 +58,7 @@ VARIANTS: dict[str, AdaptiveSettings] = {
     "balanced coupling": AdaptiveSettings(memory_coupling=None),
     "no coupling": AdaptiveSettings(coupling=0.0, memory_coupling=None),
     "no decay": AdaptiveSettings(half_life=0.0),
+    "no shift detection": AdaptiveSettings(shift_alpha=0.0),
 }
 """The own strategy with one design choice changed (see VARIANTS_NOTE)."""
 
@@ -744,6 +745,16 @@ STRATEGY_NOTES = """## The strategies
     failed value.
   * **Weights are wall time x recency.** Waste is resource x time, so long tasks count more;
     weights halve every 1000 tasks, so a phase change takes over.
+  * **A shift in use** (`strategies/shift.py`). When use moves up for good
+    (coffea's pooled stream: 450 MB tasks replace 100 MB ones), decay alone keeps the old first
+    rung, and fails the new tasks, for hundreds of tasks. At each refit, for every suffix of the
+    newest 100 tasks, Chernoff's bound `exp(-m D(k/m || p))` says how unlikely its `k` of `m`
+    tasks above the first rung are when the history puts a task there with probability `p`
+    (Laplace's rule over the history's effective size). When the least likely suffix's bound is
+    under `10^-6 / 100` (a false alarm at most once in a million refits, Bonferroni over the
+    suffixes), the learner keeps only that suffix and refits. Steady streams never trigger it
+    (the synthetic traces' replays are unchanged to the last bit); WorkerPools' buckets follow
+    the same rule.
   * **Records: the next task may beat every earlier one.** How often a task went above all the
     tasks before it (recency-weighted) is the chance that the next one will, and how far those
     records went past the previous maximum (relative excess) is how far it will go. That mass
@@ -760,8 +771,9 @@ STRATEGY_NOTES = """## The strategies
     other resources, memory first among them), because their failures waste memory.
   * The learner sees what the rules give it (one category, or all); with nothing finished it
     gives the whole machine. The constants (half-life 1000 tasks, 2 other resources, growth 2 as
-    in CCTools, 96 levels, 10 rungs) are fixed a priori; the variants below show what each
-    choice does.
+    in CCTools, 96 levels, 10 rungs, a shift's 10^-6 and 100 tasks) are fixed a priori; the
+    variants below show what each choice does. `workqueue-operator simulate --trace
+    ../shared/traces/coffea/resources_all.txt --strategy adaptive-ladder` replays one trace.
 * The operator gets the same computation as pure functions (`sizing/recommend.py`):
   `compute_buckets(samples, strategy, max_buckets)` returns joint shapes (cores, memory, disk)
   with the share of tasks each covers, and `category_policy(samples, strategy)` the policy that
@@ -848,7 +860,8 @@ Variants of `adaptive-ladder` with one design choice changed, under both rule se
 model* drops the records (the ladder ends at the maximum seen, and a retry above it doubles);
 *balanced coupling* charges the memory ladder `c = 2` x its mean too (every resource's waste
 counted alike, as before); *no coupling* charges no ladder for the other resources; *no decay*
-weighs old and new tasks alike."""
+weighs old and new tasks alike; *no shift detection* never forgets the tasks before a shift in
+use."""
 
 SPEED_NOTE = """## Computing buckets
 
@@ -885,7 +898,8 @@ FOOTER = """## Files
   CCTools build, linking its bucketing code, the ctypes bindings;
 * `sizing/strategies/`: `baselines.py`, `first_allocation.py`, `per_resource.py` (the
   published draw-and-retry scheme), `greedy.py`, `exhaustive.py`, `kmeans.py`, `cctools.py`,
-  `adaptive.py` and `ladder_dp.py`; `STRATEGIES` maps names to factories;
+  `adaptive.py`, `ladder_dp.py`, `records.py` and `shift.py`; `STRATEGIES` maps names to
+  factories;
 * `sizing/recommend.py`, `sizing/buckets.py`: buckets for the operator;
 * `commands/simulate.py`: `workqueue-operator simulate`."""
 

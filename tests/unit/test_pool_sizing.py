@@ -45,7 +45,9 @@ def test_two_memory_profiles_give_two_buckets_with_the_margin() -> None:
     mostly_big = samples("a", 200, 5) + samples("a", 1500, 95)
     rec = recommend_category("a", mostly_big, sizing(marginPercent=10), DEFAULT_MACHINE)
     assert [b.memory_mb for b in rec.buckets] == [1650]
-    mostly_small = samples("a", 200, 60) + samples("a", 1500, 20)
+    # Three small tasks to one big one, mixed (60 small and then 20 big would be a shift in
+    # use, after which only the big ones count: test_sizing_shift.py).
+    mostly_small = [s for _ in range(20) for s in samples("a", 200, 3) + samples("a", 1500, 1)]
     rec = recommend_category("a", mostly_small, sizing(marginPercent=10), DEFAULT_MACHINE)
     assert [(b.memory_mb, b.share) for b in rec.buckets] == [(220, 0.75), (1650, 0.25)]
 

@@ -41,6 +41,7 @@ from workqueue_operator.sizing.strategies.history import (
 )
 from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
 from workqueue_operator.sizing.strategies.records import next_record, record_excesses, records
+from workqueue_operator.sizing.strategies.shift import shift_length
 from workqueue_operator.values.samples import Sample
 
 Values = tuple[float, ...]
@@ -65,6 +66,9 @@ class AdaptiveSettings:
     """Factor a retry grows a value by above every known rung (CCTools' increase rate)."""
     first_on_machine: int = 1
     """Tasks run on the whole machine before anything is known."""
+    shift_alpha: float = 1e-6
+    """Chance, at each refit, of taking a steady stream for a shift in use and forgetting the
+    tasks before it (:mod:`.shift`; 0: never)."""
 
     def attempt_cost(self, resource: Resource, mean: float) -> float:
         """What an attempt is charged on top of its allocation, in the resource's units."""
@@ -142,8 +146,24 @@ def histogram_ladder(
 
 
 def rung_values(history: History, max_rungs: int, settings: AdaptiveSettings) -> Rungs:
-    """The cheapest ladder of every resource for a non-empty history."""
-    return learn(history, max_rungs, settings)[0]
+    """The cheapest ladder of every resource for a non-empty history (since a shift in use)."""
+    return learn_since_shift(history, max_rungs, settings)[1]
+
+
+def learn_since_shift(
+    history: History, max_rungs: int, settings: AdaptiveSettings
+) -> tuple[History, Rungs, Rungs]:
+    """:func:`learn`; when the newest tasks show a shift in use above the first rungs
+    (:func:`.shift.shift_length`), :func:`learn` again over the tasks since the shift only.
+    Returns the history learnt from with the two ladders."""
+    rungs, above = learn(history, max_rungs, settings)
+    recency = recency_weights(len(history), settings.half_life)
+    first = [ladder[0] for ladder in rungs]
+    kept = shift_length(history, first, recency, settings.shift_alpha)
+    if kept:
+        history = history.newest(kept)
+        rungs, above = learn(history, max_rungs, settings)
+    return history, rungs, above
 
 
 def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple[Rungs, Rungs]:
@@ -178,7 +198,9 @@ def adaptive_ladders(
     history: History, config: StrategyConfig, settings: AdaptiveSettings | None = None
 ) -> Ladders:
     """The cheapest ladders of a non-empty history, with each rung's share of its tasks."""
-    rungs = rung_values(history, config.max_buckets, settings or AdaptiveSettings())
+    history, rungs, _ = learn_since_shift(
+        history, config.max_buckets, settings or AdaptiveSettings()
+    )
     result = []
     for resource, values in zip(RESOURCES, rungs, strict=True):
         tops = np.asarray(values)
@@ -247,9 +269,11 @@ class AdaptiveLadder:
         if seen < max(self.settings.first_on_machine, 1):
             return FixedPolicy(self.config.machine, self.config.machine)
         if self._policy is None or grown_by_one_percent(seen, self._learned_at):
-            rungs, above = learn(self._history, self.config.max_buckets, self.settings)
+            self._history, rungs, above = learn_since_shift(
+                self._history, self.config.max_buckets, self.settings
+            )
             self._policy = AdaptivePolicy(rungs, above, self.config.machine, self.settings.growth)
-            self._learned_at = seen
+            self._learned_at = len(self._history)
         return self._policy
 
 

@@ -93,6 +93,17 @@ class History:
         """Per-resource maximum seen (zero when empty), kept as tasks are added."""
         return self._maximum
 
+    def newest(self, count: int) -> History:
+        """A history of the newest ``count`` tasks only (the older ones forgotten)."""
+        kept = History(self.machine)
+        rows = self._stored()[max(self._size - count, 0) : self._size]
+        kept._rows = np.zeros((max(16, len(rows)), _COLUMNS), dtype=np.float64)
+        kept._rows[: len(rows)] = rows
+        kept._size = len(rows)
+        top = rows[:, : len(RESOURCES)].max(0) if len(rows) else np.zeros(len(RESOURCES))
+        kept._maximum = Allocation.of(float(v) for v in top)
+        return kept
+
 
 def histogram(values: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Distinct values, ascending, with the summed weight of each."""
