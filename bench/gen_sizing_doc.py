@@ -826,7 +826,9 @@ expectation than the cheapest ladder of that distribution (within the ladder's l
 `adaptive-ladder` loses by having to learn the distribution, and a strategy above the hindsight
 ladder there is ahead by the luck of the draw. On a real trace whose use changes over time, a
 strategy that follows the change can beat every fixed ladder; *best other minus hindsight* above
-0 says how much following it pays there."""
+0 says how much following it pays there. For a trace of your own, `workqueue-operator simulate
+--trace FILE --strategy adaptive-ladder --hindsight` prints it as `hindsight-ladder` under each
+rule set."""
 
 TRADEOFF_NOTE = """## Memory against failures
 

@@ -82,6 +82,24 @@ def test_table_for_one_strategy_on_a_given_machine(
     assert row.split() == ["whole-machine", "0.788", "0.566", "0.558", "0"]
 
 
+def test_hindsight_adds_the_best_fixed_ladder_under_each_rule_set(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--trace", str(trace), "--strategy", "adaptive-ladder", "--json", "--no-cache"]
+    assert run([*argv, "--hindsight"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["papers"]) == ["adaptive-ladder", simulate.HINDSIGHT]
+    assert list(report["operator"]) == ["adaptive-ladder", simulate.HINDSIGHT]
+    assert simulate.HINDSIGHT not in report["cctools"]
+    # Per category, the ladders of a (100, 120 MB) and b (900 MB) are known before their first
+    # tasks, but those run on the whole machine (the rules' cold start): only a's second task,
+    # at a's ladder 120, gets less. Memory: (1000 + 1440 + 27000) / (64,000 x 52 - 63,880 x 12).
+    memory = report["operator"][simulate.HINDSIGHT]["memory"]["efficiency"]
+    assert memory == pytest.approx((1000 + 1440 + 27000) / (64_000 * 52 - 63_880 * 12))
+    assert run(argv) == 0
+    assert simulate.HINDSIGHT not in json.loads(capsys.readouterr().out)["operator"]
+
+
 def test_the_papers_csv_gives_the_same_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from workqueue_operator.sizing.rules import Rules
 
 RULE_CHOICES = ("papers", "operator", "both")
+HINDSIGHT = "hindsight-ladder"
+"""The name ``--hindsight`` prints the best fixed ladder in hindsight under."""
 CCTOOLS_MAX_TASKS = 5000
 """Above this many tasks for one learner, ``--strategy all`` leaves CCTools' modes out: each
 keeps its points in a sorted linked list and its greedy modes rebucket all of them after every
@@ -49,6 +51,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of random choices (0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--hindsight",
+        action="store_true",
+        help=(
+            f"also print {HINDSIGHT}: the cheapest fixed ladders of the whole trace, known in "
+            "advance, played under each rule set (a reference for how much learning costs, "
+            "not a strategy a pool can run)"
+        ),
+    )
     parser.add_argument(
         "--no-cache",
         action="store_true",
@@ -126,12 +137,33 @@ def run(args: argparse.Namespace) -> int:
         section[entry.name] = suite.score_run(
             trace.samples, entry, machine, args.seed, use_cache=not args.no_cache
         )
+    if args.hindsight:
+        add_hindsight(results, trace.samples, rule_sets, machine, args.seed)
     titles = {r.name: suite.title(r) for r in rule_sets}
     if args.json:
         print(json.dumps({k: {n: r.as_json() for n, r in v.items()} for k, v in results.items()}))
     else:
         print("\n\n".join(f"{titles[k]}\n{format_table(v)}" for k, v in results.items()))
     return 0
+
+
+def add_hindsight(
+    results: dict[str, dict[str, ReplayResult]],
+    samples: Sequence[Sample],
+    rule_sets: Sequence[Rules],
+    machine: Allocation,
+    seed: int,
+) -> None:
+    """The best fixed ladders in hindsight under each rule set that gives the whole machine
+    before anything is known (CCTools' defaults start from a guess instead)."""
+    from workqueue_operator.sizing.hindsight import hindsight  # noqa: PLC0415
+    from workqueue_operator.sizing.replay import score  # noqa: PLC0415
+    from workqueue_operator.sizing.rules import RULE_SETS, under  # noqa: PLC0415
+
+    for rules in rule_sets:
+        if rules in RULE_SETS:
+            section = results.setdefault(rules.name, {})
+            section[HINDSIGHT] = score(samples, under(rules, hindsight(samples)), machine, seed)
 
 
 def rules_for(choice: str, rule_sets: dict[str, Rules]) -> list[Rules]:
