@@ -116,4 +116,4 @@ def test_the_own_strategy_runs_from_the_first_guess_beside_cctools_out_of_the_bo
     strategy = suite.factory(runs[0])(StrategyConfig(machine=MACHINE))
     assert isinstance(strategy, FirstGuessStrategy)
     assert strategy.policy("new").first(random.Random(0)) == CCTOOLS_FIRST_GUESS
-    assert "first guess" in suite.title(suite.CCTOOLS_DEFAULTS)
+    assert "first guess" in suite.CCTOOLS_DEFAULTS.title

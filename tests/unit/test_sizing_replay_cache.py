@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from workqueue_operator.sizing import replay_cache
 from workqueue_operator.sizing.replay import ReplayResult, ResourceScore
 from workqueue_operator.sizing.resources import Allocation
+from workqueue_operator.sizing.rules import OPERATOR, PAPERS
+from workqueue_operator.sizing.suite import rules_part
 from workqueue_operator.values.samples import Sample
 
 RESULT = ReplayResult(3, 5, 2, ResourceScore(1, 2), ResourceScore(3.5, 7), ResourceScore(0, 1))
@@ -45,3 +48,10 @@ def test_the_samples_digest_reads_what_a_replay_reads() -> None:
     assert replay_cache.samples_digest(one) != replay_cache.samples_digest(
         [Sample("a", 1, 10, 5, 2.5)]
     )
+
+
+def test_a_rule_set_is_keyed_by_what_decides_a_replay_not_by_its_title() -> None:
+    assert rules_part(replace(PAPERS, title="reworded")) == rules_part(PAPERS)
+    assert rules_part(replace(PAPERS, cold_start=5)) != rules_part(PAPERS)
+    assert rules_part(replace(PAPERS, per_category=True)) != rules_part(PAPERS)
+    assert rules_part(OPERATOR) != rules_part(PAPERS)

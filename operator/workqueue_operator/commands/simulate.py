@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.hindsight:
         add_hindsight(results, trace.samples, rule_sets, machine, args.seed)
-    titles = {r.name: suite.title(r) for r in rule_sets}
+    titles = {r.name: r.title for r in rule_sets}
     if args.json:
         print(json.dumps({k: {n: r.as_json() for n, r in v.items()} for k, v in results.items()}))
     else:

@@ -60,7 +60,7 @@ class FirstGuessStrategy(RuledStrategy):
 
     def policy(self, category: str) -> CategoryPolicy:
         """The doubling first guess until the category has a finished task, then the learner's."""
-        if self._finished.get(self.key(category), 0) < self.rules.cold_start:
+        if self.cold(category):
             return DoublingPolicy(self.guess, self.config.machine)
         return super().policy(category)
 

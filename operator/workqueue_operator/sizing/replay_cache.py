@@ -3,7 +3,8 @@
 CCTools' greedy modes rebucket every point after every task (O(n^2) per task, so a 2,000-task
 trace takes minutes), and a CCTools replay gives the same result for the same inputs. Those
 results are kept under ``${WQ_CACHE_DIR}/replays/<key>.json``; the key is a digest of the
-trace's samples, the strategy and its rules, the machine, the seed, the CCTools library (its
+trace's samples, the strategy and its rules (what decides a replay, not the rule set's title:
+``suite.rules_part``), the machine, the seed, the CCTools library (its
 archive's content) and the source of every module that decides a replay, so a change to any of
 them is a miss, never a stale result.
 """

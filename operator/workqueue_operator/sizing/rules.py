@@ -83,11 +83,19 @@ class RuledStrategy:
             learner = self._learners[key] = self.factory(config)
         return learner
 
+    def finished(self, category: str) -> int:
+        """Finished tasks of the learner a category's tasks go to."""
+        return self._finished.get(self.key(category), 0)
+
+    def cold(self, category: str) -> bool:
+        """Whether a category's tasks are still in the rules' cold start."""
+        return self.finished(category) < self.rules.cold_start
+
     def policy(self, category: str) -> CategoryPolicy:
         """The whole machine during the cold start, else the learner's policy."""
-        key = self.key(category)
-        if self._finished.get(key, 0) < self.rules.cold_start:
+        if self.cold(category):
             return self._cold
+        key = self.key(category)
         return self.learner(key).policy(key)
 
     def observe(self, sample: Sample) -> None:

@@ -45,20 +45,11 @@ CCTOOLS_DEFAULTS = Rules(
     cold_start=0,
     title=(
         "CCTools out of the box: per category, CCTools' first guess (1 core, 1000 MB, 1000 MB) "
-        "doubled on failure for its 10 sampling points"
+        f"doubled on failure for its 10 sampling points; {OWN_STRATEGY} from the same first "
+        "guess, doubled, until its category has a finished task"
     ),
 )
 RULE_SETS: dict[str, Rules] = {r.name: r for r in (PAPERS, OPERATOR, CCTOOLS_DEFAULTS)}
-FIRST_GUESS_TITLE = (
-    f"; {OWN_STRATEGY} from the same first guess, doubled, until its category has a finished task"
-)
-"""What the title of ``CCTOOLS_DEFAULTS`` leaves out (kept apart: the title is part of the keys
-of CCTools' cached replays)."""
-
-
-def title(rules: Rules) -> str:
-    """What a rule set's results are, for a heading."""
-    return rules.title + (FIRST_GUESS_TITLE if rules is CCTOOLS_DEFAULTS else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +100,16 @@ def runs(names: Sequence[str], rule_sets: Sequence[Rules]) -> list[Run]:
     ]
 
 
+def rules_part(rules: Rules) -> str:
+    """A rule set in a cache key: what decides a replay (its name, whether learners are per
+    category, the cold start), not its title, so rewording a title keeps the cached replays."""
+    return f"rules={rules.name},{rules.per_category},{rules.cold_start}"
+
+
 def cache_key(samples: Sequence[Sample], run: Run, machine: Allocation, seed: int) -> str:
     """The replay cache's key of a CCTools run (:mod:`.replay_cache`)."""
     version, mode = cctools_strategies()[run.name]
-    parts = [samples_digest(samples), version, mode, build_digest(version), repr(run.rules)]
+    parts = [samples_digest(samples), version, mode, build_digest(version), rules_part(run.rules)]
     return replay_key([*parts, *describe(machine, seed)])
 
 
