@@ -18,6 +18,11 @@ the memory a failure wastes, so the memory ladder is charged its own allocation 
 ``coupling`` times their mean use per attempt (by default 2: about one mean task's worth of
 each of the two other resources, memory among them), because their failures waste memory.
 
+Shift (:mod:`.shift`): when the newest tasks go above the first rung far more often than the
+history says they would, use has moved up for good; the learner forgets the tasks before the
+shift and learns again from those after it (:func:`learn_since_shift`), instead of failing the
+new tasks until decay lets them outweigh the old.
+
 Only the first task runs on the whole machine; the rules' cold start comes on top.
 """
 
@@ -143,11 +148,6 @@ def histogram_ladder(
         summed = np.concatenate((summed, above_summed))
     rungs = optimal_ladder(distinct, summed, max_rungs, cost, MAX_LEVELS + RECORD_LEVELS)
     return tuple(float(v) for v in rungs)
-
-
-def rung_values(history: History, max_rungs: int, settings: AdaptiveSettings) -> Rungs:
-    """The cheapest ladder of every resource for a non-empty history (since a shift in use)."""
-    return learn_since_shift(history, max_rungs, settings)[1]
 
 
 def learn_since_shift(
