@@ -7,9 +7,10 @@ CCTools' own modes, when a CCTools build is found) under the papers' and the ope
 CCTools' modes also as CCTools runs them out of the box, plus variants of the own strategy;
 then writes the Markdown report and a chart of the memory efficiencies. CCTools' results come
 from the replay cache (``sizing/replay_cache.py``); filling it takes about two hours of CPU the
-first time (146 of the 168 runs on the shared traces: 7,669 s, the slowest 206 s, 2026-12-06),
-because CCTools' greedy modes rebucket every point after every task; ``--jobs N`` fills it with
-N processes (one a core by default) before the report is written.
+first time (all 168 runs on the shared traces: 6,631 s, the slowest 175 s, 57 minutes with
+``--jobs 2`` including the report, 2026-12-07), because CCTools' greedy modes rebucket every
+point after every task; ``--jobs N`` fills it with N processes (one a core by default) before
+the report is written.
 """
 
 from __future__ import annotations
@@ -408,6 +409,64 @@ def hindsight_all(paths: Sequence[Path], seed: int) -> Hindsight:
     return results
 
 
+def why_missed(main: Results, known: Hindsight) -> list[str]:
+    """Each half of the first target that is missed, read against the hindsight ladders: a
+    memory miss is a change in use followed by the best other, or the cost of learning; a
+    failure miss is out of reach of every fixed ladder, or a matter of the memory coupling."""
+    rows = ["| trace | rules | missed | why (the hindsight ladders say) |", "|---|---|---|---|"]
+    for name, by_rules in main.items():
+        for rules in RULES:
+            table = by_rules[rules.name]
+            own = table[OWN_STRATEGY]
+            other, best = best_other(table)
+            greedy = table.get(CCTOOLS_GREEDY)
+            fixed = known[name][rules.name]
+            top = fixed[0.0].memory.efficiency
+            target = best.memory.efficiency
+            if own.memory.efficiency < target:
+                gap = points(100 * (own.memory.efficiency - target))
+                if target > top:
+                    why = (
+                        f"{other} ({target:.4f}) is above the best fixed ladder known in advance "
+                        f"({top:.4f}): it follows a change in use over time better than "
+                        f"{OWN_STRATEGY} does"
+                    )
+                else:
+                    why = (
+                        f"the best fixed ladder known in advance ({top:.4f}) would meet it: the "
+                        f"miss is the cost of learning the distribution ({OWN_STRATEGY} "
+                        f"{points(100 * (own.memory.efficiency - top))} points from it)"
+                    )
+                rows.append(f"| {name} | {rules.name} | memory ({gap} points) | {why} |")
+            if greedy is not None and own.failed_attempts > greedy.failed_attempts:
+                limit = greedy.failed_attempts
+                mixed = best_mix(list(fixed.values()), limit)
+                cheapest = fixed[0.0]
+                if not mixed >= target:
+                    why = (
+                        "no fixed ladder known in advance, nor a random mix of two, fails no "
+                        f"more than {limit} times with memory at least {target:.4f} (best: "
+                        f"{'none' if math.isnan(mixed) else f'{mixed:.4f}'}): out of reach for a "
+                        "ladder"
+                    )
+                elif cheapest.failed_attempts <= limit and cheapest.memory.efficiency >= target:
+                    why = (
+                        f"the memory-cheapest fixed ladder known in advance ({top:.4f}, "
+                        f"{cheapest.failed_attempts} failed) meets both halves: the miss is the "
+                        "cost of learning the distribution"
+                    )
+                else:
+                    why = (
+                        f"ladders known in advance reach {mixed:.4f} at no more than {limit} "
+                        "failures only by mixing in one of a memory coupling above 0 (fewer "
+                        f"rungs, more memory per task); {OWN_STRATEGY}'s memory ladder is the "
+                        "memory-cheapest (c = 0), see the trade-off below"
+                    )
+                more = own.failed_attempts - limit
+                rows.append(f"| {name} | {rules.name} | failures ({more} more) | {why} |")
+    return rows
+
+
 def against_hindsight(main: Results, known: Hindsight) -> list[str]:
     """Per trace and rule set: the own strategy and the best other against the cheapest fixed
     ladder known in advance (memory coupling 0, as the own strategy's)."""
@@ -557,6 +616,7 @@ def report(
     lines += ["|---|---|"]
     lines += [f"| {n} | {', '.join(f'{v:.4f}' for v in vs)} |" for n, vs in spread.items()]
     lines += ["", HINDSIGHT_NOTE, "", *against_hindsight(main, known), ""]
+    lines += [WHY_NOTE, "", *why_missed(main, known), ""]
     lines += [TRADEOFF_NOTE, "", *tradeoff(main, paths, seed, known), ""]
     lines += [VARIANTS_NOTE, ""]
     for name, by_rules in variants.items():
@@ -829,6 +889,13 @@ strategy that follows the change can beat every fixed ladder; *best other minus 
 0 says how much following it pays there. For a trace of your own, `workqueue-operator simulate
 --trace FILE --strategy adaptive-ladder --hindsight` prints it as `hindsight-ladder` under each
 rule set."""
+
+WHY_NOTE = """Why each miss of the first target (the table "Targets" above), read against the
+hindsight ladders: a memory miss where the best other is above every fixed ladder known in
+advance comes from a change in use over time that it follows better; one where a fixed ladder
+known in advance would meet it is what learning costs. A failure miss where no fixed ladder
+known in advance, nor a random mix of two (couplings as in the trade-off below), meets both
+halves is out of reach for a ladder; otherwise it is the price of the memory-cheapest ladder."""
 
 TRADEOFF_NOTE = """## Memory against failures
 
