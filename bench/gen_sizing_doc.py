@@ -20,8 +20,9 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -211,6 +212,27 @@ def best_other(table: Table) -> tuple[str, ReplayResult]:
     return name, others[name]
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One trace under one of ``RULES``: the own result, the best other's, CCTools greedy's."""
+
+    trace: str
+    rules: Rules
+    own: ReplayResult
+    other: str
+    best: ReplayResult
+    greedy: ReplayResult | None
+
+
+def cells(main: Results) -> Iterator[Cell]:
+    """Every trace under every one of ``RULES``, in order."""
+    for name, by_rules in main.items():
+        for rules in RULES:
+            table = by_rules[rules.name]
+            other, best = best_other(table)
+            yield Cell(name, rules, table[OWN_STRATEGY], other, best, table.get(CCTOOLS_GREEDY))
+
+
 def first_target(own: ReplayResult, best: ReplayResult, greedy: ReplayResult | None) -> str:
     """Whether the own memory is at least the best other's with no more failed attempts than
     CCTools' greedy (when it ran), and by how much it is missed."""
@@ -233,24 +255,20 @@ def targets(main: Results, paths: Sequence[Path], missing: Missing) -> list[str]
         "|---|---|---:|---|---:|---:|---:|---|",
     ]
     samples = {p.parent.name: load_trace(p).samples for p in paths}
-    for name, by_rules in main.items():
-        for rules in RULES:
-            table = by_rules[rules.name]
-            own = table[OWN_STRATEGY]
-            other, result = best_other(table)
-            greedy = table.get(CCTOOLS_GREEDY)
-            verdict = first_target(own, result, greedy)
-            absent = sum(1 for m in missing if m[:2] == (name, rules.name))
-            if greedy is None and not absent:
-                verdict += " among those compared (CCTools' modes not run)"
-            elif absent:
-                verdict += f" among those compared ({absent} CCTools runs not replayed)"
-            rows.append(
-                f"| {name} | {rules.name} | {own.memory.efficiency:.4f} | {other} "
-                f"({result.memory.efficiency:.4f}, {result.failed_attempts}) | "
-                f"{own.failed_attempts} | {greedy.failed_attempts if greedy else 'n/a'} | "
-                f"{ceiling(samples[name], rules):.4f} | {verdict} |"
-            )
+    for cell in cells(main):
+        own, best, greedy = cell.own, cell.best, cell.greedy
+        verdict = first_target(own, best, greedy)
+        absent = sum(1 for m in missing if m[:2] == (cell.trace, cell.rules.name))
+        if greedy is None and not absent:
+            verdict += " among those compared (CCTools' modes not run)"
+        elif absent:
+            verdict += f" among those compared ({absent} CCTools runs not replayed)"
+        rows.append(
+            f"| {cell.trace} | {cell.rules.name} | {own.memory.efficiency:.4f} | {cell.other} "
+            f"({best.memory.efficiency:.4f}, {best.failed_attempts}) | "
+            f"{own.failed_attempts} | {greedy.failed_attempts if greedy else 'n/a'} | "
+            f"{ceiling(samples[cell.trace], cell.rules):.4f} | {verdict} |"
+        )
     return rows
 
 
@@ -414,57 +432,60 @@ def why_missed(main: Results, known: Hindsight) -> list[str]:
     memory miss is a change in use followed by the best other, or the cost of learning; a
     failure miss is out of reach of every fixed ladder, or a matter of the memory coupling."""
     rows = ["| trace | rules | missed | why (the hindsight ladders say) |", "|---|---|---|---|"]
-    for name, by_rules in main.items():
-        for rules in RULES:
-            table = by_rules[rules.name]
-            own = table[OWN_STRATEGY]
-            other, best = best_other(table)
-            greedy = table.get(CCTOOLS_GREEDY)
-            fixed = known[name][rules.name]
-            top = fixed[0.0].memory.efficiency
-            target = best.memory.efficiency
-            if own.memory.efficiency < target:
-                gap = points(100 * (own.memory.efficiency - target))
-                if target > top:
-                    why = (
-                        f"{other} ({target:.4f}) is above the best fixed ladder known in advance "
-                        f"({top:.4f}): it follows a change in use over time better than "
-                        f"{OWN_STRATEGY} does"
-                    )
-                else:
-                    why = (
-                        f"the best fixed ladder known in advance ({top:.4f}) would meet it: the "
-                        f"miss is the cost of learning the distribution ({OWN_STRATEGY} "
-                        f"{points(100 * (own.memory.efficiency - top))} points from it)"
-                    )
-                rows.append(f"| {name} | {rules.name} | memory ({gap} points) | {why} |")
-            if greedy is not None and own.failed_attempts > greedy.failed_attempts:
-                limit = greedy.failed_attempts
-                mixed = best_mix(list(fixed.values()), limit)
-                cheapest = fixed[0.0]
-                if not mixed >= target:
-                    why = (
-                        "no fixed ladder known in advance, nor a random mix of two, fails no "
-                        f"more than {limit} times with memory at least {target:.4f} (best: "
-                        f"{'none' if math.isnan(mixed) else f'{mixed:.4f}'}): out of reach for a "
-                        "ladder"
-                    )
-                elif cheapest.failed_attempts <= limit and cheapest.memory.efficiency >= target:
-                    why = (
-                        f"the memory-cheapest fixed ladder known in advance ({top:.4f}, "
-                        f"{cheapest.failed_attempts} failed) meets both halves: the miss is the "
-                        "cost of learning the distribution"
-                    )
-                else:
-                    why = (
-                        f"ladders known in advance reach {mixed:.4f} at no more than {limit} "
-                        "failures only by mixing in one of a memory coupling above 0 (fewer "
-                        f"rungs, more memory per task); {OWN_STRATEGY}'s memory ladder is the "
-                        "memory-cheapest (c = 0), see the trade-off below"
-                    )
-                more = own.failed_attempts - limit
-                rows.append(f"| {name} | {rules.name} | failures ({more} more) | {why} |")
+    for cell in cells(main):
+        fixed = known[cell.trace][cell.rules.name]
+        where = f"| {cell.trace} | {cell.rules.name} |"
+        target = cell.best.memory.efficiency
+        if cell.own.memory.efficiency < target:
+            gap = points(100 * (cell.own.memory.efficiency - target))
+            rows.append(f"{where} memory ({gap} points) | {memory_miss(cell, fixed[0.0])} |")
+        greedy = cell.greedy
+        if greedy is not None and cell.own.failed_attempts > greedy.failed_attempts:
+            more = cell.own.failed_attempts - greedy.failed_attempts
+            why = failure_miss(target, greedy.failed_attempts, fixed)
+            rows.append(f"{where} failures ({more} more) | {why} |")
     return rows
+
+
+def memory_miss(cell: Cell, fixed: ReplayResult) -> str:
+    """Why the own memory is under the best other's: a change in use the best other follows
+    (it is above the hindsight ladder), or the cost of learning (the hindsight ladder is not)."""
+    target, top = cell.best.memory.efficiency, fixed.memory.efficiency
+    if target > top:
+        return (
+            f"{cell.other} ({target:.4f}) is above the best fixed ladder known in advance "
+            f"({top:.4f}): it follows a change in use over time better than {OWN_STRATEGY} does"
+        )
+    return (
+        f"the best fixed ladder known in advance ({top:.4f}) would meet it: the miss is the cost "
+        f"of learning the distribution ({OWN_STRATEGY} "
+        f"{points(100 * (cell.own.memory.efficiency - top))} points from it)"
+    )
+
+
+def failure_miss(target: float, limit: int, fixed: dict[float, ReplayResult]) -> str:
+    """Why the own strategy fails more than CCTools' greedy, from the hindsight ladders at every
+    memory coupling: out of reach for any ladder, the cost of learning, or the coupling."""
+    mixed = best_mix(list(fixed.values()), limit)
+    cheapest = fixed[0.0]
+    if not mixed >= target:
+        best = "none" if math.isnan(mixed) else f"{mixed:.4f}"
+        return (
+            "no fixed ladder known in advance, nor a random mix of two, fails no more than "
+            f"{limit} times with memory at least {target:.4f} (best: {best}): out of reach for "
+            "a ladder"
+        )
+    if cheapest.failed_attempts <= limit and cheapest.memory.efficiency >= target:
+        return (
+            f"the memory-cheapest fixed ladder known in advance "
+            f"({cheapest.memory.efficiency:.4f}, {cheapest.failed_attempts} failed) meets both "
+            "halves: the miss is the cost of learning the distribution"
+        )
+    return (
+        f"ladders known in advance reach {mixed:.4f} at no more than {limit} failures only by "
+        "mixing in one of a memory coupling above 0 (fewer rungs, more memory per task); "
+        f"{OWN_STRATEGY}'s memory ladder is the memory-cheapest (c = 0), see the trade-off below"
+    )
 
 
 def against_hindsight(main: Results, known: Hindsight) -> list[str]:
@@ -476,20 +497,16 @@ def against_hindsight(main: Results, known: Hindsight) -> list[str]:
         "(points) |",
         "|---|---|---:|---:|---:|---|---:|",
     ]
-    for name, by_rules in main.items():
-        for rules in RULES:
-            table = by_rules[rules.name]
-            own = table[OWN_STRATEGY]
-            fixed = known[name][rules.name][0.0]
-            other, result = best_other(table)
-            top = fixed.memory.efficiency
-            rows.append(
-                f"| {name} | {rules.name} | {own.memory.efficiency:.4f} / {own.failed_attempts} | "
-                f"{top:.4f} / {fixed.failed_attempts} | "
-                f"{points(100 * (own.memory.efficiency - top))} | "
-                f"{other} ({result.memory.efficiency:.4f}) | "
-                f"{points(100 * (result.memory.efficiency - top))} |"
-            )
+    for cell in cells(main):
+        own, fixed = cell.own, known[cell.trace][cell.rules.name][0.0]
+        top = fixed.memory.efficiency
+        rows.append(
+            f"| {cell.trace} | {cell.rules.name} | {own.memory.efficiency:.4f} / "
+            f"{own.failed_attempts} | {top:.4f} / {fixed.failed_attempts} | "
+            f"{points(100 * (own.memory.efficiency - top))} | "
+            f"{cell.other} ({cell.best.memory.efficiency:.4f}) | "
+            f"{points(100 * (cell.best.memory.efficiency - top))} |"
+        )
     return rows
 
 
