@@ -828,10 +828,10 @@ STRATEGY_NOTES = """## The strategies
     newest 100 tasks, Chernoff's bound `exp(-m D(k/m || p))` says how unlikely its `k` of `m`
     tasks above the first rung are when the history puts a task there with probability `p`
     (Laplace's rule over the history's effective size). When the least likely suffix's bound is
-    under `10^-6 / 100` (a false alarm at most once in a million refits, Bonferroni over the
-    suffixes), the learner keeps only that suffix and refits. Steady streams never trigger it
-    (the synthetic traces' replays are unchanged to the last bit); WorkerPools' buckets follow
-    the same rule.
+    under `10^-6 / 100` (Bonferroni over the suffixes: a false alarm with chance at most
+    10^-6 per resource and refit), the learner keeps only that suffix and refits. Steady
+    streams never trigger it (the synthetic traces' replays are unchanged to the last bit);
+    WorkerPools' buckets follow the same rule.
   * **Records: the next task may beat every earlier one.** How often a task went above all the
     tasks before it (recency-weighted) is the chance that the next one will, and how far those
     records went past the previous maximum (relative excess) is how far it will go. That mass

@@ -72,8 +72,8 @@ class AdaptiveSettings:
     first_on_machine: int = 1
     """Tasks run on the whole machine before anything is known."""
     shift_alpha: float = 1e-6
-    """Chance, at each refit, of taking a steady stream for a shift in use and forgetting the
-    tasks before it (:mod:`.shift`; 0: never)."""
+    """Chance, per resource and refit, of taking a steady stream for a shift in use and
+    forgetting the tasks before it (:mod:`.shift`; 0: never)."""
 
     def attempt_cost(self, resource: Resource, mean: float) -> float:
         """What an attempt is charged on top of its allocation, in the resource's units."""

@@ -11,7 +11,8 @@ first rung, the chance of ``k`` or more when each task goes above it with the hi
 ``p`` is at most ``exp(-m D(k/m || p))`` (Chernoff's bound; ``D`` is the Kullback-Leibler
 divergence of two Bernoulli laws). ``p`` is Laplace's rule of succession over the history's
 effective size, so a rung no task has crossed yet still has a chance. When the least likely
-suffix has a bound below ``alpha / SCAN`` (Bonferroni over the suffixes tried), the use is
+suffix has a bound below ``alpha / SCAN`` (Bonferroni over the suffixes tried, so a steady
+stream raises a false alarm with chance at most ``alpha`` per resource and refit), the use is
 taken to have shifted at that suffix's first task, and the learner keeps only the suffix.
 """
 
@@ -55,7 +56,7 @@ def least_likely_suffix(above: BoolArray, p: float) -> tuple[int, float]:
     return best + 1, float(log_bound[best])
 
 
-def share_above(history: History, column: FloatArray, rung: float, recency: FloatArray) -> float:
+def share_above(column: FloatArray, rung: float, recency: FloatArray) -> float:
     """The rule of succession for a task going above ``rung``: recency-weighted, over the
     history's effective size (``(sum w)^2 / sum w^2``)."""
     total = float(recency.sum())
@@ -77,7 +78,7 @@ def shift_length(
     for resource, rung in zip(RESOURCES, first_rungs, strict=True):
         column = history.values(resource)
         above = column[-scanned:] > rung
-        length, log_bound = least_likely_suffix(above, share_above(history, column, rung, recency))
+        length, log_bound = least_likely_suffix(above, share_above(column, rung, recency))
         if log_bound < least:
             kept, least = length, log_bound
     return kept
