@@ -419,7 +419,7 @@ def hindsight_all(paths: Sequence[Path], seed: int) -> Hindsight:
         samples = load_trace(path).samples
         results[path.parent.name] = {
             rules.name: {
-                c: score(samples, under(rules, hindsight(samples, c)), DEFAULT_MACHINE, seed)
+                c: score(samples, hindsight(samples, rules, c), DEFAULT_MACHINE, seed)
                 for c in HINDSIGHT_COUPLINGS
             }
             for rules in RULES

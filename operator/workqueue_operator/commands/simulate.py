@@ -158,12 +158,12 @@ def add_hindsight(
     before anything is known (CCTools' defaults start from a guess instead)."""
     from workqueue_operator.sizing.hindsight import hindsight  # noqa: PLC0415
     from workqueue_operator.sizing.replay import score  # noqa: PLC0415
-    from workqueue_operator.sizing.rules import RULE_SETS, under  # noqa: PLC0415
+    from workqueue_operator.sizing.rules import RULE_SETS  # noqa: PLC0415
 
     for rules in rule_sets:
         if rules in RULE_SETS:
             section = results.setdefault(rules.name, {})
-            section[HINDSIGHT] = score(samples, under(rules, hindsight(samples)), machine, seed)
+            section[HINDSIGHT] = score(samples, hindsight(samples, rules), machine, seed)
 
 
 def rules_for(choice: str, rule_sets: dict[str, Rules]) -> list[Rules]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from workqueue_operator.sizing.rules import POOLED
+from workqueue_operator.sizing.rules import POOLED, Rules, under
 from workqueue_operator.sizing.strategies.adaptive import AdaptivePolicy, AdaptiveSettings, learn
 from workqueue_operator.sizing.strategies.base import StrategyConfig, StrategyFactory
 from workqueue_operator.sizing.strategies.history import History
@@ -35,11 +35,12 @@ def hindsight_settings(memory_coupling: float = 0.0) -> AdaptiveSettings:
     return AdaptiveSettings(half_life=0.0, records=False, memory_coupling=memory_coupling)
 
 
-def groups(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
-    """The tasks each learner sees: every category's, and all of them under ``POOLED``."""
-    grouped: dict[str, list[Sample]] = {POOLED: list(samples)}
+def groups(samples: Sequence[Sample], rules: Rules) -> dict[str, list[Sample]]:
+    """The tasks each learner sees under ``rules``: each category's, or all of them pooled
+    (keyed as ``RuledStrategy.key`` keys its learners)."""
+    grouped: dict[str, list[Sample]] = {}
     for sample in samples:
-        grouped.setdefault(sample.category, []).append(sample)
+        grouped.setdefault(sample.category if rules.per_category else POOLED, []).append(sample)
     return grouped
 
 
@@ -66,12 +67,15 @@ class HindsightLadder:
         """Nothing to learn: the ladders were known from the start."""
 
 
-def hindsight(samples: Sequence[Sample], memory_coupling: float = 0.0) -> StrategyFactory:
-    """A factory of the hindsight ladders of ``samples`` (run it under some rules)."""
-    tasks = groups(samples)
+def hindsight(
+    samples: Sequence[Sample], rules: Rules, memory_coupling: float = 0.0
+) -> StrategyFactory:
+    """The hindsight ladders of ``samples`` under ``rules`` (each learner's ladders are those of
+    all the tasks the rules give it; its tasks get them once the rules' cold start is over)."""
+    tasks = groups(samples, rules)
     settings = hindsight_settings(memory_coupling)
 
     def build(config: StrategyConfig) -> HindsightLadder:
         return HindsightLadder(config, tasks, settings)
 
-    return build
+    return under(rules, build)
