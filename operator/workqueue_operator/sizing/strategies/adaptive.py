@@ -156,8 +156,8 @@ def learn_since_shift(
     """:func:`learn`; when the newest tasks show a shift in use above the first rungs
     (:func:`.shift.shift_length`), :func:`learn` again over the tasks since the shift only.
     Returns the history learnt from with the two ladders."""
-    rungs, above = learn(history, max_rungs, settings)
     recency = recency_weights(len(history), settings.half_life)
+    rungs, above = learn(history, max_rungs, settings, recency)
     first = [ladder[0] for ladder in rungs]
     kept = shift_length(history, first, recency, settings.shift_alpha)
     if kept:
@@ -166,14 +166,21 @@ def learn_since_shift(
     return history, rungs, above
 
 
-def learn(history: History, max_rungs: int, settings: AdaptiveSettings) -> tuple[Rungs, Rungs]:
-    """Per resource: the cheapest ladder, and the ladder a retry climbs above its top.
+def learn(
+    history: History,
+    max_rungs: int,
+    settings: AdaptiveSettings,
+    recency: FloatArray | None = None,
+) -> tuple[Rungs, Rungs]:
+    """Per resource: the cheapest ladder, and the ladder a retry climbs above its top
+    (``recency``: :func:`recency_weights` of the history, when the caller has them).
 
     With the record model the ladder is computed over the tasks seen plus the mass of the next
     record (:func:`next_record`), and the ladder above is the cheapest one over the records'
     excesses scaled to the top rung; without it, over the tasks seen, and nothing above.
     """
-    recency = recency_weights(len(history), settings.half_life)
+    if recency is None:
+        recency = recency_weights(len(history), settings.half_life)
     weights = sample_weights(history.times(), settings.half_life, recency)
     total = float(weights.sum())
     within: list[Values] = []

@@ -56,12 +56,17 @@ def least_likely_suffix(above: BoolArray, p: float) -> tuple[int, float]:
     return best + 1, float(log_bound[best])
 
 
-def share_above(column: FloatArray, rung: float, recency: FloatArray) -> float:
-    """The rule of succession for a task going above ``rung``: recency-weighted, over the
-    history's effective size (``(sum w)^2 / sum w^2``)."""
+def effective_size(recency: FloatArray) -> float:
+    """The number of equally weighted tasks that weigh as much as ``recency``:
+    ``(sum w)^2 / sum w^2``."""
     total = float(recency.sum())
-    effective = total * total / float((recency * recency).sum())
-    share = float(recency[column > rung].sum()) / total
+    return total * total / float((recency * recency).sum())
+
+
+def share_above(column: FloatArray, rung: float, recency: FloatArray, effective: float) -> float:
+    """The rule of succession for a task going above ``rung``: recency-weighted, over the
+    history's ``effective`` size (:func:`effective_size` of ``recency``)."""
+    share = float(recency[column > rung].sum()) / float(recency.sum())
     return (share * effective + 1) / (effective + 2)
 
 
@@ -75,10 +80,13 @@ def shift_length(
     scanned = min(SCAN, len(history) - 1)  # a shift needs some task before it
     threshold = np.log(alpha / SCAN)
     kept, least = 0, threshold
+    effective = effective_size(recency)
     for resource, rung in zip(RESOURCES, first_rungs, strict=True):
         column = history.values(resource)
         above = column[-scanned:] > rung
-        length, log_bound = least_likely_suffix(above, share_above(column, rung, recency))
+        length, log_bound = least_likely_suffix(
+            above, share_above(column, rung, recency, effective)
+        )
         if log_bound < least:
             kept, least = length, log_bound
     return kept
