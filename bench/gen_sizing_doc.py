@@ -166,7 +166,7 @@ def ceiling(samples: Sequence[Sample], rules: Rules) -> float:
     used = cold = 0.0
     finished: dict[str, int] = {}
     for sample in samples:
-        key = sample.category if rules.per_category else ""
+        key = rules.learner_of(sample.category)
         use = min(sample.memory_mb, machine) * sample.wall_time_s
         used += use
         if finished.get(key, 0) < rules.cold_start:

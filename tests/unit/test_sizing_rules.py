@@ -92,3 +92,8 @@ def test_a_replay_under_rules_counts_the_cold_start_on_the_machine() -> None:
     # a: machine, then SMALL (fits); b: machine
     assert result.memory.allocated == 100 + 10 + 100
     assert result.failed_attempts == 0
+
+
+def test_the_learner_of_a_category_is_its_own_or_the_pooled_one() -> None:
+    assert [OPERATOR.learner_of(c) for c in ("a", POOLED)] == ["a", POOLED]
+    assert [PAPERS.learner_of(c) for c in ("a", "b", POOLED)] == [POOLED] * 3

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from workqueue_operator.sizing.rules import POOLED, Rules, under
+from workqueue_operator.sizing.rules import Rules, under
 from workqueue_operator.sizing.strategies.adaptive import AdaptivePolicy, AdaptiveSettings, learn
 from workqueue_operator.sizing.strategies.base import StrategyConfig, StrategyFactory
 from workqueue_operator.sizing.strategies.history import History
@@ -37,10 +37,10 @@ def hindsight_settings(memory_coupling: float = 0.0) -> AdaptiveSettings:
 
 def groups(samples: Sequence[Sample], rules: Rules) -> dict[str, list[Sample]]:
     """The tasks each learner sees under ``rules``: each category's, or all of them pooled
-    (keyed as ``RuledStrategy.key`` keys its learners)."""
+    (keyed by :meth:`Rules.learner_of`, as ``RuledStrategy`` keys its learners)."""
     grouped: dict[str, list[Sample]] = {}
     for sample in samples:
-        grouped.setdefault(sample.category if rules.per_category else POOLED, []).append(sample)
+        grouped.setdefault(rules.learner_of(sample.category), []).append(sample)
     return grouped
 
 

@@ -41,6 +41,10 @@ class Rules:
     """Finished tasks (of the pool, or of the category) before a task gets a learnt size."""
     title: str = ""
 
+    def learner_of(self, category: str) -> str:
+        """The learner a category's tasks go to: the category's own, or the pooled one."""
+        return category if self.per_category else POOLED
+
 
 PAPERS = Rules(
     "papers",
@@ -71,10 +75,6 @@ class RuledStrategy:
     def __post_init__(self) -> None:
         self._cold = FixedPolicy(self.config.machine, self.config.machine)
 
-    def key(self, category: str) -> str:
-        """The learner a category's tasks go to."""
-        return category if self.rules.per_category else POOLED
-
     def learner(self, key: str) -> Strategy:
         """The learner of a key, built on first use with the rules' cold start."""
         learner = self._learners.get(key)
@@ -85,7 +85,7 @@ class RuledStrategy:
 
     def finished(self, category: str) -> int:
         """Finished tasks of the learner a category's tasks go to."""
-        return self._finished.get(self.key(category), 0)
+        return self._finished.get(self.rules.learner_of(category), 0)
 
     def cold(self, category: str) -> bool:
         """Whether a category's tasks are still in the rules' cold start."""
@@ -95,12 +95,12 @@ class RuledStrategy:
         """The whole machine during the cold start, else the learner's policy."""
         if self.cold(category):
             return self._cold
-        key = self.key(category)
+        key = self.rules.learner_of(category)
         return self.learner(key).policy(key)
 
     def observe(self, sample: Sample) -> None:
         """Tell the sample's learner (under the learner's category name)."""
-        key = self.key(sample.category)
+        key = self.rules.learner_of(sample.category)
         if sample.category != key:
             sample = sample.in_category(key)
         self.learner(key).observe(sample)
