@@ -57,8 +57,8 @@ def least_likely_suffix(above: BoolArray, p: float) -> tuple[int, float]:
 
 
 def effective_size(recency: FloatArray) -> float:
-    """The number of equally weighted tasks that weigh as much as ``recency``:
-    ``(sum w)^2 / sum w^2``."""
+    """Kish's effective size of ``recency``, ``(sum w)^2 / sum w^2``: how many equally weighted
+    tasks would estimate a share as precisely as the weighted ones."""
     total = float(recency.sum())
     return total * total / float((recency * recency).sum())
 
