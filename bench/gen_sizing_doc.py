@@ -233,16 +233,36 @@ def cells(main: Results) -> Iterator[Cell]:
             yield Cell(name, rules, table[OWN_STRATEGY], other, best, table.get(CCTOOLS_GREEDY))
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """How far the own strategy is from the first target: its memory efficiency in points
+    under the best other's (0 at or above it) and its failed attempts over CCTools' greedy's
+    (0 when no more, or when CCTools' greedy did not run)."""
+
+    memory_points: float
+    more_failures: int
+
+    @property
+    def met(self) -> bool:
+        return self.memory_points == 0 and self.more_failures == 0
+
+
+def shortfall(own: ReplayResult, best: ReplayResult, greedy: ReplayResult | None) -> Shortfall:
+    """The own strategy's shortfall from the best other's memory and CCTools' greedy's failures."""
+    gap = 100 * (own.memory.efficiency - best.memory.efficiency)
+    more = 0 if greedy is None else max(0, own.failed_attempts - greedy.failed_attempts)
+    return Shortfall(min(0.0, gap), more)
+
+
 def first_target(own: ReplayResult, best: ReplayResult, greedy: ReplayResult | None) -> str:
     """Whether the own memory is at least the best other's with no more failed attempts than
     CCTools' greedy (when it ran), and by how much it is missed."""
-    gap = 100 * (own.memory.efficiency - best.memory.efficiency)
-    fewer = greedy is None or own.failed_attempts <= greedy.failed_attempts
-    verdict = "met" if gap >= 0 and fewer else "MISSED"
-    if gap < 0:
-        verdict += f" (memory {points(gap)} points)"
-    if not fewer and greedy is not None:
-        verdict += f" ({own.failed_attempts - greedy.failed_attempts} more failures)"
+    missed = shortfall(own, best, greedy)
+    verdict = "met" if missed.met else "MISSED"
+    if missed.memory_points < 0:
+        verdict += f" (memory {points(missed.memory_points)} points)"
+    if missed.more_failures:
+        verdict += f" ({missed.more_failures} more failures)"
     return verdict
 
 
@@ -435,15 +455,14 @@ def why_missed(main: Results, known: Hindsight) -> list[str]:
     for cell in cells(main):
         fixed = known[cell.trace][cell.rules.name]
         where = f"| {cell.trace} | {cell.rules.name} |"
-        target = cell.best.memory.efficiency
-        if cell.own.memory.efficiency < target:
-            gap = points(100 * (cell.own.memory.efficiency - target))
+        missed = shortfall(cell.own, cell.best, cell.greedy)
+        if missed.memory_points < 0:
+            gap = points(missed.memory_points)
             rows.append(f"{where} memory ({gap} points) | {memory_miss(cell, fixed[0.0])} |")
-        greedy = cell.greedy
-        if greedy is not None and cell.own.failed_attempts > greedy.failed_attempts:
-            more = cell.own.failed_attempts - greedy.failed_attempts
-            why = failure_miss(target, greedy.failed_attempts, fixed)
-            rows.append(f"{where} failures ({more} more) | {why} |")
+        if missed.more_failures and cell.greedy is not None:
+            target, limit = cell.best.memory.efficiency, cell.greedy.failed_attempts
+            why = failure_miss(target, limit, fixed)
+            rows.append(f"{where} failures ({missed.more_failures} more) | {why} |")
     return rows
 
 
