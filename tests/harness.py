@@ -26,8 +26,10 @@ def wait_for(
     timeout: float = 60.0,
     interval: float = 0.5,
     what: str = "condition",
+    explain: Callable[[], str] | None = None,
 ) -> T:
-    """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``
+    (and, when given, ``explain()``'s account of where things stand)."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -35,7 +37,8 @@ def wait_for(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    message = f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
+    raise AssertionError(f"{message}\n{explain()}" if explain else message)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,37 @@ class Cluster:
             timeout=60,
             what=what,
         )
+
+    def namespace_account(self, namespace: str, *, log_lines: int = 5, events: int = 15) -> str:
+        """Where a namespace stands, for a test that timed out: every pod (phase, restarts,
+        node) with its containers' last log lines, and the latest Events."""
+        pods = json.loads(self.kubectl("get", "pods", "-o", "json", namespace=namespace).stdout)
+        lines = [f"pods in {namespace}:"]
+        for pod in pods["items"]:
+            name, status = pod["metadata"]["name"], pod.get("status") or {}
+            restarts = sum(c.get("restartCount", 0) for c in status.get("containerStatuses", []))
+            lines.append(
+                f"  {name}: {status.get('phase')}, {restarts} restarts, on "
+                f"{pod['spec'].get('nodeName')}"
+            )
+            for container in pod["spec"]["containers"]:
+                log = self.kubectl(
+                    "logs", name, "-c", container["name"], f"--tail={log_lines}",
+                    namespace=namespace, check=False,
+                )  # fmt: skip
+                for line in (log.stdout or log.stderr).splitlines()[-log_lines:]:
+                    lines.append(f"    [{container['name']}] {line[:300]}")
+        found = json.loads(self.kubectl("get", "events", "-o", "json", namespace=namespace).stdout)
+        latest = sorted(
+            found["items"], key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""
+        )[-events:]
+        lines.append(f"latest Events in {namespace}:")
+        lines += [
+            f"  {e.get('type')} {e.get('reason')} {e['involvedObject'].get('kind')}/"
+            f"{e['involvedObject'].get('name')}: {(e.get('message') or '')[:200]}"
+            for e in latest
+        ]
+        return "\n".join(lines)
 
     def events_for(self, name: str, namespace: str) -> list[dict[str, Any]]:
         result = self.kubectl(

@@ -183,8 +183,16 @@ class Bed:
         assert self.manager is not None and self.manager.transactions_log is not None
         return read_ledger(self.manager.transactions_log)
 
-    def wait(self, probe: Callable[[], Any], timeout: float, what: str) -> Any:
-        """Wait for ``probe``, taking returned tasks meanwhile."""
+    def wait(
+        self,
+        probe: Callable[[], Any],
+        timeout: float,
+        what: str,
+        *,
+        explain: Callable[[], str] | None = None,
+    ) -> Any:
+        """Wait for ``probe``, taking returned tasks meanwhile; on a timeout, ``explain`` says
+        where things stand."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = probe()
@@ -194,7 +202,8 @@ class Bed:
                 self.collect(0.5)
             else:
                 time.sleep(0.5)
-        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        message = f"timed out after {timeout:.0f} s waiting for {what}"
+        raise TimeoutError(f"{message}: {explain()}" if explain else message)
 
     def pool_status(self) -> dict[str, Any]:
         pool = self.cluster.get("wqpool", POOL, self.namespace) or {}

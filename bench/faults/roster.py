@@ -25,6 +25,7 @@ class WorkerRoster:
         self._lock = threading.Lock()
         self._hosts: dict[str, str] = {}
         self._busy_seen: dict[str, float] = {}
+        self._latest: dict[str, bool] = {}
         self.polls = 0
         self.failures = 0
         self._stop = threading.Event()
@@ -51,6 +52,11 @@ class WorkerRoster:
         with self._lock:
             return self._busy_seen.get(hostname)
 
+    def latest(self) -> dict[str, bool]:
+        """hostname -> busy, as the manager's last answer said."""
+        with self._lock:
+            return dict(self._latest)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -61,6 +67,9 @@ class WorkerRoster:
                 self.polls += 1
                 now = time.time()
                 with self._lock:
+                    self._latest = {
+                        w.hostname: bool(w.tasks_running or w.current_task_ids) for w in workers
+                    }
                     for worker in workers:
                         if worker.address and worker.hostname:
                             self._hosts[worker.address] = worker.hostname

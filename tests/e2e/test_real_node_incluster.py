@@ -196,7 +196,12 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
             )
 
         with PodWatch(cluster, namespace) as watch:
-            summary = wait_for(all_done, timeout=300, what=f"the manager's {TASKS} tasks done")
+            summary = wait_for(
+                all_done,
+                timeout=300,
+                what=f"the manager's {TASKS} tasks done",
+                explain=lambda: cluster.namespace_account(namespace),
+            )
         assert summary["all_done"] == TASKS, summary
         results = [line for line in manager_log_lines(cluster, namespace) if "task" in line]
         assert sorted(r["output"].split()[0] for r in results) == sorted(

@@ -93,7 +93,9 @@ class Size:
     timeout_s: float = 900.0
 
 
-QUICK = Size(tasks=6, pool=1, task_s=3.0, start_s=10.0, kill_after=2, timeout_s=420.0)
+QUICK = Size(tasks=6, pool=1, task_s=3.0, start_s=10.0, kill_after=2, timeout_s=240.0)
+"""Its task waits time out well inside the test's own limit (tests/e2e/test_chaos_quick.py), so
+that a stuck run fails with the scenario's account of where it stands."""
 
 
 def manifests(framework: Framework, size: Size) -> str:
@@ -139,7 +141,7 @@ class ManagerLives:
         self.pods = PodLog(cluster.kubeconfig, namespace, MANAGER_SELECTOR)
         self.order: list[str] = []
         self.ips: dict[str, str] = {}
-        self._followers: list[subprocess.Popen[bytes]] = []
+        self._followers: dict[str, subprocess.Popen[bytes]] = {}
 
     def follow_new(self) -> None:
         for name, pod in self.pods.counts().objects.items():
@@ -149,16 +151,14 @@ class ManagerLives:
             self.ips[name] = str(status["podIP"])
             self.order.append(name)
             with (self.directory / f"manager-{name}.log").open("wb") as out:
-                self._followers.append(
-                    subprocess.Popen(
-                        [
-                            *(str(self.cluster.bin_dir / "kubectl"), "logs", "-f", name),
-                            *("-c", "manager", "-n", self.namespace),
-                        ],
-                        env=self.cluster.env,
-                        stdout=out,
-                        stderr=subprocess.DEVNULL,
-                    )
+                self._followers[name] = subprocess.Popen(
+                    [
+                        *(str(self.cluster.bin_dir / "kubectl"), "logs", "-f", name),
+                        *("-c", "manager", "-n", self.namespace),
+                    ],
+                    env=self.cluster.env,
+                    stdout=out,
+                    stderr=subprocess.DEVNULL,
                 )
 
     def lines(self, name: str) -> list[dict[str, Any]]:
@@ -177,8 +177,25 @@ class ManagerLives:
     def done(self, name: str) -> bool:
         return any(line.get("event") == "all_done" for line in self.lines(name))
 
+    def explain(self, name: str) -> str:
+        """Where a life stands, for a wait that timed out: what its follower saw and what the
+        apiserver holds now (a follower that stopped early shows as fewer tasks than the pod's
+        log), and the log's last lines."""
+        follower = self._followers.get(name)
+        code = None if follower is None else follower.poll()
+        state = "none" if follower is None else "running" if code is None else f"exited {code}"
+        now = self.cluster.kubectl(
+            "logs", name, "-c", "manager", namespace=self.namespace, check=False
+        )
+        in_pod = sum('"event": "done"' in line for line in now.stdout.splitlines())
+        tail = " / ".join(now.stdout.splitlines()[-3:] or now.stderr.splitlines()[-2:])
+        return (
+            f"life {name}: {len(self.returned(name))} tasks back as followed (follower: {state}), "
+            f"{in_pod} in the pod's log now; its last lines: {tail[:400]}"
+        )
+
     def stop(self) -> None:
-        for process in self._followers:
+        for process in self._followers.values():
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=10)
@@ -304,7 +321,23 @@ def run(context: RunContext, framework: Framework, size: Size) -> Row:
             return time.time() if hosts & held else None
 
         reconnected = b.wait(old_worker_back, 300, "a worker of the first life connected again")
-        b.wait(lambda: lives.done(second), size.timeout_s, "the new life's tasks all returned")
+
+        def where_the_new_life_stands() -> str:
+            status = b.pool_status()
+            live = [p.name for p in workers.snapshot() if p.deleted is None]
+            return (
+                f"{lives.explain(second)}; the new manager's workers (hostname: busy): "
+                f"{rosters[-1].latest()}; the pool: {status.get('desiredReplicas')} desired, "
+                f"{status.get('desiredReason')!r}; live worker pods: {live}\n"
+                + b.cluster.namespace_account(b.namespace)
+            )
+
+        b.wait(
+            lambda: lives.done(second),
+            size.timeout_s,
+            "the new life's tasks all returned",
+            explain=where_the_new_life_stands,
+        )
         b.wait(lambda: workers.live_count() == 0, 300, "the pool back at 0 pods")
         pods = workers.snapshot()
         events = b.events(MANAGER)
