@@ -4,6 +4,8 @@
 #   2. a Python virtual environment in .venv with this package and its dev tools;
 #   3. CCTools 7.17.1 built from source into ~/.cache (scripts/cctools.sh; cached), its
 #      programs for the tests and the demo, its `ndcctools` package importable from .venv;
+#      and the CCTools devel head when it is vendored (its bucketing modes for the sizing
+#      tests and `simulate`);
 #   4. the local control plane's binaries, built from Go modules into ~/.cache (cached);
 #   5. the real node's binaries (kubelet, kube-proxy, CoreDNS), the same way (cached).
 # Re-running it does only what is missing.
@@ -66,6 +68,15 @@ pyver=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 echo "$cctools/lib/python$pyver/site-packages" >"$site/cctools.pth"
 .venv/bin/python -c 'import ndcctools.work_queue, ndcctools.taskvine' ||
   { echo "setup: ndcctools from $cctools does not import in .venv" >&2; exit 1; }
+
+# --- 3a. The CCTools devel head, when vendored (about 15 s; cached) -------------------------
+# Its bucketing library adds det-greedy, det-exhaustive and quantized to `simulate` and to the
+# driver's tests (tests/unit/test_sizing_cctools.py), which run only the builds they find.
+if compgen -G "${WQ_VENDOR_DIR:-$repo/../shared/vendor}/cctools-devel-*-src.tar.gz" >/dev/null; then
+  PYTHON=.venv/bin/python bash scripts/cctools.sh devel >/dev/null
+else
+  log "CCTools devel head: not vendored (no cctools-devel-*-src.tar.gz): its bucketing modes are not tested"
+fi
 
 # --- 3b. Parsl for the Parsl example's end-to-end test (its own venv) ----------------------
 bash scripts/parsl-env.sh
