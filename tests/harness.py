@@ -38,7 +38,19 @@ def wait_for(
             return last
         time.sleep(interval)
     message = f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})"
-    raise AssertionError(f"{message}\n{explain()}" if explain else message)
+    raise AssertionError(explained(message, explain))
+
+
+def explained(message: str, explain: Callable[[], str] | None) -> str:
+    """A timeout's ``message`` with ``explain()``'s account of where things stand; when that
+    fails too, the message still comes first, with why there is no account."""
+    if explain is None:
+        return message
+    try:
+        account = explain()
+    except Exception as error:  # noqa: BLE001 - the timeout is what the caller must see
+        account = f"(no account of where things stand: {error!r})"
+    return f"{message}\n{account}"
 
 
 @dataclass(frozen=True)

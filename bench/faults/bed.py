@@ -16,7 +16,7 @@ from typing import Any
 from e2e.hostrunner import HostRunner
 from tests.cctools.manager import CategorySpec, FinishedTask, TestManager
 from tests.e2e.operator_process import OperatorProcess, agent_argv
-from tests.harness import REPO, Cluster, wait_for
+from tests.harness import REPO, Cluster, explained, wait_for
 from tests.manifests import manifest_of
 
 from faults.ledger import Ledger, read_ledger
@@ -202,8 +202,7 @@ class Bed:
                 self.collect(0.5)
             else:
                 time.sleep(0.5)
-        message = f"timed out after {timeout:.0f} s waiting for {what}"
-        raise TimeoutError(f"{message}: {explain()}" if explain else message)
+        raise TimeoutError(explained(f"timed out after {timeout:.0f} s waiting for {what}", explain))
 
     def pool_status(self) -> dict[str, Any]:
         pool = self.cluster.get("wqpool", POOL, self.namespace) or {}
