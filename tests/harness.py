@@ -48,7 +48,7 @@ def explained(message: str, explain: Callable[[], str] | None) -> str:
         return message
     try:
         account = explain()
-    except Exception as error:  # noqa: BLE001 - the timeout is what the caller must see
+    except Exception as error:  # the timeout is what the caller must see
         account = f"(no account of where things stand: {error!r})"
     return f"{message}\n{account}"
 

@@ -202,7 +202,9 @@ class Bed:
                 self.collect(0.5)
             else:
                 time.sleep(0.5)
-        raise TimeoutError(explained(f"timed out after {timeout:.0f} s waiting for {what}", explain))
+        raise TimeoutError(
+            explained(f"timed out after {timeout:.0f} s waiting for {what}", explain)
+        )
 
     def pool_status(self) -> dict[str, Any]:
         pool = self.cluster.get("wqpool", POOL, self.namespace) or {}
