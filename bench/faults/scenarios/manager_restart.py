@@ -132,6 +132,22 @@ def manifests(framework: Framework, size: Size) -> str:
     return json.dumps(manager) + "\n---\n" + json.dumps(pool)
 
 
+def records(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a manager's output (other lines skipped)."""
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def done_records(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of returned tasks."""
+    return [line for line in lines if line.get("event") == "done"]
+
+
 class ManagerLives:
     """Each manager pod's output, followed (``kubectl logs -f``) from when it runs until it
     ends: a deleted pod's log is gone from the apiserver, so it is kept here."""
@@ -163,35 +179,26 @@ class ManagerLives:
 
     def lines(self, name: str) -> list[dict[str, Any]]:
         path = self.directory / f"manager-{name}.log"
-        found = []
-        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
-            try:
-                found.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return found
+        return records(path.read_text(errors="replace") if path.exists() else "")
 
     def returned(self, name: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines(name) if line.get("event") == "done"]
+        return done_records(self.lines(name))
 
     def done(self, name: str) -> bool:
         return any(line.get("event") == "all_done" for line in self.lines(name))
 
     def explain(self, name: str) -> str:
-        """Where a life stands, for a wait that timed out: what its follower saw and what the
-        apiserver holds now (a follower that stopped early shows as fewer tasks than the pod's
-        log), and the log's last lines."""
+        """Where a life stands, for a wait that timed out: what its follower saw against what
+        the pod's log holds now (a follower that stopped early shows as fewer tasks)."""
         follower = self._followers.get(name)
         code = None if follower is None else follower.poll()
         state = "none" if follower is None else "running" if code is None else f"exited {code}"
         now = self.cluster.kubectl(
             "logs", name, "-c", "manager", namespace=self.namespace, check=False
         )
-        in_pod = sum('"event": "done"' in line for line in now.stdout.splitlines())
-        tail = " / ".join(now.stdout.splitlines()[-3:] or now.stderr.splitlines()[-2:])
         return (
             f"life {name}: {len(self.returned(name))} tasks back as followed (follower: {state}), "
-            f"{in_pod} in the pod's log now; its last lines: {tail[:400]}"
+            f"{len(done_records(records(now.stdout)))} in the pod's log now"
         )
 
     def stop(self) -> None:
@@ -323,13 +330,12 @@ def run(context: RunContext, framework: Framework, size: Size) -> Row:
         reconnected = b.wait(old_worker_back, 300, "a worker of the first life connected again")
 
         def where_the_new_life_stands() -> str:
+            # The account lists every pod with its last log lines (the manager's included).
             status = b.pool_status()
-            live = [p.name for p in workers.snapshot() if p.deleted is None]
             return (
                 f"{lives.explain(second)}; the new manager's workers (hostname: busy): "
                 f"{rosters[-1].latest()}; the pool: {status.get('desiredReplicas')} desired, "
-                f"{status.get('desiredReason')!r}; live worker pods: {live}\n"
-                + b.cluster.namespace_account(b.namespace)
+                f"{status.get('desiredReason')!r}\n" + b.cluster.namespace_account(b.namespace)
             )
 
         b.wait(
