@@ -53,6 +53,17 @@ def explained(message: str, explain: Callable[[], str] | None) -> str:
     return f"{message}\n{account}"
 
 
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a program's output (a manager's log, say), other lines skipped."""
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
 @dataclass(frozen=True)
 class Cluster:
     """The running local control plane: its kubeconfig and a matching kubectl."""

@@ -30,7 +30,7 @@ from tests.e2e.realnode import (
     registry_image,
 )
 from tests.e2e.test_real_node import PodWatch
-from tests.harness import REPO, Cluster, wait_for
+from tests.harness import REPO, Cluster, json_lines, wait_for
 from tests.integration.test_helm_install import helm, run
 from workqueue_operator.api.common import Framework
 from workqueue_operator.telemetry.client import fetch_samples
@@ -145,13 +145,7 @@ def manager_log_lines(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     out = cluster.kubectl(
         "logs", "deploy/mgr", "-c", "manager", namespace=namespace, check=False
     ).stdout
-    lines = []
-    for line in out.splitlines():
-        try:
-            lines.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return lines
+    return json_lines(out)
 
 
 @pytest.mark.usefixtures("real_node")

@@ -28,7 +28,7 @@ from tests.e2e.realnode import (
     node_operator_chart_flags,
     registry_image,
 )
-from tests.harness import REPO, Cluster
+from tests.harness import REPO, Cluster, json_lines
 from tests.unit.test_helm_chart import helm_binary
 
 from faults.bed import MANAGER, POOL, Bed, bed, log
@@ -132,17 +132,6 @@ def manifests(framework: Framework, size: Size) -> str:
     return json.dumps(manager) + "\n---\n" + json.dumps(pool)
 
 
-def records(text: str) -> list[dict[str, Any]]:
-    """The JSON lines of a manager's output (other lines skipped)."""
-    found = []
-    for line in text.splitlines():
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return found
-
-
 def done_records(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records of returned tasks."""
     return [line for line in lines if line.get("event") == "done"]
@@ -179,7 +168,7 @@ class ManagerLives:
 
     def lines(self, name: str) -> list[dict[str, Any]]:
         path = self.directory / f"manager-{name}.log"
-        return records(path.read_text(errors="replace") if path.exists() else "")
+        return json_lines(path.read_text(errors="replace") if path.exists() else "")
 
     def returned(self, name: str) -> list[dict[str, Any]]:
         return done_records(self.lines(name))
@@ -198,7 +187,7 @@ class ManagerLives:
         )
         return (
             f"life {name}: {len(self.returned(name))} tasks back as followed (follower: {state}), "
-            f"{len(done_records(records(now.stdout)))} in the pod's log now"
+            f"{len(done_records(json_lines(now.stdout)))} in the pod's log now"
         )
 
     def stop(self) -> None:
