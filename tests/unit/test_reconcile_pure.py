@@ -110,6 +110,17 @@ def test_poll_status_keeps_last_figures_when_unreachable_and_flags_transitions()
     reachable = next(c for c in down["conditions"] if c["type"] == "Reachable")
     assert (reachable["status"], reachable["message"]) == ("False", "connection refused")
 
+    # The same outage failing the next poll in other words: the message follows, no new Event.
+    reset = ManagerPoll(at, "h:1", reason="Unreachable", message="connection reset by peer")
+    still_down, events_still = poll_status(down, reset, 1)
+    assert not events_still
+    reachable = next(c for c in still_down["conditions"] if c["type"] == "Reachable")
+    assert reachable["message"] == "connection reset by peer"
+    # Another reason while down (the manager came back with another password) is news.
+    refused = ManagerPoll(at, "h:1", reason="AuthenticationFailed", message="wrong password")
+    _, events_auth = poll_status(still_down, refused, 1)
+    assert [(e.type.value, e.reason) for e in events_auth] == [("Warning", "AuthenticationFailed")]
+
 
 def test_in_cluster_manager_objects() -> None:
     spec = WorkQueueManagerSpec.model_validate(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from workqueue_operator.api.acceptance import Event, EventType
-from workqueue_operator.api.common import merge_condition, status_changes
+from workqueue_operator.api.common import ConditionStatus, merge_condition, status_changes
 from workqueue_operator.api.manager import CategoryFigures, QueueFigures
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 
@@ -70,13 +70,14 @@ def category_figures(categories: Sequence[CategoryStatus]) -> list[CategoryFigur
 def poll_status(
     current: Mapping[str, Any], poll: ManagerPoll, generation: int | None
 ) -> tuple[dict[str, Any], list[Event]]:
-    """The status fields a poll sets, and an Event when reachability changed.
+    """The status fields a poll sets, and an Event when reachability changed (its status or
+    reason; a new message alone is written to the condition without an Event).
 
     An unreachable manager keeps its last queue figures (they say what was last known) and
     gets phase Unreachable. ``lastPollTime`` moves only with a poll that changes something
     else, so that a manager whose queue stands still costs no status write.
     """
-    conditions, transition = merge_condition(
+    conditions, _ = merge_condition(
         current,
         type_=REACHABLE,
         ok=poll.reachable,
@@ -96,10 +97,23 @@ def poll_status(
     if any(current.get(key) != value for key, value in fields.items()):
         fields["lastPollTime"] = poll.at.isoformat().replace("+00:00", "Z")
     events = []
-    if transition:
+    if reachability_changed(current, poll):
         kind = EventType.NORMAL if poll.reachable else EventType.WARNING
         events.append(Event(kind, poll.reason, poll.describe()))
     return fields, events
+
+
+def reachability_changed(current: Mapping[str, Any], poll: ManagerPoll) -> bool:
+    """Whether a poll changes the Reachable condition's status or reason: worth an Event. The
+    message alone is not: a manager going away fails one poll with "Connection reset by peer"
+    and the next with "Connect call failed", and that is one outage, not two."""
+    previous = next(
+        (c for c in current.get("conditions") or [] if c.get("type") == REACHABLE), None
+    )
+    if previous is None:
+        return True
+    status = ConditionStatus.TRUE if poll.reachable else ConditionStatus.FALSE
+    return (previous.get("status"), previous.get("reason")) != (status.value, poll.reason)
 
 
 def is_quiet_poll(
