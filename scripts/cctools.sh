@@ -3,6 +3,9 @@
 #
 #   scripts/cctools.sh              CCTools 7.17.1 (the release the project supports and tests)
 #   scripts/cctools.sh devel        the devel head vendored beside it (for bench/ and sizing)
+#   scripts/cctools.sh devel-if-vendored
+#                                   the same when it is vendored; otherwise says so, prints
+#                                   nothing and succeeds (what the setup runs)
 #   scripts/cctools.sh --prefix     only print where 7.17.1 is (or would be) installed
 #
 # Where the source comes from: ../shared/vendor/cctools-<version>-src.tar.gz beside the clone
@@ -41,6 +44,14 @@ if [[ $what == --prefix ]]; then
   exit 0
 fi
 
+if [[ $what == devel-if-vendored ]]; then
+  if ! compgen -G "$vendor/cctools-devel-*-src.tar.gz" >/dev/null; then
+    say "the devel head is not vendored (no cctools-devel-*-src.tar.gz in $vendor): not built"
+    exit 0
+  fi
+  what=devel
+fi
+
 # version label, archive in vendor/, and the URL of the same source on GitHub
 case $what in
   devel)
@@ -55,7 +66,7 @@ case $what in
     archive=$vendor/cctools-$version-src.tar.gz
     url=$GITHUB/refs/tags/release/$version.tar.gz
     ;;
-  *) die "unknown version '$what' (use a release such as $CCTOOLS_RELEASE, or devel)" ;;
+  *) die "unknown version '$what' (use a release such as $CCTOOLS_RELEASE, devel or devel-if-vendored)" ;;
 esac
 prefix=$cache/cctools-$version
 logfile=$prefix.log

@@ -72,11 +72,8 @@ echo "$cctools/lib/python$pyver/site-packages" >"$site/cctools.pth"
 # --- 3a. The CCTools devel head, when vendored (about 15 s; cached) -------------------------
 # Its bucketing library adds det-greedy, det-exhaustive and quantized to `simulate` and to the
 # driver's tests (tests/unit/test_sizing_cctools.py), which run only the builds they find.
-if compgen -G "${WQ_VENDOR_DIR:-$repo/../shared/vendor}/cctools-devel-*-src.tar.gz" >/dev/null; then
-  PYTHON=.venv/bin/python bash scripts/cctools.sh devel >/dev/null
-else
-  log "CCTools devel head: not vendored (no cctools-devel-*-src.tar.gz): its bucketing modes are not tested"
-fi
+# Not vendored: cctools.sh says so and builds nothing, and those modes' tests are skipped.
+PYTHON=.venv/bin/python bash scripts/cctools.sh devel-if-vendored >/dev/null
 
 # --- 3b. Parsl for the Parsl example's end-to-end test (its own venv) ----------------------
 bash scripts/parsl-env.sh
