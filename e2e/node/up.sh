@@ -235,6 +235,9 @@ serializeImagePulls: false
 evictionHard: {memory.available: 256Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
+# ... but do not keep every image a run ever pulled: one unused for an hour goes (they all come
+# from the local registry, so a pod that needs it again pulls it in a second or two).
+imageMaximumGCAge: 1h
 systemReserved: {memory: ${WQ_NODE_SYSTEM_RESERVED_MEMORY:-2Gi}}
 enforceNodeAllocatable: [pods]
 registerNode: true
