@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.manifests import object_count_quota
+
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPTS = REPO / "e2e" / "cluster"
 
@@ -129,17 +131,46 @@ class Cluster:
             what=f"the default ServiceAccount in {name}",
         )
 
+    def wait_condition(
+        self,
+        resource: str,
+        name: str,
+        namespace: str,
+        type_: str,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+        what: str,
+        timeout: float = 60,
+    ) -> dict[str, Any]:
+        """The object's ``type_`` condition, once it has ``status`` and ``reason`` (each when
+        given)."""
+
+        def found() -> dict[str, Any] | None:
+            c = condition(self.get(resource, name, namespace), type_)
+            if c is None or status not in (None, c["status"]) or reason not in (None, c["reason"]):
+                return None
+            return c
+
+        return wait_for(found, timeout=timeout, what=what)
+
     def wait_condition_true(
         self, resource: str, name: str, namespace: str, type_: str, *, what: str
     ) -> None:
         """Wait (a minute at most) until the object's ``type_`` condition is True."""
+        self.wait_condition(resource, name, namespace, type_, status="True", what=what)
+
+    def apply_full_quota(self, name: str, resource: str, namespace: str) -> None:
+        """A ResourceQuota that allows no ``resource`` object (``object_count_quota``), once the
+        quota controller has counted it (before that the apiserver refuses creates with
+        "status unknown for quota" instead of "exceeded quota")."""
+        self.apply(object_count_quota(name, resource), namespace)
         wait_for(
-            lambda: (
-                (c := condition(self.get(resource, name, namespace), type_))
-                and c["status"] == "True"
+            lambda: ((self.get("resourcequota", name, namespace) or {}).get("status") or {}).get(
+                "hard"
             ),
             timeout=60,
-            what=what,
+            what=f"ResourceQuota {name} counted",
         )
 
     def namespace_account(self, namespace: str, *, log_lines: int = 5, events: int = 15) -> str:

@@ -34,3 +34,12 @@ def worker_pool(name: str, spec: str, *, manager: str = "mgr") -> str:
     """A WorkerPool of the WorkQueueManager ``manager``; ``spec``: its other spec lines."""
     others = textwrap.dedent(spec).lstrip("\n")
     return manifest("WorkerPool", name, f"managerRef: {{name: {manager}}}\n{others}")
+
+
+def object_count_quota(name: str, resource: str) -> str:
+    """A ResourceQuota that allows no object of ``resource`` (e.g. ``jobs.batch``): the
+    apiserver refuses every create of one, as a full quota does."""
+    return (
+        f"apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: {name}\n"
+        f'spec:\n  hard:\n    count/{resource}: "0"\n'
+    )

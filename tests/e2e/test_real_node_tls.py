@@ -15,7 +15,7 @@ import pytest
 from tests.cctools.manager import ManagerFactory
 from tests.e2e.realnode import NODE_IP, external_manager, free_cpu_millicores
 from tests.e2e.test_real_node import PodWatch, collect, real_node_pool
-from tests.harness import Cluster, condition, wait_for
+from tests.harness import Cluster, wait_for
 from workqueue_operator.api.common import Framework
 from workqueue_operator.managers.tls import self_signed
 
@@ -53,13 +53,8 @@ def test_workers_on_the_real_node_run_every_task_over_tls(
     with PodWatch(operator, namespace) as watch:
         operator.apply(json.dumps(real_node_pool(max_workers=1, memory="256Mi")), namespace)
         finished = collect(manager, TASKS, timeout=300)
-        reachable = wait_for(
-            lambda: (
-                (c := condition(operator.get("wqm", "mgr", namespace), "Reachable"))
-                and c["status"] == "True"
-                and c
-            ),
-            what="the operator's TLS poll answered",
+        reachable = operator.wait_condition(
+            "wqm", "mgr", namespace, "Reachable", status="True", what="the TLS poll answered"
         )
         wait_for(lambda: watch.alive_now == 0, timeout=120, what="the pool back at 0 pods")
 

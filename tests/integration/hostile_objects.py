@@ -48,6 +48,10 @@ BAD_INTEGERS: tuple[Any, ...] = (-1, -(2**40), 2**40, 10**18)
 BAD_QUANTITIES: tuple[Any, ...] = (
     "lots", "-1Gi", "1.5.5Gi", "10XB", "", "1Gi; rm -rf /", "😀", "9" * 300, 5,
 )  # fmt: skip
+BAD_SIZES: tuple[Any, ...] = ("0", "0Gi", "512", "512m", "0.5Mi", "1000k")
+"""Quantities, but no size a pod or worker can have (bytes, under 1Mi; "m" is thousandths)."""
+WRONG_KEY_SECRET = "pw-other-key"
+"""A Secret that exists in the test's namespace, with key ``pass`` only (not ``password``)."""
 BAD_NAMES: tuple[Any, ...] = ("Mgr", "a" * 300, "😀", "../etc", "ns/other", "-x", "", "a b")
 BAD_URLS: tuple[Any, ...] = (
     "Ki", "😀", "http://x/$(rm -rf /)", "ftp://x.org/f", "a" * 3000, "http:// x", "`id`",
@@ -120,6 +124,8 @@ def _field_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     for kind, (base, paths) in quantities.items():
         for path in paths:
             for value in BAD_QUANTITIES:
+                yield kind, _set(base, path, value), f"{path}={value!r:.40}"
+            for value in BAD_SIZES if path != "resources.cpu" else ():
                 yield kind, _set(base, path, value), f"{path}={value!r:.40}"
     for value in BAD_NAMES:
         yield "WorkerPool", _set(POOL, "managerRef.name", value), f"managerRef.name={value!r:.40}"
@@ -229,7 +235,7 @@ def _more_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     for spec, damage in _pod_damage(ENV, "builder"):
         yield "PonchoEnv", spec, damage
     for field in ("cpu", "memory", "memoryLimit"):
-        for value in BAD_QUANTITIES:
+        for value in (*BAD_QUANTITIES, *(BAD_SIZES if field != "cpu" else ())):
             yield (
                 "PonchoEnv",
                 _set(ENV, f"builder.resources.{field}", value),
@@ -292,6 +298,18 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
         _set(EXTERNAL, "passwordSecretRef", {"name": "absent"}),
         ("passwordSecretRef to nothing"),
     )
+    for key in ("", "../etc/passwd", "a b", "k" * 300):
+        yield (
+            "WorkQueueManager",
+            _set(EXTERNAL, "passwordSecretRef", {"name": "pw", "key": key}),
+            f"passwordSecretRef.key={key!r:.30}",
+        )
+    yield (
+        "WorkQueueManager",
+        _set(EXTERNAL, "passwordSecretRef", {"name": WRONG_KEY_SECRET}),
+        "passwordSecretRef to a key the Secret lacks",
+    )
+    yield "WorkQueueManager", _set(IN_CLUSTER, "port", 9090), "InCluster on the agent's port"
     yield "WorkQueueManager", _set(EXTERNAL, "projectName", "x" * 500), "projectName too long"
     yield "WorkQueueManager", _set(EXTERNAL, "command", "python3 run.py"), "command is a string"
     yield "WorkQueueManager", _set(EXTERNAL, "env", [{"value": "x"}]), "env without name"
@@ -329,8 +347,8 @@ def hostile_objects() -> list[Hostile]:
 
 
 def _hostile_metadata() -> list[Hostile]:
-    """Object names the apiserver itself refuses, and a WorkerPool name too long for its pods'
-    labels."""
+    """Object names the apiserver itself refuses, a WorkerPool name too long for its pods'
+    labels, and InCluster manager names that cannot name a Service."""
     names = ("UPPER", "😀-pool", "a" * 300, "bad_name", "-dash")
     found = [
         Hostile("WorkerPool", name, _body("WorkerPool", name, POOL), f"metadata.name={name!r:.40}")
@@ -340,6 +358,14 @@ def _hostile_metadata() -> list[Hostile]:
     found.append(
         Hostile("WorkerPool", long_pool, _body("WorkerPool", long_pool, POOL), "name of 64")
     )
+    # An InCluster manager's name names its Service: a DNS label.
+    for name, damage in (
+        ("mgr.v2", "InCluster name with a dot"),
+        ("m" * 64, "InCluster name of 64"),
+    ):
+        found.append(
+            Hostile("WorkQueueManager", name, _body("WorkQueueManager", name, IN_CLUSTER), damage)
+        )
     return found
 
 

@@ -341,6 +341,28 @@ def test_missing_package_fails_with_the_installer_message_and_retries_with_backo
     assert in_phase(operator, namespace, "good", "Ready") is not None
 
 
+def test_a_refused_build_job_fails_the_env_then_builds_once_allowed(
+    operator: Cluster, namespace: str, volume: Path
+) -> None:
+    """A full ResourceQuota refuses the build Job: the PonchoEnv is Failed with the apiserver's
+    words (reason JobRefused) and a Warning, and tries again after the retry delay, which
+    succeeds once the quota is gone."""
+    operator.apply_full_quota("no-jobs", "jobs.batch", namespace)
+    operator.apply(poncho_env("quota", SIX), namespace)
+    failed = wait_for(lambda: in_phase(operator, namespace, "quota", "Failed"), what="Failed")
+    built = condition(failed, "Built")
+    assert built is not None and built["reason"] == "JobRefused"
+    assert "exceeded quota: no-jobs" in built["message"]
+    assert failed["status"]["failedBuilds"] == 1
+    assert build_jobs(operator, namespace) == []
+    events = [e for e in operator.events_for("quota", namespace) if e["reason"] == "JobRefused"]
+    assert [e["type"] for e in events] == ["Warning"]
+
+    operator.kubectl("delete", "resourcequota", "no-jobs", namespace=namespace)
+    # The first retry comes 30 s after the refusal.
+    wait_for(lambda: build_jobs(operator, namespace), timeout=90, what="the build Job")
+
+
 def test_env_without_its_claim_is_invalid_and_builds_nothing(
     operator: Cluster, namespace: str
 ) -> None:

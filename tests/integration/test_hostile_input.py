@@ -22,7 +22,12 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, condition, wait_for, wait_for_passes
-from tests.integration.hostile_objects import ELSEWHERE, Hostile, hostile_objects
+from tests.integration.hostile_objects import (
+    ELSEWHERE,
+    WRONG_KEY_SECRET,
+    Hostile,
+    hostile_objects,
+)
 from workqueue_operator.controllers import metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -60,6 +65,11 @@ def test_every_hostile_object_is_refused_and_valid_neighbours_keep_working(
         ),
         elsewhere,
     )
+    # A Secret without the key a manager's passwordSecretRef names by default.
+    operator.kubectl(
+        "create", "secret", "generic", WRONG_KEY_SECRET, "--from-literal=pass=x",
+        namespace=namespace,
+    )  # fmt: skip
     # Valid neighbours: a manager that answers and a pool that follows it.
     manager = manager_factory()
     operator.apply(

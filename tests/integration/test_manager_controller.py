@@ -42,14 +42,8 @@ def test_external_manager_status_follows_the_real_queue(
     assert categories["alpha"]["tasksWaiting"] == 7
 
     manager.shutdown()
-    down = wait_for(
-        lambda: (
-            (c := condition(operator.get("wqm", "ext", namespace), "Reachable"))
-            and c["status"] == "False"
-            and c
-        ),
-        timeout=60,
-        what="Reachable=False after the manager stopped",
+    down = operator.wait_condition(
+        "wqm", "ext", namespace, "Reachable", status="False", what="Reachable=False at the stop"
     )
     assert down["reason"] == "Unreachable"
     assert operator.get("wqm", "ext", namespace)["status"]["phase"] == "Unreachable"  # type: ignore[index]
@@ -101,6 +95,33 @@ def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
         ),
         what="the new image rolled out",
     )
+
+
+def test_in_cluster_manager_whose_deployment_is_refused_says_so_and_deploys_once_allowed(
+    operator: Cluster, namespace: str
+) -> None:
+    """A full ResourceQuota refuses the manager's Deployment: the manager says so in its
+    Reachable condition with the apiserver's words and one Warning, then deploys by itself once
+    the quota is gone."""
+    operator.apply_full_quota("no-deployments", "deployments.apps", namespace)
+    spec = "image: example.org/my-manager:1\nport: 9200\npollIntervalSeconds: 1"
+    operator.apply(manifest("WorkQueueManager", "quota", spec), namespace)
+    refused = operator.wait_condition(
+        "wqm", "quota", namespace, "Reachable", reason="DeploymentRefused", what="the refusal"
+    )
+    assert refused["status"] == "False"
+    assert "exceeded quota: no-deployments" in refused["message"]
+    assert operator.get("deployment", "quota", namespace) is None
+    wait_for_passes("WorkQueueManager", namespace, "quota", 3)
+    warnings = [
+        e for e in operator.events_for("quota", namespace) if e["reason"] == "DeploymentRefused"
+    ]
+    assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
+    assert warnings[0].get("count", 1) == 1
+
+    operator.kubectl("delete", "resourcequota", "no-deployments", namespace=namespace)
+    wait_for(lambda: operator.get("deployment", "quota", namespace), what="the Deployment")
+    wait_for(lambda: operator.get("service", "quota", namespace), what="the Service")
 
 
 def tls_files(tmp_path: Path, names: list[str]) -> tuple[Path, Path, bytes]:

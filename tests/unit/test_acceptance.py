@@ -55,8 +55,18 @@ def test_manager_secret_reference_is_checked() -> None:
     spec = WorkQueueManagerSpec.model_validate(
         {"mode": "External", "address": "h:9123", "passwordSecretRef": {"name": "pw"}}
     )
-    assert judge_manager(spec, lambda name: False).reason == "SecretNotFound"
-    assert judge_manager(spec, lambda name: name == "pw").accepted
+    assert judge_manager(spec, lambda name: None).reason == "SecretNotFound"
+    good = {"pw": {"password": b"s3cret"}}
+    assert judge_manager(spec, good.get).accepted
+    wrong_key = judge_manager(spec, {"pw": {"pass": b"s3cret", "user": b"me"}}.get)
+    assert (wrong_key.accepted, wrong_key.reason) == (False, "SecretKeyNotFound")
+    assert wrong_key.message == (
+        "passwordSecretRef names key 'password' of Secret 'pw', which does not exist "
+        "(its keys: pass, user)"
+    )
+    empty = judge_manager(spec, {"pw": {"password": b""}}.get)
+    assert (empty.reason, empty.message.endswith("which is empty")) == ("SecretKeyNotFound", True)
+    assert judge_manager(spec, lambda name: {}).reason == "SecretKeyNotFound"
 
 
 def _judge_env(

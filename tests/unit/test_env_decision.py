@@ -9,6 +9,7 @@ from workqueue_operator.envs.decision import (
     Action,
     Facts,
     decide,
+    job_refused,
     retry_delay,
     stamp,
 )
@@ -139,6 +140,30 @@ def test_a_failure_is_recorded_once_then_retried_after_a_growing_delay() -> None
     status = apply(status, second.status)
     waiting = decide(status, facts(None, now=NOW + timedelta(seconds=50)))
     assert waiting.action is Action.NONE and waiting.wait_seconds == 50
+
+
+def test_a_refused_job_fails_the_env_and_is_tried_again_after_a_growing_delay() -> None:
+    status = {"hash": H, "phase": "Pending"}
+    assert decide(status, facts(None)).action is Action.CREATE_JOB
+    refusal = 'Job.batch "penv-build-x" is invalid: spec.template.spec.tolerations[0]...'
+    first = job_refused(status, facts(None), "penv-build-x", refusal)
+    assert first.action is Action.NONE
+    assert first.status["phase"] == "Failed" and first.status["failedBuilds"] == 1
+    assert first.status["jobName"] == "penv-build-x"
+    assert first.event is not None and first.event.warning
+    assert first.event.reason == "JobRefused" and refusal in first.event.message
+    built = next(c for c in first.status["conditions"] if c["type"] == "Built")
+    assert (built["status"], built["reason"]) == ("False", "JobRefused")
+    assert first.wait_seconds == 30
+    status = apply(status, first.status)
+    # Before the retry time no Job; after it, one is asked for again, and a second refusal
+    # counts a second failure with a longer delay (no Event: the env stays Failed).
+    assert decide(status, facts(None, now=NOW + timedelta(seconds=10))).action is Action.NONE
+    later = facts(None, now=NOW + timedelta(seconds=31))
+    assert decide(status, later).action is Action.CREATE_JOB
+    second = job_refused(status, later, "penv-build-x", refusal)
+    assert second.status["failedBuilds"] == 2 and second.wait_seconds == 60
+    assert second.event is None
 
 
 def test_retry_delay_doubles_up_to_an_hour() -> None:

@@ -22,7 +22,7 @@ from workqueue_operator.controllers.loop import Context, Pass
 from workqueue_operator.controllers.manager import ManagerMemory, deploy_manager
 from workqueue_operator.controllers.manager_tls import (
     ManagerTlsSecret,
-    TlsWaiting,
+    NotDeployed,
     ensure_manager_tls,
 )
 from workqueue_operator.k8s.connection import manager_connection
@@ -153,7 +153,7 @@ def test_the_users_secret_without_a_key_is_waited_for_not_replaced() -> None:
             kube, "mgr", "science", "uid-1", spec(secretName="mine"), apply_certificate=True
         )
     )
-    assert found == TlsWaiting("CertificatePending", "Secret mine has no tls.key")
+    assert found == NotDeployed("CertificatePending", "Secret mine has no tls.key")
     assert kube.applied == []
 
 
@@ -165,7 +165,7 @@ def test_with_an_issuer_the_operator_asks_cert_manager_and_waits() -> None:
             kube, "mgr", "science", "uid-1", spec(issuerRef=issuer), apply_certificate=True
         )
     )
-    assert found == TlsWaiting(
+    assert found == NotDeployed(
         "CertificatePending", "cert-manager has not issued Secret mgr-tls yet"
     )
     [certificate] = kube.applied

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from workqueue_operator.values.quantities import MB_BYTES, quantity_to_bytes
 
 # A Kubernetes resource quantity as users write it: "512Mi", "2Gi", "1500M", "10G".
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
@@ -58,6 +60,37 @@ def with_cel(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
+# A memory or disk size: a quantity of bytes (no "m", which would be thousandths of a byte) of
+# at least 1Mi, the smallest size a CCTools worker or a pod can be given (CCTools counts in MB).
+BYTES_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+SIZE_TOO_SMALL = (
+    "must be at least 1Mi: sizes are bytes, so write the unit (512Mi, 4Gi); 512 alone is 512 bytes"
+)
+
+
+def _at_least_a_megabyte(text: str) -> str:
+    if quantity_to_bytes(text) < MB_BYTES:
+        raise ValueError(f"{text!r} {SIZE_TOO_SMALL}")
+    return text
+
+
+ByteQuantity = Annotated[
+    str,
+    Field(
+        pattern=BYTES_PATTERN,
+        max_length=20,
+        json_schema_extra=with_cel(
+            cel(
+                "!isQuantity(self) || quantity(self).compareTo(quantity('1Mi')) >= 0",
+                SIZE_TOO_SMALL,
+            )
+        ),
+    ),
+    AfterValidator(_at_least_a_megabyte),
+]
+"""A memory or disk size (e.g. 512Mi, 4Gi, 1500M), at least 1Mi."""
+
+
 class Framework(StrEnum):
     """Which CCTools framework a manager runs: Work Queue, or its successor TaskVine."""
 
@@ -91,12 +124,17 @@ class LocalObjectReference(CamelModel):
     """Name of the referenced object."""
 
 
+DataKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+"""A key of a Secret's or ConfigMap's data: letters, digits, '-', '_' and '.', as Kubernetes
+allows."""
+
+
 class SecretKeyReference(CamelModel):
     """A key of a Secret in the same namespace."""
 
     name: ObjectName
     """Name of the Secret."""
-    key: str = "password"
+    key: DataKey = "password"
     """Key in the Secret whose value is used."""
 
 
@@ -105,7 +143,7 @@ class ConfigMapKeyReference(CamelModel):
 
     name: ObjectName
     """Name of the ConfigMap."""
-    key: Annotated[str, Field(min_length=1)] = "ca.crt"
+    key: DataKey = "ca.crt"
     """Key in the ConfigMap whose value is used."""
 
 

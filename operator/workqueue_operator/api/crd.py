@@ -95,6 +95,14 @@ WORKQUEUE_MANAGER = Kind(
         PrinterColumn("Address", "string", ".status.address", "host:port", priority=1),
         AGE,
     ),
+    root_rules=(
+        cel(
+            "!has(self.spec) || self.spec.mode != 'InCluster' || "
+            "(self.metadata.name.size() <= 63 && !self.metadata.name.contains('.'))",
+            "an InCluster WorkQueueManager's name must be at most 63 characters without '.': it "
+            "names the manager's Service (a DNS label) and labels its pod",
+        ),
+    ),
 )
 
 WORKER_POOL = Kind(

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
     REPOSITORY_NAME_PATTERN,
+    ByteQuantity,
     CamelModel,
     Condition,
     ConfigMapKeyReference,
@@ -190,9 +191,9 @@ class BuilderResources(CamelModel):
 
     cpu: Quantity = "1"
     """CPU request (no limit: the build may use idle cores)."""
-    memory: Quantity = "2Gi"
+    memory: ByteQuantity = "2Gi"
     """Memory request."""
-    memory_limit: Quantity = "4Gi"
+    memory_limit: ByteQuantity = "4Gi"
     """Memory limit."""
 
 

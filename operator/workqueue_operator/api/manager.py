@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
+    ByteQuantity,
     CamelModel,
     Condition,
     EnvVar,
@@ -44,7 +45,7 @@ class ContainerResources(CamelModel):
 
     cpu: Quantity = "500m"
     """CPU, as a Kubernetes quantity."""
-    memory: Quantity = "512Mi"
+    memory: ByteQuantity = "512Mi"
     """Memory, as a Kubernetes quantity."""
 
 
@@ -76,11 +77,21 @@ class ManagerTls(TlsVerification):
     instead of the operator's self-signed one."""
 
 
+TELEMETRY_AGENT_PORT = 9090
+"""The port of the telemetry agent that runs beside an InCluster manager, in its pod and on its
+Service: the manager's own port must be another."""
+
+
 class WorkQueueManagerSpec(CamelModel):
     """Desired state of a WorkQueueManager."""
 
     model_config = ConfigDict(
         json_schema_extra=with_cel(
+            cel(
+                f"self.mode != 'InCluster' || self.port != {TELEMETRY_AGENT_PORT}",
+                f"port {TELEMETRY_AGENT_PORT} is the telemetry agent's, beside an InCluster "
+                "manager in its pod: give the manager another port (the default is 9123)",
+            ),
             cel(
                 "self.mode != 'InCluster' || has(self.image)",
                 "mode InCluster needs image: the container that runs the manager program",

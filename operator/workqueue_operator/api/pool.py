@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
+    ByteQuantity,
     CamelModel,
     Condition,
     Framework,
@@ -17,7 +18,6 @@ from workqueue_operator.api.common import (
     ImageReference,
     LocalObjectReference,
     PodTemplate,
-    Quantity,
     TlsVerification,
     cel,
     with_cel,
@@ -62,9 +62,9 @@ class WorkerResources(CamelModel):
 
     cores: Annotated[int, Field(ge=1, le=1024)] = 1
     """Cores: the pod's CPU request and limit, and the worker's --cores."""
-    memory: Quantity = "1Gi"
+    memory: ByteQuantity = "1Gi"
     """Memory: the pod's memory request and limit, and the worker's --memory (in MB)."""
-    disk: Quantity = "2Gi"
+    disk: ByteQuantity = "2Gi"
     """Disk: the pod's ephemeral-storage request and limit, and the worker's --disk (in MB)."""
     gpus: Annotated[int, Field(ge=0, le=64)] = 0
     """GPUs (nvidia.com/gpu), and the worker's --gpus."""

@@ -17,11 +17,11 @@ from workqueue_operator.api.common import now
 from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
 from workqueue_operator.controllers.kinds import ENVS
 from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
-from workqueue_operator.envs.decision import Action, Decision, Facts, decide
+from workqueue_operator.envs.decision import Action, Decision, Facts, decide, job_refused
 from workqueue_operator.envs.normalize import SpecError, normalize_spec, spec_hash
 from workqueue_operator.envs.observe import JobState, JobView, find_donor
 from workqueue_operator.envs.result import parse_report
-from workqueue_operator.k8s.client import KubeApi
+from workqueue_operator.k8s.client import KubeApi, RefusedError
 from workqueue_operator.k8s.job_view import job_view
 from workqueue_operator.k8s.jobs import (
     BUILDER_CONTAINER,
@@ -118,7 +118,13 @@ async def reconcile_env(p: Pass[PonchoEnvSpec, None]) -> Outcome[None]:
     decision = decide(p.status, facts)
     obj = {"metadata": {"namespace": ns, "name": p.name, "uid": p.uid}}
     act = functools.partial(_act, spec=p.spec, facts=facts, normal=normal)
-    await asyncio.to_thread(act, decision, kube, obj)
+    try:
+        await asyncio.to_thread(act, decision, kube, obj)
+    except RefusedError as error:
+        if decision.action is not Action.CREATE_JOB or facts.env_hash is None:
+            raise
+        job_name = build_job_name(p.spec, facts.env_hash)
+        decision = job_refused(p.status, facts, job_name, error.message)
     if decision.action is not Action.NONE:
         p.logger.info(f"{decision.action.value} for hash {facts.env_hash}")
     events = []

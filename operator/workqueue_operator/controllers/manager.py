@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from dataclasses import dataclass, replace
@@ -16,13 +17,14 @@ from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import ManagerMode, QueueFigures, WorkQueueManagerSpec
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import MANAGERS
-from workqueue_operator.controllers.loop import Kind, Outcome, Pass, Probe, on_event
+from workqueue_operator.controllers.loop import Context, Kind, Outcome, Pass, Probe, on_event
 from workqueue_operator.controllers.manager_tls import (
     ManagerTlsSecret,
-    TlsWaiting,
+    NotDeployed,
     ensure_manager_tls,
 )
 from workqueue_operator.controllers.reach import poll_manager, status_client
+from workqueue_operator.k8s.client import RefusedError
 from workqueue_operator.k8s.connection import ManagerConnection, manager_connection
 from workqueue_operator.k8s.manager_objects import (
     OPERATOR_IMAGE,
@@ -115,9 +117,10 @@ def queue_probe(
 
 async def deploy_manager(
     p: Pass[WorkQueueManagerSpec, ManagerMemory],
-) -> tuple[ManagerMemory, TlsWaiting | None, list[Event]]:
+) -> tuple[ManagerMemory, NotDeployed | None, list[Event]]:
     """Apply an InCluster manager's Deployment and Service when its generation or its TLS
-    certificate changed; with TLS, first its Secret (or say what it waits for)."""
+    certificate changed; with TLS, first its Secret (or say what it waits for). When the
+    apiserver refuses one of them, say so: the next pass applies them again."""
     spec, memory = p.spec, p.memory
     new_generation = memory.deployed_generation != p.generation
     tls: ManagerTlsSecret | None = None
@@ -130,7 +133,7 @@ async def deploy_manager(
         found, events = await ensure_manager_tls(
             p.kube, p.name, p.namespace, p.uid, spec, apply_certificate=new_generation
         )
-        if isinstance(found, TlsWaiting):
+        if isinstance(found, NotDeployed):
             return replace(memory, tls_read_at=None), found, events
         tls = found
         memory = replace(memory, tls_read_at=clock)
@@ -147,11 +150,23 @@ async def deploy_manager(
         tls_secret=tls.secret_name if tls is not None else None,
         tls_fingerprint=certificate,
     )
-    await asyncio.to_thread(p.kube.apply, deployment)
-    await asyncio.to_thread(p.kube.apply, manager_service(p.name, p.namespace, p.uid, spec.port))
+    service = manager_service(p.name, p.namespace, p.uid, spec.port)
+    for obj in (deployment, service):
+        try:
+            await asyncio.to_thread(p.kube.apply, obj)
+        except RefusedError as error:
+            kind, name = obj["kind"], obj["metadata"]["name"]
+            message = f"the apiserver refused the manager's {kind} {name}: {error.message}"
+            return memory, NotDeployed(f"{kind}Refused", message), events
     p.logger.info(f"applied the manager's Deployment and Service (generation {p.generation})")
     memory = replace(memory, deployed_generation=p.generation, deployed_certificate=certificate)
     return memory, None, events
+
+
+def secret_data(context: Context, name: str) -> dict[str, bytes] | None:
+    """A Secret's data in the context's namespace; None when it does not exist."""
+    stored = context.kube.read_secret(context.namespace, name)
+    return None if stored is None else stored.data
 
 
 MANAGER = Kind(
@@ -159,9 +174,7 @@ MANAGER = Kind(
     plural=MANAGERS[2],
     spec_model=WorkQueueManagerSpec,
     accepted_phase="Pending",
-    judge=lambda spec, context: judge_manager(
-        spec, lambda secret: context.kube.secret_exists(context.namespace, secret)
-    ),
+    judge=lambda spec, context: judge_manager(spec, functools.partial(secret_data, context)),
     reconcile=reconcile_manager,
     new_memory=ManagerMemory,
     forget=metrics.forget_manager,

@@ -31,8 +31,9 @@ class ManagerTlsSecret:
 
 
 @dataclass(frozen=True)
-class TlsWaiting:
-    """Why the manager cannot be deployed yet (Reachable=False with this reason)."""
+class NotDeployed:
+    """Why the manager is not deployed (yet): its TLS certificate is pending, or the apiserver
+    refused one of its objects (Reachable=False with this reason, and a Warning)."""
 
     reason: str
     message: str
@@ -46,7 +47,7 @@ async def ensure_manager_tls(
     spec: WorkQueueManagerSpec,
     *,
     apply_certificate: bool,
-) -> tuple[ManagerTlsSecret | TlsWaiting, list[Event]]:
+) -> tuple[ManagerTlsSecret | NotDeployed, list[Event]]:
     """Read the manager's TLS Secret and make, renew or wait for it as the plan says.
     ``apply_certificate``: (re)apply the cert-manager Certificate first (a new generation)."""
     assert spec.tls is not None
@@ -67,7 +68,7 @@ async def ensure_manager_tls(
             message = f"the cert-manager Certificate {secret_name} was refused: {error.message}"
             if error.status == NOT_FOUND:
                 message += " (the cluster has no Certificate kind: is cert-manager installed?)"
-            return TlsWaiting("CertificateRefused", message), []
+            return NotDeployed("CertificateRefused", message), []
     stored = await asyncio.to_thread(kube.read_secret, namespace, secret_name)
     made_by_operator = stored is not None and (
         stored.labels.get(MANAGED_BY_LABEL) == MANAGED_BY
@@ -82,7 +83,7 @@ async def ensure_manager_tls(
         now=now(),
     )
     if plan.waiting is not None:
-        return TlsWaiting("CertificatePending", plan.waiting), []
+        return NotDeployed("CertificatePending", plan.waiting), []
     if plan.make is not None:
         made = self_signed(names[3], names, now())
         secret = manager_tls_secret(

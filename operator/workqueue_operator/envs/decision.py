@@ -212,24 +212,46 @@ def _failed(p: _Pass, job: JobView) -> Decision:
                 Event(False, "BuildRetry", f"building again after {job.reason}"),
             )
         return Decision(p.changes, (retry_at - now).total_seconds())
-    failures = int(p.status.get("failedBuilds") or 0) + 1
-    delay = retry_delay(failures)
     report = job.report
     if isinstance(report, BuildFailure):
         reason, detail = report.reason, report.message
     else:
         reason, detail = job.reason, job.message
     message = f"build Job {job.name} failed ({job.reason}): {detail}".strip()
+    return _count_failure(
+        p,
+        reason,
+        message,
+        jobName=job.name,
+        lastBuildTime=stamp(job.finished) if job.finished else None,
+    )
+
+
+def _count_failure(p: _Pass, reason: str, message: str, **fields: Any) -> Decision:
+    """Failed, one more failure counted, and the next try after the delay it earns."""
+    failures = int(p.status.get("failedBuilds") or 0) + 1
+    delay = retry_delay(failures)
     return p.outcome(
         EnvPhase.FAILED,
         ok=False,
         reason=reason,
         message=f"{message}; next try in {delay:.0f} s",
         wait=delay,
-        jobName=job.name,
         failedBuilds=failures,
-        nextRetryTime=stamp(now + timedelta(seconds=delay)),
-        lastBuildTime=stamp(job.finished) if job.finished else None,
+        nextRetryTime=stamp(p.facts.now + timedelta(seconds=delay)),
+        **fields,
+    )
+
+
+def job_refused(status: Mapping[str, Any], facts: Facts, job_name: str, refusal: str) -> Decision:
+    """The decision when the apiserver refused to create the build Job that :func:`decide`
+    asked for (``refusal``: its message): Failed, counted as a failed build, tried again after
+    the same delays."""
+    return _count_failure(
+        _Pass(status, facts),
+        "JobRefused",
+        f"the apiserver refused build Job {job_name}: {refusal}",
+        jobName=job_name,
     )
 
 

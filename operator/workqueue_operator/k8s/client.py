@@ -416,14 +416,12 @@ class KubeClient:
         return self._plain(job)
 
     def create_job(self, namespace: str, job: dict[str, Any]) -> bool:
-        """Create a Job; False when one of that name exists already."""
-        try:
-            self.batch.create_namespaced_job(namespace, job)
-        except ApiException as error:
-            if error.status == CONFLICT:
-                return False
-            raise
-        return True
+        """Create a Job; False when one of that name exists already. Raises RefusedError when
+        the apiserver refuses it (an invalid pod template, a quota, an admission policy)."""
+        created = self._unless(
+            CONFLICT, lambda: self._plain(self.batch.create_namespaced_job(namespace, job))
+        )
+        return created is not None
 
     def delete_job(self, namespace: str, name: str) -> bool:
         """Delete a Job and, in the background, its pods; False when it is gone already."""

@@ -8,7 +8,11 @@ from typing import Any
 
 from workqueue_operator import API_VERSION
 from workqueue_operator.api.common import Framework
-from workqueue_operator.api.manager import IssuerReference, WorkQueueManagerSpec
+from workqueue_operator.api.manager import (
+    TELEMETRY_AGENT_PORT,
+    IssuerReference,
+    WorkQueueManagerSpec,
+)
 from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGER_LABEL
 from workqueue_operator.k8s.placement import placement_fields
 from workqueue_operator.managers.tls import LOOPBACK
@@ -28,7 +32,7 @@ SECRET_FILE_MODE = 0o444
 """Mode of the password and TLS files in the manager's pod: readable by any user, since the
 manager image's own user is unknown (0440 left them root's and the program's read failed:
 "could not set ssl certificate"); only this pod mounts them."""
-AGENT_PORT = 9090
+AGENT_PORT = TELEMETRY_AGENT_PORT
 OPERATOR_IMAGE = "workqueue-operator/operator:0.1.0"
 
 
