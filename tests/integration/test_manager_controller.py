@@ -124,6 +124,25 @@ def test_in_cluster_manager_whose_deployment_is_refused_says_so_and_deploys_once
     wait_for(lambda: operator.get("service", "quota", namespace), what="the Service")
 
 
+def test_in_cluster_manager_whose_pod_cannot_run_says_why_in_the_pods_words(
+    operator: Cluster, namespace: str
+) -> None:
+    """A manager pod no node can take: Reachable=False says so with the scheduler's message,
+    not just that the port does not answer."""
+    spec = (
+        "image: example.org/my-manager:1\nport: 9200\npollIntervalSeconds: 1\n"
+        "template: {nodeSelector: {workqueue.dev/test-nowhere: 'true'}}"
+    )
+    operator.apply(manifest("WorkQueueManager", "stuck", spec), namespace)
+    stuck = operator.wait_condition(
+        "wqm", "stuck", namespace, "Reachable", reason="ManagerPodNotRunning", what="the pod's word"
+    )
+    assert stuck["status"] == "False"
+    assert "the manager's pod stuck-" in stuck["message"]
+    assert "cannot be scheduled: 0/" in stuck["message"]
+    assert "node affinity/selector" in stuck["message"]
+
+
 def tls_files(tmp_path: Path, names: list[str]) -> tuple[Path, Path, bytes]:
     made = self_signed(names[0], names, datetime.now(UTC))
     key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"

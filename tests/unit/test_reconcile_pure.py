@@ -122,6 +122,22 @@ def test_poll_status_keeps_last_figures_when_unreachable_and_flags_transitions()
     assert [(e.type.value, e.reason) for e in events_auth] == [("Warning", "AuthenticationFailed")]
 
 
+def test_an_unanswered_poll_is_said_by_the_managers_pod_when_it_knows_why() -> None:
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    gone = ManagerPoll(at, "m.ns.svc:9123", reason="Unreachable", message="Connect call failed")
+    assert gone.because_of_pod("") is gone
+    said = gone.because_of_pod("the manager's pod m-1: container manager ImagePullBackOff")
+    assert said.reason == "ManagerPodNotRunning" and not said.reachable
+    assert said.describe() == (
+        "the manager's pod m-1: container manager ImagePullBackOff (Connect call failed)"
+    )
+    fields, events = poll_status({}, said, 1)
+    assert fields["phase"] == "Unreachable"
+    assert [(e.type.value, e.reason) for e in events] == [("Warning", "ManagerPodNotRunning")]
+    answered = ManagerPoll(at, "h:1", queue=QueueStatus.model_validate({"tasks_waiting": 1}))
+    assert answered.because_of_pod("anything") is answered
+
+
 def test_in_cluster_manager_objects() -> None:
     spec = WorkQueueManagerSpec.model_validate(
         {

@@ -24,6 +24,7 @@ from workqueue_operator.controllers.manager_tls import (
     ensure_manager_tls,
 )
 from workqueue_operator.controllers.reach import poll_manager, status_client
+from workqueue_operator.k8s import labels
 from workqueue_operator.k8s.client import RefusedError
 from workqueue_operator.k8s.connection import ManagerConnection, manager_connection
 from workqueue_operator.k8s.manager_objects import (
@@ -31,7 +32,9 @@ from workqueue_operator.k8s.manager_objects import (
     manager_deployment,
     manager_service,
 )
+from workqueue_operator.k8s.pod_trouble import newest_pod, pod_trouble
 from workqueue_operator.managers.status import (
+    UNREACHABLE,
     ManagerPoll,
     is_quiet_poll,
     poll_status,
@@ -78,6 +81,8 @@ async def reconcile_manager(p: Pass[WorkQueueManagerSpec, ManagerMemory]) -> Out
             poll = ManagerPoll(now(), None, reason=waiting.reason, message=waiting.message)
     if poll is None:
         poll = await poll_manager(connection, p.namespace, p.kube)
+    if spec.mode is ManagerMode.IN_CLUSTER and poll.reason == UNREACHABLE:
+        poll = poll.because_of_pod(await manager_pod_trouble(p))
     fields, poll_events = poll_status(p.status, poll, p.generation)
     queue = queue_figures(poll.queue) if poll.queue is not None else None
     metrics.set_manager_figures(p.namespace, p.name, reachable=poll.reachable, queue=queue)
@@ -89,6 +94,15 @@ async def reconcile_manager(p: Pass[WorkQueueManagerSpec, ManagerMemory]) -> Out
     if cadence.probe_every_seconds is not None and queue is not None:
         probe = queue_probe(p, connection, queue, cadence.probe_every_seconds)
     return Outcome(fields, memory, cadence.pass_after_seconds, events, probe)
+
+
+async def manager_pod_trouble(p: Pass[WorkQueueManagerSpec, ManagerMemory]) -> str:
+    """Why the InCluster manager's newest pod does not run, as it says it ('' if it does not
+    say: it may be starting, or its program not listening yet)."""
+    selector = labels.selector(labels.manager_labels(p.name))
+    pods = await asyncio.to_thread(p.kube.list_pods, p.namespace, selector)
+    newest = newest_pod(pods)
+    return pod_trouble(newest, "the manager's pod") if newest is not None else ""
 
 
 def queue_probe(

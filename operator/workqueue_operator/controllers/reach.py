@@ -8,7 +8,7 @@ import asyncio
 from workqueue_operator.api.common import now
 from workqueue_operator.k8s.client import KubeApi
 from workqueue_operator.k8s.connection import ManagerConnection, TlsClient
-from workqueue_operator.managers.status import ManagerPoll
+from workqueue_operator.managers.status import UNREACHABLE, ManagerPoll
 from workqueue_operator.wq.catalog import CatalogError, find_managers
 from workqueue_operator.wq.status import (
     AuthenticationError,
@@ -100,5 +100,5 @@ async def poll_manager(connection: ManagerConnection, namespace: str, kube: Kube
     except TlsError as error:
         return ManagerPoll(at, address, reason="TLSFailed", message=str(error))
     except StatusError as error:
-        return ManagerPoll(at, address, reason="Unreachable", message=str(error))
+        return ManagerPoll(at, address, reason=UNREACHABLE, message=str(error))
     return ManagerPoll(at, address, queue=queue, categories=categories)

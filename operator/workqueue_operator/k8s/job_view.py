@@ -10,6 +10,7 @@ from typing import Any
 from workqueue_operator.envs.observe import JobState, JobView
 from workqueue_operator.envs.result import BuildReport, parse_report
 from workqueue_operator.k8s.jobs import BUILDER_CONTAINER, RESULT_ANNOTATION
+from workqueue_operator.k8s.pod_trouble import newest_pod, pod_trouble
 
 
 def _time(value: Any) -> datetime | None:
@@ -48,47 +49,12 @@ def latest_report(pods: Iterable[Mapping[str, Any]], phase: str) -> BuildReport 
     return parse_report(max(found)[1]) if found else None
 
 
-STUCK_CONTAINER_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "CrashLoopBackOff",
-    }
-)
-"""A container waiting for one of these will not start by itself."""
-
-
 def pod_waiting(pods: Iterable[Mapping[str, Any]]) -> str:
     """Why a running build Job's newest pod is not building, as the pod says it ('' when it is
     building or nothing says otherwise): evicted, not schedulable, or a container that cannot
-    start."""
-    newest = max(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "",
-                 default=None)  # fmt: skip
-    if newest is None:
-        return ""
-    name = (newest.get("metadata") or {}).get("name", "")
-    status = newest.get("status") or {}
-    if status.get("phase") == "Failed" and status.get("reason") == "Evicted":
-        return f"build pod {name} was evicted: {status.get('message') or 'no message'}"
-    if status.get("phase") == "Pending":
-        for condition in status.get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                why = condition.get("message") or condition.get("reason") or "no message"
-                return f"build pod {name} cannot be scheduled: {why}"
-    statuses = [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]
-    for container in statuses:
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason in STUCK_CONTAINER_REASONS:
-            detail = f": {waiting['message']}" if waiting.get("message") else ""
-            return f"build pod {name}: container {container.get('name')} {reason}{detail}"
-    return ""
+    start (:func:`..pod_trouble.pod_trouble`)."""
+    newest = newest_pod(pods)
+    return "" if newest is None else pod_trouble(newest, "build pod")
 
 
 def job_view(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobView | None:

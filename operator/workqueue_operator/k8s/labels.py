@@ -23,4 +23,14 @@ def pool_labels(pool: str) -> dict[str, str]:
 
 def pool_selector(pool: str) -> str:
     """The label selector (string form) of a WorkerPool's pods."""
-    return ",".join(f"{k}={v}" for k, v in sorted(pool_labels(pool).items()))
+    return selector(pool_labels(pool))
+
+
+def selector(labels: dict[str, str]) -> str:
+    """A label selector (string form) that matches these labels."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def manager_labels(manager: str) -> dict[str, str]:
+    """Labels of an InCluster manager's Deployment, pod, Service and Secrets."""
+    return {MANAGER_LABEL: manager, MANAGED_BY_LABEL: MANAGED_BY}

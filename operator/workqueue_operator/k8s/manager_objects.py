@@ -13,7 +13,7 @@ from workqueue_operator.api.manager import (
     IssuerReference,
     WorkQueueManagerSpec,
 )
-from workqueue_operator.k8s.labels import MANAGED_BY, MANAGED_BY_LABEL, MANAGER_LABEL
+from workqueue_operator.k8s.labels import manager_labels
 from workqueue_operator.k8s.placement import placement_fields
 from workqueue_operator.managers.tls import LOOPBACK
 
@@ -34,10 +34,6 @@ manager image's own user is unknown (0440 left them root's and the program's rea
 "could not set ssl certificate"); only this pod mounts them."""
 AGENT_PORT = TELEMETRY_AGENT_PORT
 OPERATOR_IMAGE = "workqueue-operator/operator:0.1.0"
-
-
-def manager_labels(manager: str) -> dict[str, str]:
-    return {MANAGER_LABEL: manager, MANAGED_BY_LABEL: MANAGED_BY}
 
 
 def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:

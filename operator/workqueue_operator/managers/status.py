@@ -4,7 +4,7 @@ Pure functions."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,10 @@ from workqueue_operator.api.manager import CategoryFigures, QueueFigures
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 
 REACHABLE = "Reachable"
+UNREACHABLE = "Unreachable"
+"""The Reachable condition's reason when the manager's port does not answer."""
+POD_NOT_RUNNING = "ManagerPodNotRunning"
+"""The reason when an InCluster manager does not answer and its pod says why it will not run."""
 RUNNING_PHASE = "Running"
 UNREACHABLE_PHASE = "Unreachable"
 
@@ -32,6 +36,13 @@ class ManagerPoll:
     @property
     def reachable(self) -> bool:
         return self.queue is not None
+
+    def because_of_pod(self, trouble: str) -> ManagerPoll:
+        """This unanswered poll, said by the manager's pod (``trouble``: why it does not run, as
+        the pod says it; '' leaves the poll as it is)."""
+        if not trouble or self.reachable:
+            return self
+        return replace(self, reason=POD_NOT_RUNNING, message=f"{trouble} ({self.describe()})")
 
     def describe(self) -> str:
         """The Reachable condition's message."""

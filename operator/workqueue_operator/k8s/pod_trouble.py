@@ -1,0 +1,66 @@
+"""Why a pod is not running, in the pod's own words (plain JSON as the apiserver returns it):
+evicted, not schedulable, or a container that will not start by itself. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+STUCK_CONTAINER_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    }
+)
+"""A container waiting for one of these will not start by itself."""
+
+
+def newest_pod(pods: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The most recently created pod that is not being deleted."""
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    return max(
+        live, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "", default=None
+    )
+
+
+def pod_trouble(pod: Mapping[str, Any], what: str) -> str:
+    """Why ``pod`` (called ``what``, e.g. "build pod") does not run and will not by itself, as
+    the pod says it; '' when nothing says so."""
+    name = (pod.get("metadata") or {}).get("name", "")
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed" and status.get("reason") == "Evicted":
+        return f"{what} {name} was evicted: {status.get('message') or 'no message'}"
+    if status.get("phase") == "Pending":
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                why = condition.get("message") or condition.get("reason") or "no message"
+                return f"{what} {name} cannot be scheduled: {why}"
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    for container in statuses:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in STUCK_CONTAINER_REASONS:
+            detail = f": {waiting['message']}" if waiting.get("message") else ""
+            detail += _last_exit(container)
+            return f"{what} {name}: container {container.get('name')} {reason}{detail}"
+    return ""
+
+
+def _last_exit(container: Mapping[str, Any]) -> str:
+    """How the container's last run ended, when it ran (a crash loop's cause)."""
+    ended = (container.get("lastState") or {}).get("terminated") or {}
+    if not ended:
+        return ""
+    how = f"exit code {ended.get('exitCode')}"
+    if ended.get("reason"):
+        how += f", {ended['reason']}"
+    if ended.get("message"):
+        how += f": {str(ended['message']).strip()[-300:]}"
+    return f" (last run: {how})"
