@@ -202,6 +202,8 @@ BAD_LABEL_VALUES: tuple[str, ...] = ("bad value!", "a" * 64, "😀", "-x")
 BAD_TOLERATIONS: tuple[Any, ...] = (
     [{"operator": "Maybe"}], [{"effect": "Sometimes"}], "all", [{"tolerationSeconds": -5}],
     [{"key": "a" * 400}], [{"value": "bad value!"}], ["x"],
+    [{"key": "gpu", "operator": "Exists", "value": "yes"}], [{"effect": "NoSchedule"}],
+    [{"key": "gpu", "tolerationSeconds": 30}],
 )  # fmt: skip
 
 
@@ -250,7 +252,8 @@ def _more_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
         yield "WorkQueueManager", _set(IN_CLUSTER, "command", value), f"command={value!r:.30}"
         yield "WorkQueueManager", _set(IN_CLUSTER, "args", value), f"args={value!r:.30}"
         yield "WorkerPool", _set(POOL, "workerArgs", value), f"workerArgs={value!r:.30}"
-    for value in ([{"name": ""}], [{"value": "v"}], "X=1", [{"name": "X", "value": 5}]):
+    for value in ([{"name": ""}], [{"value": "v"}], "X=1", [{"name": "X", "value": 5}],
+                  [{"name": "A=B", "value": "1"}], [{"name": "tab\there"}]):  # fmt: skip
         yield "WorkQueueManager", _set(IN_CLUSTER, "env", value), f"env={value!r:.30}"
         yield "PonchoEnv", _set(ENV, "builder.env", value), f"builder.env={value!r:.30}"
     for value in ([5], [{}], [["six"]], [None]):
@@ -314,6 +317,14 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     yield "WorkQueueManager", _set(EXTERNAL, "command", "python3 run.py"), "command is a string"
     yield "WorkQueueManager", _set(EXTERNAL, "env", [{"value": "x"}]), "env without name"
     yield "PonchoEnv", _set(ENV, "spec", {}), "spec installs nothing"
+    yield "PonchoEnv", _set(ENV, "spec", {"pip": []}), "pip installs nothing"
+    yield "PonchoEnv", _set(ENV, "spec", {"pip": [], "git": {}}), "empty sections only"
+    for source in ({"type": "tgz"}, {"compression": "gz"}, {"type": "TAR"}):
+        yield (
+            "PonchoEnv",
+            _set(ENV, "spec", {"http": {"DATA": {"url": "https://x.org/d.tgz"} | source}}),
+            f"http source {source}",
+        )
     yield "PonchoEnv", _set(ENV, "output", {}), "no output"
     yield (
         "PonchoEnv",

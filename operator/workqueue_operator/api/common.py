@@ -172,8 +172,8 @@ class TlsVerification(CamelModel):
 class EnvVar(CamelModel):
     """An environment variable of a container."""
 
-    name: Annotated[str, Field(min_length=1)]
-    """Variable name."""
+    name: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[ -<>-~]+$")]
+    """Variable name: printable ASCII characters other than '=', as Kubernetes allows."""
     value: str = ""
     """Variable value."""
 
@@ -306,6 +306,25 @@ class TaintEffect(StrEnum):
 
 class Toleration(CamelModel):
     """A core/v1 Toleration."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_cel(
+            cel(
+                "!has(self.operator) || self.operator != 'Exists' || "
+                "!has(self.value) || self.value == ''",
+                "value must be empty when operator is Exists (it tolerates any value)",
+            ),
+            cel(
+                "(has(self.key) && self.key != '') || "
+                "(has(self.operator) && self.operator == 'Exists')",
+                "a toleration without key needs operator Exists (it then tolerates every taint)",
+            ),
+            cel(
+                "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                "tolerationSeconds is only for effect NoExecute",
+            ),
+        )
+    )
 
     key: Annotated[str, Field(max_length=317)] | None = None
     """The taint key it tolerates; empty with operator Exists: every taint."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -136,10 +136,10 @@ class HttpSource(CamelModel):
 
     url: HttpUrl
     """URL of the file (http:// or https://)."""
-    type: str | None = None
-    """"tar" to unpack it; a plain file otherwise."""
-    compression: str | None = None
-    """"gzip" to decompress a plain file (a tar is decompressed whatever this says)."""
+    type: Literal["tar", "file"] | None = None
+    """"tar" to unpack it; "file" (or unset) for a plain file."""
+    compression: Literal["gzip"] | None = None
+    """"gzip" to decompress it (a gzipped tar, or a gzipped plain file)."""
 
 
 VARIABLE_KEYS = Field(
@@ -160,8 +160,10 @@ class PonchoSpec(CamelModel):
     model_config = ConfigDict(
         json_schema_extra=with_cel(
             cel(
-                "has(self.conda) || has(self.pip) || has(self.git) || has(self.http)",
-                "spec needs at least one of the Poncho sections conda, pip, git, http",
+                "has(self.conda) || (has(self.pip) && size(self.pip) > 0) || "
+                "(has(self.git) && size(self.git) > 0) || (has(self.http) && size(self.http) > 0)",
+                "spec installs nothing: it needs at least one of the Poncho sections conda, pip, "
+                "git, http, with something in it",
             ),
         )
     )
