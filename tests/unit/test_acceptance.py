@@ -70,15 +70,37 @@ def test_manager_secret_reference_is_checked() -> None:
 
 
 def _judge_env(
-    spec: PonchoEnvSpec, claims: set[str], secrets: dict[str, bytes | None] | None = None
+    spec: PonchoEnvSpec,
+    claims: set[str],
+    secrets: dict[str, bytes | None] | None = None,
+    config_maps: dict[tuple[str, str], bytes] | None = None,
 ) -> Verdict:
     found = secrets or {}
+    keys = config_maps or {}
     return judge_env(
         spec,
         lambda name: name in claims,
         secret_exists=lambda name: name in found,
         docker_config=found.get,
+        config_map_value=lambda name, key: keys.get((name, key)),
     )
+
+
+def test_env_ca_bundle_must_be_there_for_the_build_pod_to_start() -> None:
+    spec = PonchoEnvSpec.model_validate(
+        {
+            "spec": {"pip": ["six"]},
+            "output": {"tarball": {"url": "https://store.example.org/envs"}},
+            "builder": {"caBundle": {"name": "corp-ca", "key": "ca.pem"}},
+        }
+    )
+    missing = _judge_env(spec, set())
+    assert (missing.accepted, missing.reason) == (False, "CABundleNotFound")
+    assert "key 'ca.pem' of ConfigMap 'corp-ca'" in missing.message
+    assert _judge_env(spec, set(), config_maps={("corp-ca", "ca.crt"): b"PEM"}).reason == (
+        "CABundleNotFound"
+    )
+    assert _judge_env(spec, set(), config_maps={("corp-ca", "ca.pem"): b"PEM"}).accepted
 
 
 def test_env_claim_reference_is_checked() -> None:

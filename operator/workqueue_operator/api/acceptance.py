@@ -181,11 +181,13 @@ def judge_env(
     *,
     secret_exists: Callable[[str], bool],
     docker_config: Callable[[str], bytes | None],
+    config_map_value: Callable[[str, str], bytes | None],
 ) -> Verdict:
     """A PonchoEnv is accepted when its packages are well-formed requirements, the
-    PersistentVolumeClaim it writes to exists, and the registry Secrets of an image output exist
+    PersistentVolumeClaim it writes to exists, the registry Secrets of an image output exist
     and hold a Docker config (``docker_config``: a Secret's ``.dockerconfigjson``, None when it
-    has none)."""
+    has none), and the builder's CA bundle is there (``config_map_value``: a ConfigMap's key by
+    name and key, None when either is missing); a build pod without it never starts."""
     problems = package_problems(spec)
     if problems:
         return Verdict(False, "InvalidPackages", "; ".join(problems)[:1000])
@@ -196,6 +198,14 @@ def judge_env(
             "ClaimNotFound",
             f"output.tarball.pvc names PersistentVolumeClaim {tarball.pvc.claim_name!r}, which "
             "does not exist in this namespace",
+        )
+    bundle = spec.builder.ca_bundle
+    if bundle is not None and not config_map_value(bundle.name, bundle.key):
+        return Verdict(
+            False,
+            "CABundleNotFound",
+            f"builder.caBundle names key {bundle.key!r} of ConfigMap {bundle.name!r}: the "
+            "ConfigMap does not exist in this namespace, or has no such key, or it is empty",
         )
     image = spec.output.image
     if image is not None:

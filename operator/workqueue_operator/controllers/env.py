@@ -146,6 +146,9 @@ ENV = Kind(
         docker_config=lambda secret: context.kube.secret_value(
             context.namespace, secret, DOCKER_CONFIG_KEY
         ),
+        config_map_value=lambda name, key: context.kube.config_map_value(
+            context.namespace, name, key
+        ),
     ),
     reconcile=reconcile_env,
     new_memory=lambda: None,
