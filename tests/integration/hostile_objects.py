@@ -316,6 +316,11 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     yield "WorkQueueManager", _set(EXTERNAL, "projectName", "x" * 500), "projectName too long"
     yield "WorkQueueManager", _set(EXTERNAL, "command", "python3 run.py"), "command is a string"
     yield "WorkQueueManager", _set(EXTERNAL, "env", [{"value": "x"}]), "env without name"
+    yield (
+        "WorkQueueManager",
+        _set(IN_CLUSTER, "env", [{"name": "WORKQUEUE_PORT", "value": "9999"}]),
+        "env sets the operator's WORKQUEUE_PORT",
+    )
     yield "PonchoEnv", _set(ENV, "spec", {}), "spec installs nothing"
     yield "PonchoEnv", _set(ENV, "spec", {"pip": []}), "pip installs nothing"
     yield "PonchoEnv", _set(ENV, "spec", {"pip": [], "git": {}}), "empty sections only"
@@ -335,6 +340,11 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
         "PonchoEnv",
         _set(ENV, "output", {"tarball": {"pvc": {"claimName": "absent"}}}),
         ("claim that does not exist"),
+    )
+    yield (
+        "PonchoEnv",
+        _set(ENV, "builder", {"caBundle": {"name": "absent-ca"}}),
+        "caBundle to nothing",
     )
     yield "PonchoEnv", _set(ENV, "spec.pip", "six==1.16.0"), "pip is a string"
     yield "PonchoEnv", _set(ENV, "spec", {"git": ["https://x.org/r.git"]}), "git is a list"

@@ -135,8 +135,21 @@ class WorkQueueManagerSpec(CamelModel):
     """Command of the manager container; the image's entry point when unset."""
     args: list[str] | None = None
     """Arguments of the manager container."""
-    env: list[EnvVar] = Field(default_factory=list)
-    """Extra environment variables of the manager container."""
+    env: Annotated[
+        list[EnvVar],
+        Field(
+            max_length=128,
+            json_schema_extra=with_cel(
+                cel(
+                    "self.all(e, !e.name.startsWith('WORKQUEUE_'))",
+                    "env must not set WORKQUEUE_* variables: the operator sets them from the spec "
+                    "(port, framework, monitoring, projectName, passwordSecretRef, tls), and the "
+                    "telemetry agent reads the files they name",
+                )
+            ),
+        ),
+    ] = Field(default_factory=list)
+    """Extra environment variables of the manager container (not WORKQUEUE_*: the operator's)."""
     resources: ContainerResources = Field(default_factory=ContainerResources)
     """CPU and memory of the manager container (mode InCluster)."""
     template: PodTemplate = Field(default_factory=PodTemplate)
