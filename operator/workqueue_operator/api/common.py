@@ -239,15 +239,17 @@ def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
 
-def is_transition(previous: Condition | None, new: Condition) -> bool:
-    """Whether ``new`` says something that ``previous`` did not: worth an Event."""
+def is_transition(
+    previous: Condition | None, new: Condition, *, message_is_news: bool = True
+) -> bool:
+    """Whether ``new`` says something that ``previous`` did not: worth an Event.
+    ``message_is_news`` False: only a new status or reason is (a condition whose message is an
+    error that may be worded differently at each try)."""
     if previous is None:
         return True
-    return (previous.status, previous.reason, previous.message) != (
-        new.status,
-        new.reason,
-        new.message,
-    )
+    if (previous.status, previous.reason) != (new.status, new.reason):
+        return True
+    return message_is_news and previous.message != new.message
 
 
 def merge_condition(
@@ -258,9 +260,10 @@ def merge_condition(
     reason: str,
     message: str,
     generation: int | None,
+    message_is_news: bool = True,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The status's conditions with one condition set, as API JSON, and whether that is a
-    transition worth an Event (status, reason or message changed)."""
+    transition worth an Event (status, reason or, with ``message_is_news``, message changed)."""
     conditions = [Condition.model_validate(c) for c in current_status.get("conditions") or []]
     new = Condition(
         type=type_,
@@ -270,7 +273,8 @@ def merge_condition(
         last_transition_time=now(),
         observed_generation=generation,
     )
-    transition = is_transition(find_condition(conditions, type_), new)
+    previous = find_condition(conditions, type_)
+    transition = is_transition(previous, new, message_is_news=message_is_news)
     return [c.to_api() for c in set_condition(conditions, new)], transition
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from workqueue_operator.api.acceptance import Event, EventType
-from workqueue_operator.api.common import ConditionStatus, merge_condition, status_changes
+from workqueue_operator.api.common import merge_condition, status_changes
 from workqueue_operator.api.manager import CategoryFigures, QueueFigures
 from workqueue_operator.wq.status_models import CategoryStatus, QueueStatus
 
@@ -88,13 +88,16 @@ def poll_status(
     gets phase Unreachable. ``lastPollTime`` moves only with a poll that changes something
     else, so that a manager whose queue stands still costs no status write.
     """
-    conditions, _ = merge_condition(
+    # One outage is one Event: a manager going away fails one poll with "Connection reset by
+    # peer" and the next with "Connect call failed".
+    conditions, transition = merge_condition(
         current,
         type_=REACHABLE,
         ok=poll.reachable,
         reason=poll.reason,
         message=poll.describe(),
         generation=generation,
+        message_is_news=False,
     )
     fields: dict[str, Any] = {
         "conditions": conditions,
@@ -108,23 +111,10 @@ def poll_status(
     if any(current.get(key) != value for key, value in fields.items()):
         fields["lastPollTime"] = poll.at.isoformat().replace("+00:00", "Z")
     events = []
-    if reachability_changed(current, poll):
+    if transition:
         kind = EventType.NORMAL if poll.reachable else EventType.WARNING
         events.append(Event(kind, poll.reason, poll.describe()))
     return fields, events
-
-
-def reachability_changed(current: Mapping[str, Any], poll: ManagerPoll) -> bool:
-    """Whether a poll changes the Reachable condition's status or reason: worth an Event. The
-    message alone is not: a manager going away fails one poll with "Connection reset by peer"
-    and the next with "Connect call failed", and that is one outage, not two."""
-    previous = next(
-        (c for c in current.get("conditions") or [] if c.get("type") == REACHABLE), None
-    )
-    if previous is None:
-        return True
-    status = ConditionStatus.TRUE if poll.reachable else ConditionStatus.FALSE
-    return (previous.get("status"), previous.get("reason")) != (status.value, poll.reason)
 
 
 def is_quiet_poll(
