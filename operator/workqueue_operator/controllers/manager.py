@@ -32,7 +32,7 @@ from workqueue_operator.k8s.manager_objects import (
     manager_deployment,
     manager_service,
 )
-from workqueue_operator.k8s.pod_trouble import newest_pod, pod_trouble
+from workqueue_operator.k8s.pod_trouble import newest_pod_trouble
 from workqueue_operator.managers.status import (
     UNREACHABLE,
     ManagerPoll,
@@ -101,8 +101,7 @@ async def manager_pod_trouble(p: Pass[WorkQueueManagerSpec, ManagerMemory]) -> s
     say: it may be starting, or its program not listening yet)."""
     selector = labels.selector(labels.manager_labels(p.name))
     pods = await asyncio.to_thread(p.kube.list_pods, p.namespace, selector)
-    newest = newest_pod(pods)
-    return pod_trouble(newest, "the manager's pod") if newest is not None else ""
+    return newest_pod_trouble(pods, "the manager's pod")
 
 
 def queue_probe(

@@ -42,7 +42,8 @@ class JobView:
     finished: datetime | None = None
     waiting: str = ""
     """Why a running build is not under way ('' when nothing holds it): its pod cannot be
-    scheduled, its image cannot be pulled, it was evicted (``k8s.job_view.pod_waiting``)."""
+    scheduled, its image cannot be pulled, it was evicted
+    (``k8s.pod_trouble.newest_pod_trouble``)."""
 
 
 @dataclass(frozen=True)

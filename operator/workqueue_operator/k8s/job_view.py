@@ -10,7 +10,7 @@ from typing import Any
 from workqueue_operator.envs.observe import JobState, JobView
 from workqueue_operator.envs.result import BuildReport, parse_report
 from workqueue_operator.k8s.jobs import BUILDER_CONTAINER, RESULT_ANNOTATION
-from workqueue_operator.k8s.pod_trouble import newest_pod, pod_trouble
+from workqueue_operator.k8s.pod_trouble import newest_pod_trouble
 
 
 def _time(value: Any) -> datetime | None:
@@ -47,14 +47,6 @@ def latest_report(pods: Iterable[Mapping[str, Any]], phase: str) -> BuildReport 
         if message:
             found.append((finished.timestamp() if finished else 0.0, message))
     return parse_report(max(found)[1]) if found else None
-
-
-def pod_waiting(pods: Iterable[Mapping[str, Any]]) -> str:
-    """Why a running build Job's newest pod is not building, as the pod says it ('' when it is
-    building or nothing says otherwise): evicted, not schedulable, or a container that cannot
-    start (:func:`..pod_trouble.pod_trouble`)."""
-    newest = newest_pod(pods)
-    return "" if newest is None else pod_trouble(newest, "build pod")
 
 
 def job_view(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobView | None:
@@ -96,5 +88,5 @@ def job_view(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobVi
         None,
         False,
         started=started,
-        waiting=pod_waiting(pods),
+        waiting=newest_pod_trouble(pods, "build pod"),
     )

@@ -27,6 +27,13 @@ def newest_pod(pods: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     )
 
 
+def newest_pod_trouble(pods: Iterable[Mapping[str, Any]], what: str) -> str:
+    """:func:`pod_trouble` of the newest of ``pods`` (:func:`newest_pod`); '' when there is
+    none."""
+    newest = newest_pod(pods)
+    return "" if newest is None else pod_trouble(newest, what)
+
+
 def pod_trouble(pod: Mapping[str, Any], what: str) -> str:
     """Why ``pod`` (called ``what``, e.g. "build pod") does not run and will not by itself, as
     the pod says it; '' when nothing says so."""
