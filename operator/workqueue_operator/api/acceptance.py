@@ -75,21 +75,23 @@ def judge_manager(
     non-empty value at its key (``secret_data``: a Secret's data by name, None when missing).
     Workers mount that key: without it their pods never start."""
     ref = spec.password_secret_ref
-    data = secret_data(ref.name) if ref is not None else None
-    if ref is not None and data is None:
-        return Verdict(
-            False,
-            "SecretNotFound",
-            f"passwordSecretRef names Secret {ref.name!r}, which does not exist in this namespace",
-        )
-    if ref is not None and data is not None and not data.get(ref.key):
-        keys = ", ".join(sorted(data)) or "none"
-        what = "is empty" if ref.key in data else f"does not exist (its keys: {keys})"
-        return Verdict(
-            False,
-            "SecretKeyNotFound",
-            f"passwordSecretRef names key {ref.key!r} of Secret {ref.name!r}, which {what}",
-        )
+    if ref is not None:
+        data = secret_data(ref.name)
+        if data is None:
+            return Verdict(
+                False,
+                "SecretNotFound",
+                f"passwordSecretRef names Secret {ref.name!r}, which does not exist in this "
+                "namespace",
+            )
+        if not data.get(ref.key):
+            keys = ", ".join(sorted(data)) or "none"
+            what = "is empty" if ref.key in data else f"does not exist (its keys: {keys})"
+            return Verdict(
+                False,
+                "SecretKeyNotFound",
+                f"passwordSecretRef names key {ref.key!r} of Secret {ref.name!r}, which {what}",
+            )
     if spec.mode is ManagerMode.IN_CLUSTER:
         return Verdict(True, "Valid", "spec is valid: the manager is deployed and polled")
     return Verdict(True, "Valid", "spec is valid: the External manager is polled")
