@@ -44,18 +44,14 @@ if [[ $what == --prefix ]]; then
   exit 0
 fi
 
-if [[ $what == devel-if-vendored ]]; then
-  if ! compgen -G "$vendor/cctools-devel-*-src.tar.gz" >/dev/null; then
-    say "the devel head is not vendored (no cctools-devel-*-src.tar.gz in $vendor): not built"
-    exit 0
-  fi
-  what=devel
-fi
-
 # version label, archive in vendor/, and the URL of the same source on GitHub
 case $what in
-  devel)
+  devel | devel-if-vendored)
     archive=$(compgen -G "$vendor/cctools-devel-*-src.tar.gz" | sort | tail -n1 || true)
+    if [[ -z $archive && $what == devel-if-vendored ]]; then
+      say "the devel head is not vendored (no cctools-devel-*-src.tar.gz in $vendor): not built"
+      exit 0
+    fi
     [[ -n $archive ]] || die "no cctools-devel-*-src.tar.gz in $vendor (the devel head is only vendored)"
     version=${archive##*/cctools-}
     version=${version%-src.tar.gz}
