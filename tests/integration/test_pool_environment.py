@@ -8,6 +8,7 @@ import pytest
 
 from tests.cctools.manager import ManagerFactory
 from tests.harness import Cluster, condition, wait_for, wait_for_passes
+from tests.manifests import manifest
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +62,56 @@ def test_pool_waits_for_its_environment(
     assert pods == []
     pool = operator.get("wqpool", "workers", namespace)
     assert pool is not None and pool["status"]["desiredReplicas"] == 3
+
+
+def test_pool_whose_pods_cannot_run_says_why_then_recovers(
+    operator: Cluster, namespace: str, manager_factory: ManagerFactory
+) -> None:
+    """Worker pods no node can take: PodsRunning=False with the scheduler's words and one
+    Warning, not just pending pods; once a node takes them, True again with a Normal Event."""
+    manager = manager_factory()
+    for _ in range(2):
+        manager.submit("true")
+    label = f"workqueue.dev/test-{namespace}"
+    operator.apply(
+        manifest(
+            "WorkerPool",
+            "workers",
+            f"""
+            manager: {{address: "127.0.0.1:{manager.port}"}}
+            maxWorkers: 2
+            autoscale: {{pollIntervalSeconds: 1}}
+            template: {{nodeSelector: {{{label}: "true"}}}}
+            """,
+        ),
+        namespace,
+    )
+    stuck = operator.wait_condition(
+        "wqpool", "workers", namespace, "PodsRunning", reason="PodsNotRunning", what="the pods"
+    )
+    assert stuck["status"] == "False"
+    assert "worker pods cannot run by themselves; worker pod workers-" in stuck["message"]
+    assert "cannot be scheduled: 0/" in stuck["message"]
+    assert "node affinity/selector" in stuck["message"]
+    wait_for_passes("WorkerPool", namespace, "workers", 3)
+    warnings = [
+        e for e in operator.events_for("workers", namespace) if e["reason"] == stuck["reason"]
+    ]
+    assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
+    assert warnings[0].get("count", 1) == 1
+
+    operator.kubectl("label", "node", "kwok-node-1", f"{label}=true")
+    try:
+        operator.wait_condition(
+            "wqpool", "workers", namespace, "PodsRunning", status="True", what="the pods running"
+        )
+        back = wait_for(
+            lambda: [
+                e for e in operator.events_for("workers", namespace) if e["reason"] == "NoPodStuck"
+            ],
+            timeout=30,
+            what="a NoPodStuck Event",
+        )
+        assert back[0]["type"] == "Normal"
+    finally:
+        operator.kubectl("label", "node", "kwok-node-1", f"{label}-")

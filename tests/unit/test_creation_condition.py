@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from workqueue_operator.api.acceptance import Verdict
+from workqueue_operator.api.acceptance import Verdict, worth_an_event
 from workqueue_operator.scaling.creation import (
     FAILED_CREATE,
     PODS_CREATED,
     CreationOutcome,
     creation_verdict,
-    worth_an_event,
 )
 
 QUOTA = (
@@ -63,8 +62,8 @@ def _status(condition_status: str | None) -> dict[str, object]:
 def test_refusals_are_worth_an_event_and_success_only_after_a_refusal() -> None:
     refused = Verdict(False, FAILED_CREATE, "no")
     created = Verdict(True, "Created", "yes")
-    assert worth_an_event(refused, _status(None))
-    assert worth_an_event(refused, _status("True"))
-    assert worth_an_event(created, _status("False"))
-    assert not worth_an_event(created, _status(None))
-    assert not worth_an_event(created, _status("True"))
+    assert worth_an_event(refused, _status(None), PODS_CREATED)
+    assert worth_an_event(refused, _status("True"), PODS_CREATED)
+    assert worth_an_event(created, _status("False"), PODS_CREATED)
+    assert not worth_an_event(created, _status(None), PODS_CREATED)
+    assert not worth_an_event(created, _status("True"), PODS_CREATED)

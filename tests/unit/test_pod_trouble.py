@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workqueue_operator.k8s.observe import pod_view
 from workqueue_operator.k8s.pod_trouble import newest_pod, pod_trouble
 
 
@@ -74,3 +75,13 @@ def test_the_newest_pod_not_being_deleted_is_the_one_read() -> None:
     going["metadata"]["deletionTimestamp"] = "2026-12-07T10:10:00Z"
     assert newest_pod([old, going, new]) is new
     assert newest_pod([going]) is None and newest_pod([]) is None
+
+
+def test_a_worker_pods_view_carries_its_trouble() -> None:
+    status = waiting("ErrImagePull", 'failed to pull and unpack image "nowhere/worker:1"')
+    view = pod_view(pod("pool-c1m512d1024-ab12cd", status))
+    assert view.trouble == (
+        "worker pod pool-c1m512d1024-ab12cd: container manager ErrImagePull: "
+        'failed to pull and unpack image "nowhere/worker:1"'
+    )
+    assert pod_view(pod("pool-c1m512d1024-ab12ce", {"phase": "Pending"})).trouble == ""

@@ -315,3 +315,37 @@ def test_pods_killed_after_their_worker_connected_are_replaced_not_taken_for_a_c
     assert never.create_count == 0
     # Pods that are gone are forgotten.
     assert plan_pool(observe(categories=backlog), memory).memory.connected == frozenset()
+
+
+def stuck(name: str, created_at: float, why: str) -> PodView:
+    return PodView(name, PodPhase.PENDING, DECLARED, created_at=created_at, trouble=why)
+
+
+def pods_running(plan: PoolPlan) -> dict[str, Any]:
+    [condition] = [c for c in plan.status["conditions"] if c["type"] == "PodsRunning"]
+    return condition
+
+
+def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning() -> None:
+    fine = plan_pool(observe(pods=(pod("w-1"),)), PoolMemory())
+    assert pods_running(fine)["status"] == "True" and fine.events == ()  # no news at first
+
+    pull = 'worker pod w-3: container worker ErrImagePull: failed to pull "nowhere/x:1"'
+    pods = (pod("w-1"), stuck("w-2", NOW - 50, "worker pod w-2 cannot be scheduled: 0/1"))
+    pods += (stuck("w-3", NOW - 10, pull),)
+    bad = plan_pool(observe(pods=pods, status=fine.status), PoolMemory())
+    condition = pods_running(bad)
+    assert (condition["status"], condition["reason"]) == ("False", "PodsNotRunning")
+    assert condition["message"] == f"2 of 3 worker pods cannot run by themselves; {pull}"
+    assert [(e.type, e.reason) for e in bad.events] == [(EventType.WARNING, "PodsNotRunning")]
+
+    # Another stuck pod, another count: the message follows, no new Event.
+    more = plan_pool(observe(pods=pods[1:], status=bad.status), PoolMemory())
+    assert pods_running(more)["message"].startswith("2 of 2 worker pods")
+    assert more.events == ()
+
+    # A stuck pod being deleted is not the pool's trouble; the pool recovers with one Normal.
+    gone = PodView("w-3", PodPhase.TERMINATING, DECLARED, created_at=NOW, trouble=pull)
+    back = plan_pool(observe(pods=(pod("w-1"), gone), status=more.status), PoolMemory())
+    assert (pods_running(back)["status"], pods_running(back)["reason"]) == ("True", "NoPodStuck")
+    assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "NoPodStuck")]

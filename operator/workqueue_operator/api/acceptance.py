@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ValidationError
 
+from workqueue_operator.api.common import merge_condition
 from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
@@ -37,6 +38,56 @@ class Verdict:
         return Event(
             EventType.NORMAL if self.accepted else EventType.WARNING, self.reason, self.message
         )
+
+
+def verdict_condition(
+    status: Mapping[str, Any],
+    *,
+    type_: str,
+    verdict: Verdict,
+    generation: int | None,
+    message_is_news: bool = True,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The status's conditions with the ``type_`` condition saying ``verdict`` (True when it
+    accepts), and whether that is a transition worth an Event (``merge_condition``)."""
+    return merge_condition(
+        status,
+        type_=type_,
+        ok=verdict.accepted,
+        reason=verdict.reason,
+        message=verdict.message,
+        generation=generation,
+        message_is_news=message_is_news,
+    )
+
+
+def condition_news(
+    status: Mapping[str, Any],
+    *,
+    type_: str,
+    verdict: Verdict,
+    generation: int | None,
+    message_is_news: bool = True,
+) -> tuple[list[dict[str, Any]], list[Event]]:
+    """:func:`verdict_condition`, with the Event the transition is worth
+    (:func:`worth_an_event`) instead of whether it is one."""
+    conditions, changed = verdict_condition(
+        status,
+        type_=type_,
+        verdict=verdict,
+        generation=generation,
+        message_is_news=message_is_news,
+    )
+    worth = changed and worth_an_event(verdict, status, type_)
+    return conditions, [verdict.event()] if worth else []
+
+
+def worth_an_event(verdict: Verdict, status: Mapping[str, Any], type_: str) -> bool:
+    """Whether condition ``type_`` of ``status`` changing to say ``verdict`` is worth an Event
+    (the caller asks on changes only): a failure always; a success only when it ends a
+    failure, not when an object works from the start."""
+    previous = next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
+    return not verdict.accepted or (previous is not None and previous.get("status") == "False")
 
 
 class EventType(StrEnum):

@@ -5,25 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workqueue_operator.api.acceptance import ACCEPTED, Verdict
-from workqueue_operator.api.common import merge_condition
+from workqueue_operator.api.acceptance import ACCEPTED, Verdict, verdict_condition
 
 REJECTED_PHASE = "Invalid"
-
-
-def verdict_condition(
-    status: Mapping[str, Any], *, type_: str, verdict: Verdict, generation: int | None
-) -> tuple[list[dict[str, Any]], bool]:
-    """The status's conditions with the ``type_`` condition saying ``verdict`` (True when it
-    accepts), and whether that is a transition worth an Event."""
-    return merge_condition(
-        status,
-        type_=type_,
-        ok=verdict.accepted,
-        reason=verdict.reason,
-        message=verdict.message,
-        generation=generation,
-    )
 
 
 def verdict_status(

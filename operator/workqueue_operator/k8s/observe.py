@@ -13,6 +13,7 @@ from workqueue_operator.k8s.labels import (
     RESIZE_FROM_ANNOTATION,
     SHAPE_LABEL,
 )
+from workqueue_operator.k8s.pod_trouble import pod_trouble
 from workqueue_operator.k8s.pods import GPU_RESOURCE, WORKER_CONTAINER_NAME
 from workqueue_operator.scaling import PodPhase, PodView
 from workqueue_operator.scaling.inputs import ResizeState, ResizeView
@@ -131,6 +132,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         finished_at=finished_at,
         size=pod_size(limits),
         resize=resize_view(pod),
+        trouble=pod_trouble(pod, "worker pod"),
     )
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from workqueue_operator.api.acceptance import Verdict
 
@@ -41,14 +39,3 @@ def creation_verdict(outcome: CreationOutcome) -> Verdict | None:
     if outcome.attempted:
         return Verdict(True, "Created", "the apiserver takes the worker pods the pool decides")
     return None
-
-
-def worth_an_event(verdict: Verdict, status: Mapping[str, Any]) -> bool:
-    """A refusal is always worth an Event (the caller posts on changes only); a success only
-    when it ends a refusal, not on every pool's first scale-up."""
-    if not verdict.accepted:
-        return True
-    previous = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == PODS_CREATED), None
-    )
-    return previous is not None and previous.get("status") == "False"

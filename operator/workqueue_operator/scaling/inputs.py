@@ -229,6 +229,9 @@ class PodView:
     finished_at: float | None = None
     size: WorkerShape | None = None
     resize: ResizeView = ResizeView()
+    trouble: str = ""
+    """Why it does not run and will not by itself, in the pod's own words (not schedulable, an
+    image that cannot be pulled, a container that will not start); '' when nothing says so."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,18 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from workqueue_operator.api.acceptance import Event, EventType, Verdict
-from workqueue_operator.api.common import merge_condition
+from workqueue_operator.api.acceptance import (
+    Event,
+    EventType,
+    Verdict,
+    condition_news,
+    verdict_condition,
+)
 from workqueue_operator.api.pool import CategoryRecommendation, SizingMode, WorkerPoolSpec
 from workqueue_operator.scaling.creation import (
     PODS_CREATED,
     CreationOutcome,
     creation_verdict,
-    worth_an_event,
 )
 from workqueue_operator.scaling.decision import DecisionKind, ScalingDecision, decide_scaling
 from workqueue_operator.scaling.inplace import (
@@ -45,6 +49,7 @@ from workqueue_operator.scaling.inputs import (
 from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
 from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
 from workqueue_operator.scaling.resize_status import settle_resizes
+from workqueue_operator.scaling.stuck_pods import PODS_RUNNING, stuck_pods_verdict
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
 from workqueue_operator.sizing.recommend import bucket_shape, recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
@@ -206,18 +211,8 @@ def telemetry_condition(
             else "pods get the declared worker size"
         )
         reason, message = "TelemetryUnavailable", f"{telemetry.problem}; {fallback}"
-    conditions, changed = merge_condition(
-        status,
-        type_=TELEMETRY_AVAILABLE,
-        ok=ok,
-        reason=reason,
-        message=message,
-        generation=generation,
-    )
-    first = not any(c.get("type") == TELEMETRY_AVAILABLE for c in status.get("conditions") or [])
-    if not changed or (ok and first):  # samples read from the start are no news
-        return conditions, []
-    return conditions, [Event(EventType.NORMAL if ok else EventType.WARNING, reason, message)]
+    verdict = Verdict(ok, reason, message)
+    return condition_news(status, type_=TELEMETRY_AVAILABLE, verdict=verdict, generation=generation)
 
 
 def _pool_workers(observation: PoolObservation) -> list[WorkerView]:
@@ -234,12 +229,10 @@ def plan_pool(
 ) -> PoolPlan:
     """The actions of one pass over a WorkerPool, from what it observed and remembers."""
     spec, now = observation.spec, observation.now
-    conditions, env_changed = merge_condition(
+    conditions, env_changed = verdict_condition(
         observation.status,
         type_=ENVIRONMENT_READY,
-        ok=observation.environment.accepted,
-        reason=observation.environment.reason,
-        message=observation.environment.message,
+        verdict=observation.environment,
         generation=observation.generation,
     )
     events = [observation.environment.event()] if env_changed and spec.env_ref else []
@@ -256,6 +249,14 @@ def plan_pool(
             generation=observation.generation,
         )
         events += telemetry_event
+    conditions, stuck_events = condition_news(
+        {**observation.status, "conditions": conditions},
+        type_=PODS_RUNNING,
+        verdict=stuck_pods_verdict(observation.pods),
+        generation=observation.generation,
+        message_is_news=False,  # the count and the newest pod change; the cause is the news
+    )
+    events += stuck_events
     manager = observation.manager
     shapes, demands = shapes_and_demands(spec, category_demands(manager.categories), recs)
     policy = PoolPolicy.from_spec(spec, shapes=shapes)
@@ -414,17 +415,13 @@ def settle_pool(
     conditions = list(plan.status["conditions"])
     creation = creation_verdict(outcome)
     if creation is not None:
-        status_so_far = {**observation.status, "conditions": conditions}
-        conditions, changed = merge_condition(
-            status_so_far,
+        conditions, creation_events = condition_news(
+            {**observation.status, "conditions": conditions},
             type_=PODS_CREATED,
-            ok=creation.accepted,
-            reason=creation.reason,
-            message=creation.message,
+            verdict=creation,
             generation=observation.generation,
         )
-        if changed and worth_an_event(creation, observation.status):
-            events.append(creation.event())
+        events += creation_events
     scale_down = plan.deleted(DeleteKind.SCALE_DOWN)
     recreated = plan.deleted(DeleteKind.RECREATE)
     # Replacements of pods recreated in place are the first creations of the plan.
