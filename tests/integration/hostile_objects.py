@@ -331,6 +331,8 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
             f"http source {source}",
         )
     yield "PonchoEnv", _set(ENV, "output", {}), "no output"
+    for url in ("s3://bucket/envs", "gs://bucket/envs"):
+        yield "PonchoEnv", _set(ENV, "output.tarball.url", url), f"tarball.url {url}"
     yield (
         "PonchoEnv",
         _set(ENV, "output.tarball.pvc", {"claimName": "envs"}),

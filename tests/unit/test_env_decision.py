@@ -172,7 +172,7 @@ def test_retry_delay_doubles_up_to_an_hour() -> None:
 
 
 def test_specs_that_cannot_be_built_fail_without_a_job() -> None:
-    problem = decide({}, facts(problem=("OutputNotSupported", "output.image is not supported")))
+    problem = decide({}, facts(problem=("InvalidSpec", "a spec the builder cannot take")))
     assert problem.action is Action.NONE and problem.status["phase"] == "Failed"
     invalid = decide({"hash": H}, facts(env_hash=None, problem=("InvalidSpec", "installs nothing")))
     assert invalid.status["hash"] is None and invalid.action is Action.NONE

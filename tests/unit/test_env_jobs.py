@@ -19,7 +19,6 @@ from workqueue_operator.k8s.jobs import (
     build_job,
     build_job_name,
     job_name,
-    output_problem,
 )
 
 POD_SPEC = {"pip": ["six==1.16.0"]}
@@ -165,19 +164,6 @@ def test_url_output_uploads_and_needs_no_claim() -> None:
     assert args[args.index("--upload") + 1] == f"https://store.example.org/envs/{HASH}.tar.gz"
     assert "--output" not in args
     assert [v["name"] for v in pod["volumes"]] == ["work"]
-
-
-@pytest.mark.parametrize(
-    ("output", "supported"),
-    [
-        (PVC, True),
-        ({"tarball": {"url": "https://x/y"}}, True),
-        ({"tarball": {"url": "s3://bucket/envs"}}, False),
-        ({"image": {"repository": "registry.example.org/envs"}}, True),
-    ],
-)
-def test_outputs_this_operator_can_write(output: dict[str, Any], supported: bool) -> None:
-    assert (output_problem(env_spec(output)) is None) is supported
 
 
 def ready(artifact: str) -> PonchoEnvStatus:

@@ -39,9 +39,6 @@ _URL_REST = r"[^\s'\"`$;|&<>\\(){}]*"
 HTTP_URL_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
 HttpUrl = Annotated[str, Field(max_length=2048, pattern=HTTP_URL_PATTERN)]
 """An http:// or https:// URL."""
-OBJECT_STORE_PATTERN = rf"^(?:s3|gs|https?)://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
-ObjectStoreUrl = Annotated[str, Field(max_length=2048, pattern=OBJECT_STORE_PATTERN)]
-"""An s3://, gs://, http:// or https:// URL."""
 GIT_REMOTE_PATTERN = (
     rf"^(?:(?:https?|git|ssh)://(?:[A-Za-z0-9._-]+@)?{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?"
     rf"|[A-Za-z0-9._-]+@{_HOST}:{_URL_REST})$"

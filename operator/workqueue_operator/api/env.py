@@ -21,7 +21,6 @@ from workqueue_operator.api.common import (
     LabelMap,
     LocalObjectReference,
     ObjectName,
-    ObjectStoreUrl,
     Quantity,
     Toleration,
     cel,
@@ -49,13 +48,19 @@ class TarballOutput(CamelModel):
     model_config = ConfigDict(
         json_schema_extra=with_cel(
             cel("has(self.pvc) != has(self.url)", "tarball needs exactly one of pvc or url"),
+            cel(
+                "!has(self.url) || self.url.matches('^https?://')",
+                "tarball.url must be an http:// or https:// URL that takes an HTTP PUT (a WebDAV "
+                "share, a presigned or open object-store URL); s3:// and gs:// are not supported",
+            ),
         )
     )
 
     pvc: PvcTarball | None = None
     """A PersistentVolumeClaim."""
-    url: ObjectStoreUrl | None = None
-    """An object-store URL prefix (s3://, gs://, https://); <url>/<hash>.tar.gz."""
+    url: HttpUrl | None = None
+    """An http(s) URL prefix that takes an HTTP PUT (a WebDAV share, a presigned or open
+    object-store URL); the tarball is <url>/<hash>.tar.gz."""
 
 
 REPOSITORY_PATTERN = REPOSITORY_NAME_PATTERN

@@ -30,7 +30,6 @@ from workqueue_operator.k8s.jobs import (
     build_job,
     build_job_name,
     image_target,
-    output_problem,
 )
 
 PLURAL = ENVS[2]
@@ -66,12 +65,6 @@ def _facts(
     except SpecError as error:
         return Facts(None, ("InvalidSpec", str(error)), None, None, None, generation, now()), None
     env_hash = spec_hash(normal)
-    problem = output_problem(spec)
-    if problem is not None:
-        facts = Facts(
-            env_hash, ("OutputNotSupported", problem), None, None, None, generation, now()
-        )
-        return facts, normal
     envs = kube.list_custom(PLURAL, None if spec.share_across_namespaces else namespace)
     image = spec.output.image
     donor = find_donor(

@@ -38,7 +38,6 @@ from typing import Any
 from workqueue_operator import API_VERSION, GROUP
 from workqueue_operator.api.env import DOCKER_CONFIG_KEY, ImageOutput, PonchoEnvSpec
 from workqueue_operator.envs.artifact import (
-    UPLOAD_SCHEMES,
     image_tag,
     pvc_artifact,
     tarball_name,
@@ -91,19 +90,6 @@ def build_job_name(spec: PonchoEnvSpec, env_hash: str) -> str:
 def hash_label(env_hash: str) -> str:
     """The hash as a label value (at most 63 characters)."""
     return env_hash[:63]
-
-
-def output_problem(spec: PonchoEnvSpec) -> str | None:
-    """Why this operator cannot write the spec's output, or None when it can."""
-    tarball = spec.output.tarball
-    if tarball is None:
-        return None
-    if tarball.url is not None and not tarball.url.startswith(UPLOAD_SCHEMES):
-        return (
-            f"output.tarball.url {tarball.url!r}: only http(s) URLs (HTTP PUT) are supported; "
-            "use a pvc, or an http(s) endpoint of the object store"
-        )
-    return None
 
 
 def artifact_location(spec: PonchoEnvSpec, env_hash: str) -> str | None:
