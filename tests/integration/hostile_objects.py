@@ -46,9 +46,10 @@ ENV: dict[str, Any] = {
 WRONG_TYPES: tuple[Any, ...] = ("five", 1.5, True, [1], {"a": 1})
 BAD_INTEGERS: tuple[Any, ...] = (-1, -(2**40), 2**40, 10**18)
 BAD_QUANTITIES: tuple[Any, ...] = (
-    "lots", "-1Gi", "1.5.5Gi", "10XB", "", "1Gi; rm -rf /", "😀", "9" * 300, 5,
+    "lots", "-1Gi", "1.5.5Gi", "10XB", "", "1Gi; rm -rf /", "😀", "9" * 300, -5, 1.5, True,
 )  # fmt: skip
-BAD_SIZES: tuple[Any, ...] = ("0", "0Gi", "512", "512m", "0.5Mi", "1000k")
+"""Not quantities. A whole number is one (``cpu: 2``), as in Kubernetes' own resources."""
+BAD_SIZES: tuple[Any, ...] = ("0", "0Gi", "512", "512m", "0.5Mi", "1000k", 0, 512, 2**20 - 1)
 """Quantities, but no size a pod or worker can have (bytes, under 1Mi; "m" is thousandths)."""
 WRONG_KEY_SECRET = "pw-other-key"
 """A Secret that exists in the test's namespace, with key ``pass`` only (not ``password``)."""

@@ -62,6 +62,7 @@ def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
     operator: Cluster, namespace: str
 ) -> None:
     spec = "image: example.org/my-manager:1\ncommand: [python3, /app/manager.py]\nport: 9200"
+    spec += "\nresources: {cpu: 2, memory: 1073741824}"  # whole numbers, as Kubernetes takes them
     operator.apply(manifest("WorkQueueManager", "inside", spec), namespace)
     deployment = wait_for(
         lambda: operator.get("deployment", "inside", namespace), what="the manager Deployment"
@@ -77,6 +78,7 @@ def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
     containers = deployment["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["manager", "telemetry-agent"]
     assert containers[0]["image"] == "example.org/my-manager:1"
+    assert containers[0]["resources"]["requests"] == {"cpu": "2", "memory": "1073741824"}
 
     operator.kubectl(
         "patch",

@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from workqueue_operator.api.crd import KINDS, WORKER_POOL, Kind, crd_for, file_name, render
-from workqueue_operator.api.schema import PRESERVE
+from workqueue_operator.api.manager import WorkQueueManagerSpec
+from workqueue_operator.api.pool import WorkerPoolSpec
+from workqueue_operator.api.schema import INT_OR_STRING, PRESERVE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +44,7 @@ def test_schema_is_structural_and_documented(kind: Kind) -> None:
         root["properties"]["status"], ".status"
     ):
         assert "$ref" not in node and "anyOf" not in node and "allOf" not in node, path
-        assert node.get("type") or node.get(PRESERVE), f"{path} has no type"
+        assert node.get("type") or node.get(PRESERVE) or node.get(INT_OR_STRING), f"{path}: type?"
         if not path.endswith(("[]", "{}")):  # items and map values share their field's text
             assert node.get("description"), f"{path} has no description (kubectl explain)"
 
@@ -67,3 +70,20 @@ def test_worker_pool_has_scale_subresource_and_cel_rules() -> None:
 def test_rendered_yaml_round_trips() -> None:
     for kind in KINDS:
         assert yaml.safe_load(render(kind)) == crd_for(kind)
+
+
+def test_quantities_are_integers_or_strings_as_in_kubernetes() -> None:
+    """``cpu: 2`` and a size in bytes are quantities, as in Kubernetes' own resources: the
+    schema takes an integer or a string, the models turn the integer into the quantity's text."""
+    root = crd_for(WORKER_POOL)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    memory = root["properties"]["spec"]["properties"]["worker"]["properties"]["memory"]
+    assert memory.get(INT_OR_STRING) and "type" not in memory
+    pool = WorkerPoolSpec.model_validate(
+        {"manager": {"address": "a.b:9123"}, "worker": {"memory": 2**30}}
+    )
+    assert pool.worker.memory == "1073741824"
+    manager = WorkQueueManagerSpec.model_validate({"image": "m:1", "resources": {"cpu": 2}})
+    assert manager.resources.cpu == "2"
+    for refused in ({"memory": 512}, {"memory": -(2**30)}, {"memory": True}):
+        with pytest.raises(ValidationError):
+            WorkerPoolSpec.model_validate({"manager": {"address": "a.b:9123"}, "worker": refused})

@@ -2,19 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from workqueue_operator.api.schema import INT_OR_STRING
 from workqueue_operator.values.quantities import MB_BYTES, quantity_to_bytes
 
-# A Kubernetes resource quantity as users write it: "512Mi", "2Gi", "1500M", "10G".
+
+def _number_as_text(value: object) -> object:
+    """A quantity written as a whole number (``cpu: 2``), as Kubernetes takes its own, is the
+    same quantity as text ("2")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def int_or_string(
+    *rules: dict[str, str], minimum: int | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` of a quantity: an integer or a string (``x-kubernetes-int-or-
+    string``, the schema of Kubernetes' own quantities), with CEL ``rules``; ``minimum`` bounds
+    an integer (a string has the pattern)."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema.pop("type", None)
+        schema[INT_OR_STRING] = True
+        if minimum is not None:
+            schema["minimum"] = minimum
+        if rules:
+            schema["x-kubernetes-validations"] = list(rules)
+
+    return extra
+
+
+# A Kubernetes resource quantity as users write it: "512Mi", "2Gi", "1500M", "10G", 2.
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
-Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=20)]
+Quantity = Annotated[
+    str,
+    Field(pattern=QUANTITY_PATTERN, max_length=20, json_schema_extra=int_or_string(minimum=0)),
+    BeforeValidator(_number_as_text),
+]
 
 # A DNS-1123 subdomain name, as Kubernetes object names are.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -76,16 +108,18 @@ ByteQuantity = Annotated[
     Field(
         pattern=BYTES_PATTERN,
         max_length=20,
-        json_schema_extra=with_cel(
+        json_schema_extra=int_or_string(
             cel(
-                "!isQuantity(self) || quantity(self).compareTo(quantity('1Mi')) >= 0",
+                f"type(self) == int ? self >= {MB_BYTES} : "
+                "(!isQuantity(self) || quantity(self).compareTo(quantity('1Mi')) >= 0)",
                 SIZE_TOO_SMALL,
             )
         ),
     ),
     AfterValidator(_at_least_a_megabyte),
+    BeforeValidator(_number_as_text),
 ]
-"""A memory or disk size (e.g. 512Mi, 4Gi, 1500M), at least 1Mi."""
+"""A memory or disk size (e.g. 512Mi, 4Gi, 1500M, or a number of bytes), at least 1Mi."""
 
 
 class Framework(StrEnum):

@@ -15,6 +15,7 @@ JsonSchema = dict[str, Any]
 
 _DROPPED_KEYS = frozenset({"title", "$defs"})
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
+INT_OR_STRING = "x-kubernetes-int-or-string"
 
 
 class NotStructuralError(ValueError):
@@ -75,7 +76,7 @@ def _convert(
     if "description" in out:
         out["description"] = " ".join(out["description"].split())
 
-    if not out.get("type") and "enum" not in out:
+    if not out.get("type") and "enum" not in out and not out.get(INT_OR_STRING):
         # Any: a free-form value of any type.
         return {k: v for k, v in out.items() if k in {"description", "default"}} | {PRESERVE: True}
 
