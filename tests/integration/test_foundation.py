@@ -88,6 +88,29 @@ def test_apiserver_rejects_a_ponchoenv_output_that_is_not_one_artefact(
     assert crds.get("penv", "env", namespace) is None
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("image: Team/Worker:1", 'spec.image: Invalid value: "Team/Worker:1": must be a container'),
+        ("address: login1", "must be host:port, a DNS name or IPv4 address and a port"),
+        ("worker: {memory: 4gb}", "must be a size in bytes: a number with an optional unit"),
+        ("worker: {memory: 512}", "must be at least 1Mi: sizes are bytes"),
+        ("template: {labels: {team: -x}}", "must be empty or letters, digits, '-', '_' and '.'"),
+        ("sizing: {telemetryUrl: 'http://a b'}", "must be an http:// or https:// URL with a host"),
+    ],
+)
+def test_apiserver_says_what_a_field_must_be_not_its_regular_expression(
+    crds: Cluster, namespace: str, spec: str, message: str
+) -> None:
+    manager = "manager: {address: 'login1.example.org:9123'}"
+    if spec.startswith("address"):
+        manager, spec = "manager: {" + spec + "}", ""
+    result = crds.apply(manifest("WorkerPool", "bad", f"{manager}\n{spec}"), namespace, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert "should match" not in result.stderr, result.stderr
+
+
 def test_valid_pool_is_accepted_with_observed_generation(operator: Cluster, namespace: str) -> None:
     operator.apply(manager_manifest("mgr"), namespace)
     operator.apply(pool_manifest("pool"), namespace)

@@ -22,20 +22,23 @@ def _number_as_text(value: object) -> object:
     return value
 
 
-def int_or_string(
-    *rules: dict[str, str], minimum: int | None = None
+def pattern_said(
+    message: str, *rules: dict[str, str], whole_numbers: bool = False
 ) -> Callable[[dict[str, Any]], None]:
-    """``json_schema_extra`` of a quantity: an integer or a string (``x-kubernetes-int-or-
-    string``, the schema of Kubernetes' own quantities), with CEL ``rules``; ``minimum`` bounds
-    an integer (a string has the pattern)."""
+    """``json_schema_extra`` of a string field with a ``pattern``: a CEL rule checks the pattern
+    and says ``message`` (the schema's own pattern error shows only the regular expression),
+    then ``rules``. ``whole_numbers``: a quantity, which may also be a whole number at least 0
+    (``x-kubernetes-int-or-string``, the schema of Kubernetes' own quantities); ``rules`` see
+    either."""
 
     def extra(schema: dict[str, Any]) -> None:
-        schema.pop("type", None)
-        schema[INT_OR_STRING] = True
-        if minimum is not None:
-            schema["minimum"] = minimum
-        if rules:
-            schema["x-kubernetes-validations"] = list(rules)
+        pattern = schema.pop("pattern")
+        check = f"self.matches(r'''{pattern}''')"
+        if whole_numbers:
+            schema.pop("type", None)
+            schema[INT_OR_STRING] = True
+            check = f"type(self) == string ? {check} : self >= 0"
+        schema["x-kubernetes-validations"] = [cel(check, message), *rules]
 
     return extra
 
@@ -44,13 +47,31 @@ def int_or_string(
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 Quantity = Annotated[
     str,
-    Field(pattern=QUANTITY_PATTERN, max_length=20, json_schema_extra=int_or_string(minimum=0)),
+    Field(
+        pattern=QUANTITY_PATTERN,
+        max_length=20,
+        json_schema_extra=pattern_said(
+            "must be a Kubernetes quantity: a number with an optional suffix (500m, 2, 1.5, 4Gi)",
+            whole_numbers=True,
+        ),
+    ),
     BeforeValidator(_number_as_text),
 ]
 
 # A DNS-1123 subdomain name, as Kubernetes object names are.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
+ObjectName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        pattern=NAME_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting "
+            "and ending with a letter or digit"
+        ),
+    ),
+]
 
 # A container image reference as the distribution spec writes it: [host[:port]/]path[:tag]
 # [@algorithm:digest], path components lowercase.
@@ -61,7 +82,18 @@ IMAGE_PATTERN = (
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
     r":[0-9a-fA-F]{32,})?$"
 )
-ImageReference = Annotated[str, Field(min_length=1, max_length=1024, pattern=IMAGE_PATTERN)]
+ImageReference = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1024,
+        pattern=IMAGE_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be a container image: [registry[:port]/]path[:tag][@sha256:digest] with a "
+            "lowercase path, e.g. registry.example.org:5000/team/worker:1.0"
+        ),
+    ),
+]
 """A container image (``registry.example.org:5000/team/worker:1.0``, or by ``@sha256:`` digest)."""
 REPOSITORY_NAME_PATTERN = rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_COMPONENT})*$"
 """An image repository: an image reference without a tag or digest."""
@@ -69,13 +101,33 @@ REPOSITORY_NAME_PATTERN = rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_C
 # No blanks, quotes or shell metacharacters anywhere in a URL the operator passes on.
 _URL_REST = r"[^\s'\"`$;|&<>\\(){}]*"
 HTTP_URL_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
-HttpUrl = Annotated[str, Field(max_length=2048, pattern=HTTP_URL_PATTERN)]
+HttpUrl = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=HTTP_URL_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be an http:// or https:// URL with a host name and no blanks, quotes or "
+            "shell characters"
+        ),
+    ),
+]
 """An http:// or https:// URL."""
 GIT_REMOTE_PATTERN = (
     rf"^(?:(?:https?|git|ssh)://(?:[A-Za-z0-9._-]+@)?{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?"
     rf"|[A-Za-z0-9._-]+@{_HOST}:{_URL_REST})$"
 )
-GitRemote = Annotated[str, Field(max_length=2048, pattern=GIT_REMOTE_PATTERN)]
+GitRemote = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=GIT_REMOTE_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be a git remote (https://, git://, ssh:// or user@host:path) with no blanks, "
+            "quotes or shell characters"
+        ),
+    ),
+]
 """A git remote: https://, git://, ssh:// or user@host:path."""
 
 
@@ -108,12 +160,15 @@ ByteQuantity = Annotated[
     Field(
         pattern=BYTES_PATTERN,
         max_length=20,
-        json_schema_extra=int_or_string(
+        json_schema_extra=pattern_said(
+            "must be a size in bytes: a number with an optional unit (512Mi, 4Gi, 1500M); no m "
+            "suffix, which would be thousandths of a byte",
             cel(
                 f"type(self) == int ? self >= {MB_BYTES} : "
                 "(!isQuantity(self) || quantity(self).compareTo(quantity('1Mi')) >= 0)",
                 SIZE_TOO_SMALL,
-            )
+            ),
+            whole_numbers=True,
         ),
     ),
     AfterValidator(_at_least_a_megabyte),
@@ -155,7 +210,15 @@ class LocalObjectReference(CamelModel):
     """Name of the referenced object."""
 
 
-DataKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+DataKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        json_schema_extra=pattern_said("must be letters, digits, '-', '_' and '.'"),
+    ),
+]
 """A key of a Secret's or ConfigMap's data: letters, digits, '-', '_' and '.', as Kubernetes
 allows."""
 
@@ -310,7 +373,17 @@ def merge_condition(
 
 
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+LabelValue = Annotated[
+    str,
+    Field(
+        max_length=63,
+        pattern=LABEL_VALUE_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be empty or letters, digits, '-', '_' and '.', starting and ending with a "
+            "letter or digit"
+        ),
+    ),
+]
 _QUALIFIED_KEYS = cel(
     r"self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?"
     r"(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",

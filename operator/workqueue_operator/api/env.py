@@ -24,6 +24,7 @@ from workqueue_operator.api.common import (
     Quantity,
     Toleration,
     cel,
+    pattern_said,
     with_cel,
 )
 from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
@@ -71,7 +72,18 @@ class ImageOutput(CamelModel):
     """An environment image: the base image plus one layer holding the environment at
     /opt/poncho/<hash>, pushed to a registry."""
 
-    repository: Annotated[str, Field(min_length=1, max_length=200, pattern=REPOSITORY_PATTERN)]
+    repository: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            pattern=REPOSITORY_PATTERN,
+            json_schema_extra=pattern_said(
+                "must be an image repository without tag or digest: [registry[:port]/]path with "
+                "a lowercase path, e.g. registry.example.org/team/envs"
+            ),
+        ),
+    ]
     """Image repository without a tag (registry.example.org/team/envs); the tag is the
     environment's hash followed by 12 hex digits naming the base image."""
     push_secret_ref: LocalObjectReference | None = None

@@ -23,6 +23,7 @@ from workqueue_operator.api.common import (
     SecretKeyReference,
     TlsVerification,
     cel,
+    pattern_said,
     with_cel,
 )
 
@@ -31,7 +32,17 @@ PORT_PATTERN = (
     r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 )
 ADDRESS_PATTERN = rf"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:{PORT_PATTERN}$"
-Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, max_length=260)]
+Address = Annotated[
+    str,
+    Field(
+        pattern=ADDRESS_PATTERN,
+        max_length=260,
+        json_schema_extra=pattern_said(
+            "must be host:port, a DNS name or IPv4 address and a port from 1 to 65535, e.g. "
+            "login1.example.org:9123"
+        ),
+    ),
+]
 ProjectName = Annotated[str, Field(min_length=1, max_length=128)]
 
 
