@@ -315,6 +315,10 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     )
     yield "WorkQueueManager", _set(IN_CLUSTER, "port", 9090), "InCluster on the agent's port"
     yield "WorkQueueManager", _set(EXTERNAL, "projectName", "x" * 500), "projectName too long"
+    for field, value in (("image", "m:1"), ("command", ["python3"]), ("env", [{"name": "A"}])):
+        yield "WorkQueueManager", _set(EXTERNAL, field, value), f"External with {field}"
+    yield "WorkQueueManager", _set(EXTERNAL, "catalog", "cat.example.org:9097"), "catalog + address"
+    yield "WorkerPool", _set(POOL, "replicas", 2), "replicas while autoscale is on"
     yield "WorkQueueManager", _set(EXTERNAL, "command", "python3 run.py"), "command is a string"
     yield "WorkQueueManager", _set(EXTERNAL, "env", [{"value": "x"}]), "env without name"
     yield (

@@ -174,6 +174,19 @@ def test_kubectl_scale_changes_spec_replicas(crds: Cluster, namespace: str) -> N
     )
     assert too_many.returncode != 0
     assert "replicas must be between minWorkers and maxWorkers" in too_many.stderr
+    # With autoscale on, replicas would be ignored: kubectl scale is refused and says why.
+    autoscale_on = (
+        '[{"op": "remove", "path": "/spec/replicas"},'
+        ' {"op": "replace", "path": "/spec/autoscale/enabled", "value": true}]'
+    )
+    crds.kubectl(
+        "patch", "wqpool", "scaled", "--type=json", "-p", autoscale_on, namespace=namespace
+    )
+    autoscaled = crds.kubectl(
+        "scale", "wqpool", "scaled", "--replicas=2", namespace=namespace, check=False
+    )
+    assert autoscaled.returncode != 0
+    assert "replicas is followed only with autoscale.enabled false" in autoscaled.stderr
 
 
 def test_kubectl_get_shows_printer_columns_and_explain_reads_well(

@@ -118,6 +118,16 @@ class WorkQueueManagerSpec(CamelModel):
                 "its Service",
             ),
             cel(
+                "self.mode != 'External' || !(has(self.image) || has(self.command) || "
+                "has(self.args) || has(self.env))",
+                "image, command, args and env are only for mode InCluster: the operator deploys "
+                "nothing for an External manager",
+            ),
+            cel(
+                "!has(self.catalog) || (self.mode == 'External' && !has(self.address))",
+                "catalog is only used to find an External manager by projectName, without address",
+            ),
+            cel(
                 "!has(self.tls) || self.mode == 'InCluster' || "
                 "(!has(self.tls.secretName) && !has(self.tls.issuerRef))",
                 "tls.secretName and tls.issuerRef are only for mode InCluster: an External "

@@ -151,6 +151,13 @@ class WorkerPoolSpec(CamelModel):
                 "self.replicas <= self.maxWorkers)",
                 "replicas must be between minWorkers and maxWorkers",
             ),
+            cel(
+                "!has(self.replicas) || (has(self.autoscale) && has(self.autoscale.enabled) && "
+                "!self.autoscale.enabled)",
+                "replicas is followed only with autoscale.enabled false (kubectl scale, an HPA); "
+                "with autoscale on the pool sizes itself between minWorkers and maxWorkers: set "
+                "those, or turn autoscale off",
+            ),
         )
     )
 
