@@ -97,9 +97,10 @@ def test_apiserver_rejects_a_ponchoenv_output_that_is_not_one_artefact(
         ("worker: {memory: 512}", "must be at least 1Mi: sizes are bytes"),
         ("template: {labels: {team: -x}}", "must be empty or letters, digits, '-', '_' and '.'"),
         ("sizing: {telemetryUrl: 'http://a b'}", "must be an http:// or https:// URL with a host"),
+        ("template: {affinity: {nodeAfinity: {}}}", 'unknown field "spec.template.affinity.nodeA'),
     ],
 )
-def test_apiserver_says_what_a_field_must_be_not_its_regular_expression(
+def test_apiserver_says_what_a_field_must_be_not_its_regular_expression_nor_drops_a_typo(
     crds: Cluster, namespace: str, spec: str, message: str
 ) -> None:
     manager = "manager: {address: 'login1.example.org:9123'}"

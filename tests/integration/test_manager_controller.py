@@ -63,6 +63,12 @@ def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
 ) -> None:
     spec = "image: example.org/my-manager:1\ncommand: [python3, /app/manager.py]\nport: 9200"
     spec += "\nresources: {cpu: 2, memory: 1073741824}"  # whole numbers, as Kubernetes takes them
+    preferred = {
+        "weight": 1,
+        "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+    }
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [preferred]}}
+    spec += f"\ntemplate: {{affinity: {json.dumps(affinity)}}}"
     operator.apply(manifest("WorkQueueManager", "inside", spec), namespace)
     deployment = wait_for(
         lambda: operator.get("deployment", "inside", namespace), what="the manager Deployment"
@@ -79,6 +85,7 @@ def test_in_cluster_manager_gets_a_deployment_and_service_that_roll_out(
     assert [c["name"] for c in containers] == ["manager", "telemetry-agent"]
     assert containers[0]["image"] == "example.org/my-manager:1"
     assert containers[0]["resources"]["requests"] == {"cpu": "2", "memory": "1073741824"}
+    assert deployment["spec"]["template"]["spec"]["affinity"] == affinity
 
     operator.kubectl(
         "patch",

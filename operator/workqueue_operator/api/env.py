@@ -22,12 +22,12 @@ from workqueue_operator.api.common import (
     LocalObjectReference,
     ObjectName,
     Quantity,
-    Toleration,
     cel,
     pattern_said,
     with_cel,
 )
 from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
+from workqueue_operator.api.scheduling import Affinity, Toleration
 
 DEFAULT_BUILDER_IMAGE = "workqueue-operator/builder:0.1.0"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
@@ -223,7 +223,7 @@ class BuilderPod(CamelModel):
     """Node selector of the build pod."""
     tolerations: Annotated[list[Toleration], Field(max_length=64)] = Field(default_factory=list)
     """Tolerations of the build pod."""
-    affinity: dict[str, Any] | None = None
+    affinity: Affinity | None = None
     """Affinity of the build pod (core/v1 Affinity)."""
     priority_class_name: ObjectName | None = None
     """Priority class of the build pod."""

@@ -18,7 +18,6 @@ from workqueue_operator.api.common import (
     HttpUrl,
     ImageReference,
     ObjectName,
-    PodTemplate,
     Quantity,
     SecretKeyReference,
     TlsVerification,
@@ -26,6 +25,7 @@ from workqueue_operator.api.common import (
     pattern_said,
     with_cel,
 )
+from workqueue_operator.api.scheduling import PodTemplate
 
 # host:port, where host is a DNS name or an IPv4 address and port 1-65535.
 PORT_PATTERN = (

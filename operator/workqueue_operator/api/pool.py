@@ -17,12 +17,12 @@ from workqueue_operator.api.common import (
     HttpUrl,
     ImageReference,
     LocalObjectReference,
-    PodTemplate,
     TlsVerification,
     cel,
     with_cel,
 )
 from workqueue_operator.api.manager import Address, ProjectName
+from workqueue_operator.api.scheduling import PodTemplate
 
 DEFAULT_WORKER_IMAGE = "workqueue-operator/worker:0.1.0"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from workqueue_operator.api.common import Toleration
+from workqueue_operator.api.scheduling import Affinity, Toleration
 
 
 class Placement(Protocol):
@@ -19,7 +19,7 @@ class Placement(Protocol):
     def tolerations(self) -> Sequence[Toleration]: ...
 
     @property
-    def affinity(self) -> Mapping[str, Any] | None: ...
+    def affinity(self) -> Affinity | None: ...
 
     @property
     def priority_class_name(self) -> str | None: ...
@@ -33,7 +33,7 @@ def placement_fields(placement: Placement) -> dict[str, Any]:
     if placement.tolerations:
         fields["tolerations"] = [toleration.to_api() for toleration in placement.tolerations]
     if placement.affinity is not None:
-        fields["affinity"] = dict(placement.affinity)
+        fields["affinity"] = placement.affinity.to_api()
     if placement.priority_class_name is not None:
         fields["priorityClassName"] = placement.priority_class_name
     return fields
