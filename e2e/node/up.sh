@@ -294,6 +294,19 @@ wait_healthy() {
   step "$name healthy"
 }
 
+# The blobs of the manifests deleted at the last start (below) go now, while no registry runs.
+# Hygiene: a failure is said and the node starts all the same.
+prune() {
+  local out
+  if out=$("$here/prune-images.sh" "$1"); then
+    while read -r line; do step "$line"; done <<<"$out"
+  else
+    step "warning: e2e/node/prune-images.sh $1 failed (its message above); going on"
+  fi
+}
+if ! wq_node_pid registry >/dev/null && ! wq_node_pid registry-pods >/dev/null; then
+  prune registry-gc
+fi
 start registry serve "$wq_node_state/registry/config.yml"
 wait_healthy registry
 start registry-pods serve "$wq_node_state/registry/config-pods.yml"
@@ -315,6 +328,11 @@ fi
 step "images: building (cached) and pushing to $wq_registry"
 read -ra node_images <<<"${WQ_NODE_IMAGES:-}"
 "$here/push-images.sh" "${node_images[@]}"
+# Older builds and earlier runs' test images: out of the registry and containerd before the
+# kubelet starts (it would otherwise keep them until they were unused for an hour of its uptime).
+if ! wq_node_pid kubelet >/dev/null; then
+  prune stale
+fi
 
 start kubelet \
   --config="$wq_node_state/kubelet-config.yaml" \
