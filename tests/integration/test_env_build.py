@@ -211,9 +211,14 @@ def test_pip_env_is_built_once_per_hash_and_reused(
         what="a BuildWaiting Event",
     )
     assert warned[0]["type"] == "Warning"
+    ready = condition(operator.get("penv", "tools", namespace), "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "BuildWaiting")
 
     node = run_build_pod(operator, namespace, job, volume)
     assert node.exit_code == 0, node.message
+    operator.kubectl(
+        "wait", "--for=condition=Ready", "penv/tools", "--timeout=120s", namespace=namespace
+    )
     ready = wait_for(lambda: in_phase(operator, namespace, "tools", "Ready"), what="tools Ready")
     status = ready["status"]
     tarball = volume / "poncho" / f"{env_hash}.tar.gz"

@@ -128,6 +128,10 @@ def test_valid_pool_is_accepted_with_observed_generation(operator: Cluster, name
     )
     # Defaults from the schema were filled in by the apiserver.
     assert pool["spec"]["autoscale"]["idleDelaySeconds"] == 60  # type: ignore[index]
+    # Ready (its manager need not answer: nothing stops its pods); the manager is not.
+    operator.kubectl(
+        "wait", "--for=condition=Ready", "wqpool/pool", "--timeout=60s", namespace=namespace
+    )
 
     manager = wait_for(
         lambda: condition(operator.get("wqm", "mgr", namespace), "Accepted"),
@@ -204,7 +208,7 @@ def test_kubectl_get_shows_printer_columns_and_explain_reads_well(
         "REPLICAS",
         "BUSY",
         "IDLE",
-        "ACCEPTED",
+        "READY",
         "AGE",
     ]
     explain = crds.kubectl("explain", "wqpool.spec.autoscale").stdout

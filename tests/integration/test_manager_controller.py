@@ -35,6 +35,10 @@ def test_external_manager_status_follows_the_real_queue(
 
     obj = wait_for(figures, timeout=60, what="the queue figures in status")
     assert obj["status"]["phase"] == "Running"
+    # kubectl wait, as a user or a GitOps tool waits for a manager.
+    operator.kubectl(
+        "wait", "--for=condition=Ready", "wqm/ext", "--timeout=30s", namespace=namespace
+    )
     assert obj["status"]["address"] == f"127.0.0.1:{manager.port}"
     reachable = condition(obj, "Reachable")
     assert reachable is not None and reachable["status"] == "True"
@@ -46,6 +50,8 @@ def test_external_manager_status_follows_the_real_queue(
         "wqm", "ext", namespace, "Reachable", status="False", what="Reachable=False at the stop"
     )
     assert down["reason"] == "Unreachable"
+    ready = condition(operator.get("wqm", "ext", namespace), "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "Unreachable")
     assert operator.get("wqm", "ext", namespace)["status"]["phase"] == "Unreachable"  # type: ignore[index]
     warnings = wait_for(
         lambda: [e for e in operator.events_for("ext", namespace) if e["reason"] == "Unreachable"],

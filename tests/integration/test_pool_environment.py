@@ -93,6 +93,8 @@ def test_pool_whose_pods_cannot_run_says_why_then_recovers(
     assert "worker pods cannot run by themselves; worker pod workers-" in stuck["message"]
     assert "cannot be scheduled: 0/" in stuck["message"]
     assert "node affinity/selector" in stuck["message"]
+    ready = condition(operator.get("wqpool", "workers", namespace), "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "PodsNotRunning")
     wait_for_passes("WorkerPool", namespace, "workers", 3)
     warnings = [
         e for e in operator.events_for("workers", namespace) if e["reason"] == stuck["reason"]
@@ -113,5 +115,8 @@ def test_pool_whose_pods_cannot_run_says_why_then_recovers(
             what="a NoPodStuck Event",
         )
         assert back[0]["type"] == "Normal"
+        operator.kubectl(
+            "wait", "--for=condition=Ready", "wqpool/workers", "--timeout=30s", namespace=namespace
+        )
     finally:
         operator.kubectl("label", "node", "kwok-node-1", f"{label}-")

@@ -12,12 +12,20 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.api.acceptance import Event, EventType, judge_env
+from workqueue_operator.api.acceptance import ACCEPTED, Event, EventType, judge_env
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
+from workqueue_operator.api.ready import ReadyRule
 from workqueue_operator.controllers.kinds import ENVS
 from workqueue_operator.controllers.loop import Kind, Outcome, Pass, on_event
-from workqueue_operator.envs.decision import Action, Decision, Facts, decide, job_refused
+from workqueue_operator.envs.decision import (
+    BUILT,
+    Action,
+    Decision,
+    Facts,
+    decide,
+    job_refused,
+)
 from workqueue_operator.envs.normalize import SpecError, normalize_spec, spec_hash
 from workqueue_operator.envs.observe import JobState, JobView, find_donor
 from workqueue_operator.envs.result import parse_report
@@ -145,6 +153,7 @@ ENV = Kind(
     ),
     reconcile=reconcile_env,
     new_memory=lambda: None,
+    ready=ReadyRule((ACCEPTED, BUILT)),
 )
 
 

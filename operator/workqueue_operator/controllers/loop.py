@@ -33,8 +33,15 @@ import kopf
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from workqueue_operator.api.acceptance import Event, SpecT, Verdict, parse_spec
+from workqueue_operator.api.acceptance import (
+    Event,
+    SpecT,
+    Verdict,
+    parse_spec,
+    verdict_condition,
+)
 from workqueue_operator.api.common import status_changes
+from workqueue_operator.api.ready import READY, ReadyRule, ready_verdict
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.conditions import verdict_status
 from workqueue_operator.controllers.objects import ObjectStore
@@ -136,6 +143,8 @@ class Kind(Generic[SpecT, MemoryT]):
     """The checks the schema cannot make (blocking: run in a thread)."""
     reconcile: Callable[[Pass[SpecT, MemoryT]], Awaitable[Outcome[MemoryT]]]
     new_memory: Callable[[], MemoryT]
+    ready: ReadyRule
+    """The conditions that make an object of the kind Ready (``api.ready``)."""
     rejected_status: Callable[[str], Mapping[str, Any]] = lambda _name: {}
     """Status fields a rejected object still gets (a pool keeps its selector)."""
     forget: Callable[[str, str], None] = lambda _namespace, _name: None
@@ -182,7 +191,15 @@ async def reconcile_object(
             )
         )
     events += outcome.events
-    return status_changes(stored, acceptance | dict(outcome.status)), events, outcome
+    status = stored | acceptance | dict(outcome.status)
+    conditions, _ = verdict_condition(
+        status,
+        type_=READY,
+        verdict=ready_verdict(kind.ready, status.get("conditions") or []),
+        generation=generation,
+    )  # no Event: the condition that does not hold has posted its own
+    fields = acceptance | dict(outcome.status) | {"conditions": conditions}
+    return status_changes(stored, fields), events, outcome
 
 
 async def wait_for_next_pass(

@@ -12,9 +12,10 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.api.acceptance import Event, judge_manager
+from workqueue_operator.api.acceptance import ACCEPTED, Event, judge_manager
 from workqueue_operator.api.common import now
 from workqueue_operator.api.manager import ManagerMode, QueueFigures, WorkQueueManagerSpec
+from workqueue_operator.api.ready import ReadyRule
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import MANAGERS
 from workqueue_operator.controllers.loop import Context, Kind, Outcome, Pass, Probe, on_event
@@ -34,6 +35,7 @@ from workqueue_operator.k8s.manager_objects import (
 )
 from workqueue_operator.k8s.pod_trouble import newest_pod_trouble
 from workqueue_operator.managers.status import (
+    REACHABLE,
     UNREACHABLE,
     ManagerPoll,
     is_quiet_poll,
@@ -190,6 +192,7 @@ MANAGER = Kind(
     judge=lambda spec, context: judge_manager(spec, functools.partial(secret_data, context)),
     reconcile=reconcile_manager,
     new_memory=ManagerMemory,
+    ready=ReadyRule((ACCEPTED, REACHABLE)),
     forget=metrics.forget_manager,
 )
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.api.acceptance import Verdict, judge_pool
+from workqueue_operator.api.acceptance import ACCEPTED, Verdict, judge_pool
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus
 from workqueue_operator.api.manager import WorkQueueManagerSpec
 from workqueue_operator.api.pool import SizingMode, WorkerPoolSpec
+from workqueue_operator.api.ready import ReadyRule
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.kinds import ENVS, MANAGERS, POOLS
 from workqueue_operator.controllers.loop import Context, Kind, Outcome, Pass, Probe, on_event
@@ -39,9 +40,10 @@ from workqueue_operator.scaling.cadence import (
     is_quiet_pass,
     pool_cadence,
 )
-from workqueue_operator.scaling.creation import CreationOutcome
+from workqueue_operator.scaling.creation import PODS_CREATED, CreationOutcome
 from workqueue_operator.scaling.inplace import ResizeOutcome
 from workqueue_operator.scaling.plan import (
+    ENVIRONMENT_READY,
     ManagerObservation,
     PoolMemory,
     PoolObservation,
@@ -49,6 +51,7 @@ from workqueue_operator.scaling.plan import (
     plan_pool,
     settle_pool,
 )
+from workqueue_operator.scaling.stuck_pods import PODS_RUNNING
 from workqueue_operator.telemetry.client import AgentUnavailableError, fetch_samples
 from workqueue_operator.wq.status import StatusClient, StatusError, parse_categories
 
@@ -225,6 +228,7 @@ POOL = Kind(
     ),
     reconcile=reconcile_pool,
     new_memory=PoolMemory,
+    ready=ReadyRule((ACCEPTED, ENVIRONMENT_READY, PODS_RUNNING), when_set=(PODS_CREATED,)),
     rejected_status=lambda name: {"selector": pool_selector(name)},
     forget=metrics.forget_pool,
     release=lambda kube, namespace, name: kube.release_pool_pods(namespace, name),
