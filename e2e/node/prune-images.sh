@@ -14,6 +14,9 @@
 #                                longer serves
 # up.sh runs both: registry-gc before the registry starts, stale once the images are pushed and
 # before the kubelet starts. Prints what it frees; running it again frees nothing more.
+# The images here are single manifests (docker's classic store, crane's single-platform
+# pushes): docker-registry 2.8's --delete-untagged would also delete the untagged platform
+# manifests of an image index, so do not point it at a registry that holds indexes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -25,10 +28,11 @@ accept+=,application/vnd.docker.distribution.manifest.v2+json
 
 registry_get() { curl -fsS --noproxy '*' --max-time 10 "http://$wq_registry/v2/$1"; }
 
-# The digest the registry serves for REPOSITORY:TAG (nothing when it serves none).
+# The digest the registry serves for REPOSITORY:TAG (nothing, and success, when it serves none:
+# a tag deleted with an earlier one of the same digest, a repository without this version).
 served_digest() {
-  curl -fsSI --noproxy '*' --max-time 10 -H "Accept: $accept" \
-    "http://$wq_registry/v2/$1/manifests/$2" 2>/dev/null |
+  { curl -fsSI --noproxy '*' --max-time 10 -H "Accept: $accept" \
+    "http://$wq_registry/v2/$1/manifests/$2" 2>/dev/null || true; } |
     tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p'
 }
 
@@ -87,6 +91,10 @@ stale_containerd() {
   done < <(ctr --address "$wq_containerd_sock" -n k8s.io images ls | tail -n +2)
   for entry in "${refs[@]}"; do
     ref=${entry% *} digest=${entry#* }
+    case $ref in
+      "$wq_registry"/* | "$wq_registry_pods"/* | sha256:*) ;;
+      *) continue ;; # another registry's name for the same content stays
+    esac
     if [[ -n ${ours[$digest]:-} && -z ${served[$digest]:-} ]]; then
       gone+=("$ref")
     fi
