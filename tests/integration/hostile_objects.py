@@ -116,8 +116,10 @@ def _field_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     }  # fmt: skip
     for kind, (base, paths) in numbers.items():
         for path in paths:
+            # replicas is refused outright with autoscale on: damage it where it is followed.
+            where = _set(base, "autoscale.enabled", False) if path == "replicas" else base
             for value in (*BAD_INTEGERS, *WRONG_TYPES):
-                yield kind, _set(base, path, value), f"{path}={value!r:.40}"
+                yield kind, _set(where, path, value), f"{path}={value!r:.40}"
     quantities = {
         "WorkQueueManager": (IN_CLUSTER, ["resources.cpu", "resources.memory"]),
         "WorkerPool": (POOL, ["worker.memory", "worker.disk"]),
@@ -275,7 +277,8 @@ def _structural_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
     yield "WorkerPool", pool_both, "both managerRef and manager"
     yield "WorkerPool", _set(POOL, "managerRef", DELETE), "neither managerRef nor manager"
     yield "WorkerPool", _set(_set(POOL, "minWorkers", 5), "maxWorkers", 2), "min > max"
-    yield "WorkerPool", _set(POOL, "replicas", 9), "replicas above maxWorkers"
+    manual = _set(POOL, "autoscale.enabled", False)
+    yield "WorkerPool", _set(manual, "replicas", 9), "replicas above maxWorkers"
     yield (
         "WorkerPool",
         _set(POOL, "managerRef", DELETE) | {"manager": {"address": "h:1", "projectName": "p"}},

@@ -112,6 +112,28 @@ def test_apiserver_says_what_a_field_must_be_not_its_regular_expression_nor_drop
     assert "should match" not in result.stderr, result.stderr
 
 
+def test_apiserver_takes_whole_number_sizes_and_empty_lists_as_kubernetes_does(
+    crds: Cluster, namespace: str
+) -> None:
+    env = manifest(
+        "PonchoEnv",
+        "ints",
+        """
+        spec: {pip: ["six==1.16.0"]}
+        output: {tarball: {url: "https://store.example.org/envs"}}
+        builder: {resources: {cpu: 2, memory: 2147483648, memoryLimit: 4Gi}}
+        """,
+    )
+    crds.apply(env, namespace)
+    external = "mode: External\naddress: login1.example.org:9123\nenv: []\ncommand: []\nargs: []"
+    crds.apply(manifest("WorkQueueManager", "lists", external), namespace)
+    assert crds.get("penv", "ints", namespace) is not None
+    assert crds.get("wqm", "lists", namespace) is not None
+    too_big = env.replace("memory: 2147483648", "memory: 8589934592")
+    refused = crds.apply(too_big, namespace, check=False)
+    assert "memory (the request) must not be more than memoryLimit" in refused.stderr
+
+
 def test_valid_pool_is_accepted_with_observed_generation(operator: Cluster, namespace: str) -> None:
     operator.apply(manager_manifest("mgr"), namespace)
     operator.apply(pool_manifest("pool"), namespace)

@@ -336,7 +336,7 @@ def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning()
     bad = plan_pool(observe(pods=pods, status=fine.status), PoolMemory())
     condition = pods_running(bad)
     assert (condition["status"], condition["reason"]) == ("False", "PodsNotRunning")
-    assert condition["message"] == f"2 of 3 worker pods cannot run by themselves; {pull}"
+    assert condition["message"] == f"2 of 3 worker pods cannot run now; {pull}"
     assert [(e.type, e.reason) for e in bad.events] == [(EventType.WARNING, "PodsNotRunning")]
 
     # Another stuck pod, another count: the message follows, no new Event.

@@ -120,7 +120,7 @@ WORKER_POOL = Kind(
         PrinterColumn("Replicas", "integer", ".status.replicas", "Pods that exist"),
         PrinterColumn("Busy", "integer", ".status.workersBusy", "Workers running tasks"),
         PrinterColumn("Idle", "integer", ".status.workersIdle", "Workers with no task"),
-        PrinterColumn("Ready", "string", _ready("Ready"), "Accepted, and its pods can run"),
+        PrinterColumn("Ready", "string", _ready("Ready"), "Accepted, its environment ready"),
         PrinterColumn("Reason", "string", ".status.desiredReason", "Why", priority=1),
         AGE,
     ),

@@ -202,7 +202,7 @@ class BuilderResources(CamelModel):
         json_schema_extra=with_cel(
             cel(
                 "!has(self.memory) || !has(self.memoryLimit) || "
-                "quantity(self.memory).compareTo(quantity(self.memoryLimit)) <= 0",
+                "quantity(string(self.memory)).compareTo(quantity(string(self.memoryLimit))) <= 0",
                 "memory (the request) must not be more than memoryLimit",
             ),
         )

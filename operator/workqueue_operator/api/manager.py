@@ -118,8 +118,10 @@ class WorkQueueManagerSpec(CamelModel):
                 "its Service",
             ),
             cel(
-                "self.mode != 'External' || !(has(self.image) || has(self.command) || "
-                "has(self.args) || has(self.env))",
+                "self.mode != 'External' || (!has(self.image) && "
+                "(!has(self.command) || size(self.command) == 0) && "
+                "(!has(self.args) || size(self.args) == 0) && "
+                "(!has(self.env) || size(self.env) == 0))",
                 "image, command, args and env are only for mode InCluster: the operator deploys "
                 "nothing for an External manager",
             ),

@@ -51,7 +51,6 @@ from workqueue_operator.scaling.plan import (
     plan_pool,
     settle_pool,
 )
-from workqueue_operator.scaling.stuck_pods import PODS_RUNNING
 from workqueue_operator.telemetry.client import AgentUnavailableError, fetch_samples
 from workqueue_operator.wq.status import StatusClient, StatusError, parse_categories
 
@@ -228,7 +227,9 @@ POOL = Kind(
     ),
     reconcile=reconcile_pool,
     new_memory=PoolMemory,
-    ready=ReadyRule((ACCEPTED, ENVIRONMENT_READY, PODS_RUNNING), when_set=(PODS_CREATED,)),
+    # Not PodsRunning: pods waiting for room (a cluster autoscaler's new node) are a pool's
+    # normal life; PodsRunning says it, Ready does not flap with it.
+    ready=ReadyRule((ACCEPTED, ENVIRONMENT_READY), when_set=(PODS_CREATED,)),
     rejected_status=lambda name: {"selector": pool_selector(name)},
     forget=metrics.forget_pool,
     release=lambda kube, namespace, name: kube.release_pool_pods(namespace, name),

@@ -21,5 +21,5 @@ def stuck_pods_verdict(pods: Sequence[PodView]) -> Verdict:
     if not stuck:
         return Verdict(True, "NoPodStuck", "no worker pod says it cannot run")
     newest = max(stuck, key=lambda pod: (pod.created_at, pod.name))
-    message = f"{len(stuck)} of {len(live)} worker pods cannot run by themselves; {newest.trouble}"
+    message = f"{len(stuck)} of {len(live)} worker pods cannot run now; {newest.trouble}"
     return Verdict(False, PODS_NOT_RUNNING, message)
