@@ -254,7 +254,7 @@ def plan_pool(
         type_=PODS_RUNNING,
         verdict=stuck_pods_verdict(observation.pods),
         generation=observation.generation,
-        message_is_news=False,  # the count and the newest pod change; the cause is the news
+        message_is_news=False,  # while stuck, the count and the pod named change: no new Event
     )
     events += stuck_events
     manager = observation.manager
