@@ -28,6 +28,11 @@ wq_containerd_sock=$wq_node_run/containerd/containerd.sock
 # shellcheck source=coredns/lib.sh
 source "$wq_node_here/coredns/lib.sh"
 
+# The project's version (pyproject.toml): the tag of the images pushed to the local registry.
+wq_project_version() {
+  sed -n 's/^version *= *"\(.*\)"/\1/p' "$wq_node_here/../../pyproject.toml" | head -n1
+}
+
 # Components in start order; down.sh stops them in reverse.
 wq_node_components=(registry registry-pods containerd coredns kubelet kube-proxy)
 

@@ -28,8 +28,9 @@ accept+=,application/vnd.docker.distribution.manifest.v2+json
 
 registry_get() { curl -fsS --noproxy '*' --max-time 10 "http://$wq_registry/v2/$1"; }
 
-# The digest the registry serves for REPOSITORY:TAG (nothing, and success, when it serves none:
-# a tag deleted with an earlier one of the same digest, a repository without this version).
+# The digest the registry serves for REPOSITORY:REFERENCE, a tag or a digest (nothing, and
+# success, when it serves none: a tag deleted with an earlier one of the same digest, a
+# repository without this version).
 served_digest() {
   { curl -fsSI --noproxy '*' --max-time 10 -H "Accept: $accept" \
     "http://$wq_registry/v2/$1/manifests/$2" 2>/dev/null || true; } |
@@ -63,10 +64,7 @@ stale_registry() {
 }
 
 # Whether the registry serves REPOSITORY's manifest DIGEST.
-serves() {
-  curl -fsSI --noproxy '*' --max-time 10 -H "Accept: $accept" -o /dev/null \
-    "http://$wq_registry/v2/$1/manifests/$2" 2>/dev/null
-}
+serves() { [[ -n $(served_digest "$1" "$2") ]]; }
 
 stale_containerd() {
   local ref digest name repo
@@ -106,7 +104,7 @@ stale_containerd() {
     "serves (${#gone[@]} name(s)), kept ${#served[@]}"
 }
 
-version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | head -n1)
+version=$(wq_project_version)
 case ${1:-} in
   registry-gc)
     if wq_node_pid registry >/dev/null || wq_node_pid registry-pods >/dev/null; then

@@ -11,7 +11,7 @@ source "$here/lib.sh"
 names=("$@")
 ((${#names[@]})) || names=(pause worker manager builder operator)
 wq_node_healthy registry || wq_die "the registry does not answer on $wq_registry (run e2e/node/up.sh)"
-version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | head -n1)
+version=$(wq_project_version)
 docker=${DOCKER_BIN:-/usr/bin/docker}
 start=$SECONDS
 while IFS=$'\t' read -r name status ref _seconds size_mb; do

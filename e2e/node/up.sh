@@ -154,7 +154,7 @@ server = "http://$registry"
 HOSTS
 done
 
-pause_image=$wq_registry/workqueue-operator/pause:$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$here/../../pyproject.toml" | head -n1)
+pause_image=$wq_registry/workqueue-operator/pause:$(wq_project_version)
 cat >"$wq_node_state/containerd/config.toml" <<TOML
 # containerd for the real node of e2e/node (Debian's containerd 1.6 + runc). Own root, state
 # and socket: it does not share anything with a dockerd on the same machine.
