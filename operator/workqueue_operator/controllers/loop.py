@@ -191,14 +191,14 @@ async def reconcile_object(
             )
         )
     events += outcome.events
-    status = stored | acceptance | dict(outcome.status)
-    conditions, _ = verdict_condition(
+    fields = acceptance | dict(outcome.status)
+    status = stored | fields
+    fields["conditions"], _ = verdict_condition(
         status,
         type_=READY,
         verdict=ready_verdict(kind.ready, status.get("conditions") or []),
         generation=generation,
     )  # no Event: the condition that does not hold has posted its own
-    fields = acceptance | dict(outcome.status) | {"conditions": conditions}
     return status_changes(stored, fields), events, outcome
 
 
