@@ -87,7 +87,7 @@ def test_pool_whose_pods_cannot_run_says_why_then_recovers(
         namespace,
     )
     stuck = operator.wait_condition(
-        "wqpool", "workers", namespace, "PodsRunning", reason="PodsNotRunning", what="the pods"
+        "wqpool", "workers", namespace, "PodsRunning", reason="Unschedulable", what="the pods"
     )
     assert stuck["status"] == "False"
     assert "worker pods cannot run now; worker pod workers-" in stuck["message"]

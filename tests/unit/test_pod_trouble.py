@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workqueue_operator.k8s.observe import pod_view
-from workqueue_operator.k8s.pod_trouble import newest_pod, pod_trouble
+from workqueue_operator.k8s.pod_trouble import diagnose_pod, newest_pod, pod_trouble
 
 
 def pod(name: str, status: dict[str, Any], created: str = "2026-12-07T10:00:00Z") -> dict[str, Any]:
@@ -84,4 +84,25 @@ def test_a_worker_pods_view_carries_its_trouble() -> None:
         "worker pod pool-c1m512d1024-ab12cd: container manager ErrImagePull: "
         'failed to pull and unpack image "nowhere/worker:1"'
     )
-    assert pod_view(pod("pool-c1m512d1024-ab12ce", {"phase": "Pending"})).trouble == ""
+    assert view.trouble_reason == "ImagePullBackOff"
+    fine = pod_view(pod("pool-c1m512d1024-ab12ce", {"phase": "Pending"}))
+    assert (fine.trouble, fine.trouble_reason) == ("", "")
+
+
+def test_each_cause_has_the_reason_kubectl_shows_and_a_failing_pull_is_one_cause() -> None:
+    def reason(status: dict[str, Any]) -> str | None:
+        trouble = diagnose_pod(pod("p-1", status), "pod")
+        return None if trouble is None else trouble.reason
+
+    unschedulable = {
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "False", "message": "0/1 nodes"}],
+    }
+    assert reason(unschedulable) == "Unschedulable"
+    # The kubelet alternates between these two while a pull keeps failing: one reason.
+    assert reason(waiting("ErrImagePull")) == reason(waiting("ImagePullBackOff"))
+    assert reason(waiting("ImagePullBackOff")) == "ImagePullBackOff"
+    assert reason(waiting("CrashLoopBackOff")) == "CrashLoopBackOff"
+    assert reason(waiting("CreateContainerConfigError")) == "CreateContainerConfigError"
+    assert reason({"phase": "Failed", "reason": "Evicted"}) == "Evicted"
+    assert reason(waiting("ContainerCreating")) is None

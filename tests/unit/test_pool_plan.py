@@ -3,6 +3,7 @@ status, Events, memory and metric figures a pass leaves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from workqueue_operator.api.acceptance import EventType, Verdict
@@ -317,8 +318,10 @@ def test_pods_killed_after_their_worker_connected_are_replaced_not_taken_for_a_c
     assert plan_pool(observe(categories=backlog), memory).memory.connected == frozenset()
 
 
-def stuck(name: str, created_at: float, why: str) -> PodView:
-    return PodView(name, PodPhase.PENDING, DECLARED, created_at=created_at, trouble=why)
+def stuck(name: str, created_at: float, why: str, reason: str) -> PodView:
+    return PodView(
+        name, PodPhase.PENDING, DECLARED, created_at=created_at, trouble=why, trouble_reason=reason
+    )
 
 
 def pods_running(plan: PoolPlan) -> dict[str, Any]:
@@ -326,26 +329,41 @@ def pods_running(plan: PoolPlan) -> dict[str, Any]:
     return condition
 
 
+UNSCHEDULABLE = "worker pod w-{} cannot be scheduled: 0/1 nodes are available"
+PULL = 'worker pod w-3: container worker ErrImagePull: failed to pull "nowhere/x:1"'
+
+
 def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning() -> None:
     fine = plan_pool(observe(pods=(pod("w-1"),)), PoolMemory())
     assert pods_running(fine)["status"] == "True" and fine.events == ()  # no news at first
 
-    pull = 'worker pod w-3: container worker ErrImagePull: failed to pull "nowhere/x:1"'
-    pods = (pod("w-1"), stuck("w-2", NOW - 50, "worker pod w-2 cannot be scheduled: 0/1"))
-    pods += (stuck("w-3", NOW - 10, pull),)
+    waiting = stuck("w-2", NOW - 50, UNSCHEDULABLE.format(2), "Unschedulable")
+    pods = (pod("w-1"), waiting)
     bad = plan_pool(observe(pods=pods, status=fine.status), PoolMemory())
     condition = pods_running(bad)
-    assert (condition["status"], condition["reason"]) == ("False", "PodsNotRunning")
-    assert condition["message"] == f"2 of 3 worker pods cannot run now; {pull}"
-    assert [(e.type, e.reason) for e in bad.events] == [(EventType.WARNING, "PodsNotRunning")]
+    assert (condition["status"], condition["reason"]) == ("False", "Unschedulable")
+    assert condition["message"] == f"1 of 2 worker pods cannot run now; {UNSCHEDULABLE.format(2)}"
+    assert [(e.type, e.reason) for e in bad.events] == [(EventType.WARNING, "Unschedulable")]
 
-    # Another stuck pod, another count: the message follows, no new Event.
-    more = plan_pool(observe(pods=pods[1:], status=bad.status), PoolMemory())
-    assert pods_running(more)["message"].startswith("2 of 2 worker pods")
+    # More pods waiting for room, another count and pod named: the message follows, no Event.
+    pods += (stuck("w-4", NOW - 5, UNSCHEDULABLE.format(4), "Unschedulable"),)
+    more = plan_pool(observe(pods=pods, status=bad.status), PoolMemory())
+    assert pods_running(more)["message"].startswith("2 of 3 worker pods")
+    assert pods_running(more)["message"].endswith(UNSCHEDULABLE.format(4))
     assert more.events == ()
 
-    # A stuck pod being deleted is not the pool's trouble; the pool recovers with one Normal.
-    gone = PodView("w-3", PodPhase.TERMINATING, DECLARED, created_at=NOW, trouble=pull)
-    back = plan_pool(observe(pods=(pod("w-1"), gone), status=more.status), PoolMemory())
+    # A pod that needs the user (an image that cannot be pulled) is named before newer pods
+    # waiting for room, and a new cause is news: one Warning with its reason.
+    pods += (stuck("w-3", NOW - 10, PULL, "ImagePullBackOff"),)
+    pull = plan_pool(observe(pods=pods, status=more.status), PoolMemory())
+    assert (pods_running(pull)["reason"], pods_running(pull)["message"]) == (
+        "ImagePullBackOff",
+        f"3 of 4 worker pods cannot run now; {PULL}",
+    )
+    assert [(e.type, e.reason) for e in pull.events] == [(EventType.WARNING, "ImagePullBackOff")]
+
+    # Stuck pods being deleted are not the pool's trouble; the pool recovers with one Normal.
+    gone = tuple(replace(p, phase=PodPhase.TERMINATING) for p in pods[1:])
+    back = plan_pool(observe(pods=(pod("w-1"), *gone), status=pull.status), PoolMemory())
     assert (pods_running(back)["status"], pods_running(back)["reason"]) == ("True", "NoPodStuck")
     assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "NoPodStuck")]

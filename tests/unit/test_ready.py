@@ -23,14 +23,14 @@ def test_ready_when_every_condition_holds_and_names_them() -> None:
 
 
 def test_the_first_condition_that_does_not_hold_says_why() -> None:
-    stuck = c("PodsRunning", "False", "PodsNotRunning", "1 of 1 worker pods cannot run ...")
+    stuck = c("PodsRunning", "False", "Unschedulable", "1 of 1 worker pods cannot run ...")
     refused = c("PodsCreated", "False", "FailedCreate", "exceeded quota")
     verdict = ready_verdict(
         POOL, [c("Accepted", "True"), c("EnvironmentReady", "True"), stuck, refused]
     )
     assert not verdict.accepted
     assert (verdict.reason, verdict.message) == (
-        "PodsNotRunning",
+        "Unschedulable",
         "PodsRunning: 1 of 1 worker pods cannot run ...",
     )
     rejected = ready_verdict(POOL, [c("Accepted", "False", "ManagerNotFound", "no mgr")])

@@ -13,7 +13,7 @@ from workqueue_operator.k8s.labels import (
     RESIZE_FROM_ANNOTATION,
     SHAPE_LABEL,
 )
-from workqueue_operator.k8s.pod_trouble import pod_trouble
+from workqueue_operator.k8s.pod_trouble import diagnose_pod
 from workqueue_operator.k8s.pods import GPU_RESOURCE, WORKER_CONTAINER_NAME
 from workqueue_operator.scaling import PodPhase, PodView
 from workqueue_operator.scaling.inputs import ResizeState, ResizeView
@@ -122,6 +122,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         if terminated:
             finished_at = _timestamp(terminated.get("finishedAt"))
     worker = _worker_container((pod.get("spec") or {}).get("containers") or [])
+    trouble = diagnose_pod(pod, "worker pod")
     limits = ((worker or {}).get("resources") or {}).get("limits") or {}
     return PodView(
         name=metadata["name"],
@@ -132,7 +133,8 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         finished_at=finished_at,
         size=pod_size(limits),
         resize=resize_view(pod),
-        trouble=pod_trouble(pod, "worker pod"),
+        trouble="" if trouble is None else trouble.message,
+        trouble_reason="" if trouble is None else trouble.reason,
     )
 
 

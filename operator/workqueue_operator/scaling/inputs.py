@@ -232,6 +232,9 @@ class PodView:
     trouble: str = ""
     """Why it does not run and will not by itself, in the pod's own words (not schedulable, an
     image that cannot be pulled, a container that will not start); '' when nothing says so."""
+    trouble_reason: str = ""
+    """That cause in one CamelCase word as ``kubectl get pods`` shows it (``Unschedulable``,
+    ``ImagePullBackOff``, ``CrashLoopBackOff``, ...); '' with no trouble."""
 
 
 @dataclass(frozen=True, slots=True)

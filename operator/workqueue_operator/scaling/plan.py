@@ -254,7 +254,7 @@ def plan_pool(
         type_=PODS_RUNNING,
         verdict=stuck_pods_verdict(observation.pods),
         generation=observation.generation,
-        message_is_news=False,  # while stuck, the count and the pod named change: no new Event
+        message_is_news=False,  # a new cause (reason) is news; a new count or pod is not
     )
     events += stuck_events
     manager = observation.manager

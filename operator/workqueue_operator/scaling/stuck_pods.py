@@ -10,16 +10,23 @@ from workqueue_operator.api.acceptance import Verdict
 from workqueue_operator.scaling.inputs import LIVE_PHASES, PodView
 
 PODS_RUNNING = "PodsRunning"
-PODS_NOT_RUNNING = "PodsNotRunning"
+WAITING_FOR_ROOM = "Unschedulable"
+"""The one cause that may end by itself (a node frees room or is added); every other cause
+needs the user (an image, a secret, a command)."""
 
 
 def stuck_pods_verdict(pods: Sequence[PodView]) -> Verdict:
-    """False while a live pod says it cannot run: how many do, and the newest one's words
-    (what the user changes to mend it); True otherwise."""
+    """False while a live pod says it cannot run, with that pod's cause as the reason
+    (``Unschedulable``, ``ImagePullBackOff``, ``CrashLoopBackOff``, ...): how many do, and the
+    words of the pod to mend first (the newest of those whose cause needs the user, else the
+    newest); True otherwise."""
     live = [pod for pod in pods if pod.phase in LIVE_PHASES]
-    stuck = [pod for pod in live if pod.trouble]
+    stuck = [pod for pod in live if pod.trouble_reason]
     if not stuck:
         return Verdict(True, "NoPodStuck", "no worker pod says it cannot run")
-    newest = max(stuck, key=lambda pod: (pod.created_at, pod.name))
-    message = f"{len(stuck)} of {len(live)} worker pods cannot run now; {newest.trouble}"
-    return Verdict(False, PODS_NOT_RUNNING, message)
+    first = max(
+        stuck,
+        key=lambda pod: (pod.trouble_reason != WAITING_FOR_ROOM, pod.created_at, pod.name),
+    )
+    message = f"{len(stuck)} of {len(live)} worker pods cannot run now; {first.trouble}"
+    return Verdict(False, first.trouble_reason, message)
