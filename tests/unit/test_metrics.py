@@ -17,6 +17,7 @@ from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import BucketShape, CategoryRecommendation
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics
+from workqueue_operator.k8s.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.managers.status import queue_figures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 from workqueue_operator.wq.status_models import QueueStatus
@@ -29,6 +30,7 @@ EXPECTED_FAMILIES = {
     "workqueue_operator_pods_refused",
     "workqueue_operator_pod_resizes",
     "workqueue_operator_pods",
+    "workqueue_operator_pods_stuck",
     "workqueue_operator_manager_tasks",
     "workqueue_operator_manager_workers",
     "workqueue_operator_manager_reachable",
@@ -65,6 +67,7 @@ def exercise(m: OperatorMetrics) -> None:
     m.record_refused_pods("ns", "pool", 2)
     m.record_resizes("ns", "pool", {"requested": 2, "done": 1, "infeasible": 1})
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
+    m.set_stuck_pods("ns", "pool", {"ImagePullBackOff": 1})
     m.set_manager_figures("ns", "mgr", reachable=True, queue=QUEUE)
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
     m.set_buckets("ns", "pool", [BucketFigure("analysis", "0", 2 * 2**30, 1.0, 4 * 2**30, 0.8)])
@@ -208,6 +211,23 @@ def test_pool_pods_are_replaced_as_a_whole() -> None:
         )
         == 3
     )
+
+
+def test_stuck_pods_have_a_series_per_cause_zero_when_mended() -> None:
+    m = OperatorMetrics()
+    m.set_stuck_pods("ns", "p", {"ImagePullBackOff": 2, "Unschedulable": 1})
+    m.set_stuck_pods("ns", "p", {"Unschedulable": 3})
+
+    def stuck(reason: str) -> float | None:
+        return value(m, "workqueue_operator_pods_stuck", namespace="ns", pool="p", reason=reason)
+
+    assert (stuck("Unschedulable"), stuck("ImagePullBackOff"), stuck("CrashLoopBackOff")) == (
+        3,
+        0,
+        0,
+    )
+    reasons = {s["reason"] for s in series(m, "workqueue_operator_pods_stuck")}
+    assert reasons == set(LIVE_POD_TROUBLE_REASONS)
 
 
 def test_manager_figures_and_unreachable_drops_stale_queue_figures() -> None:

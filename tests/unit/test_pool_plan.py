@@ -355,15 +355,20 @@ def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning()
     # A pod that needs the user (an image that cannot be pulled) is named before newer pods
     # waiting for room, and a new cause is news: one Warning with its reason.
     pods += (stuck("w-3", NOW - 10, PULL, "ImagePullBackOff"),)
-    pull = plan_pool(observe(pods=pods, status=more.status), PoolMemory())
+    with_pull = observe(pods=pods, status=more.status)
+    pull = plan_pool(with_pull, PoolMemory())
     assert (pods_running(pull)["reason"], pods_running(pull)["message"]) == (
         "ImagePullBackOff",
         f"3 of 4 worker pods cannot run now; {PULL}",
     )
     assert [(e.type, e.reason) for e in pull.events] == [(EventType.WARNING, "ImagePullBackOff")]
+    stuck_counts = settle(with_pull, pull).figures.stuck  # workqueue_operator_pods_stuck
+    assert stuck_counts == {"Unschedulable": 2, "ImagePullBackOff": 1}
 
     # Stuck pods being deleted are not the pool's trouble; the pool recovers with one Normal.
     gone = tuple(replace(p, phase=PodPhase.TERMINATING) for p in pods[1:])
-    back = plan_pool(observe(pods=(pod("w-1"), *gone), status=pull.status), PoolMemory())
+    recovered = observe(pods=(pod("w-1"), *gone), status=pull.status)
+    back = plan_pool(recovered, PoolMemory())
     assert (pods_running(back)["status"], pods_running(back)["reason"]) == ("True", "NoPodStuck")
     assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "NoPodStuck")]
+    assert settle(recovered, back).figures.stuck == {}

@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import CategoryRecommendation
+from workqueue_operator.k8s.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.scaling.plan import PoolFigures
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 
@@ -124,6 +125,7 @@ class _Families(NamedTuple):
     pods_refused: CounterMetricFamily
     pod_resizes: CounterMetricFamily
     pods: GaugeMetricFamily
+    pods_stuck: GaugeMetricFamily
     manager_tasks: GaugeMetricFamily
     manager_workers: GaugeMetricFamily
     manager_reachable: GaugeMetricFamily
@@ -163,6 +165,12 @@ class _Families(NamedTuple):
                 f"{PREFIX}_pods",
                 "Worker pods of a pool by shape and phase, as the last reconcile saw them.",
                 labels=[*pool, "shape", "phase"],
+            ),
+            pods_stuck=GaugeMetricFamily(
+                f"{PREFIX}_pods_stuck",
+                "Live worker pods of a pool that say they cannot run, by cause (Unschedulable, "
+                "ImagePullBackOff, CrashLoopBackOff, ...), as the last reconcile saw them.",
+                labels=[*pool, "reason"],
             ),
             manager_tasks=GaugeMetricFamily(
                 f"{PREFIX}_manager_tasks",
@@ -237,6 +245,7 @@ class _ObjectCollector(Collector):
         self.pods_refused: dict[ObjectKey, float] = {}
         self.pod_resizes: dict[ObjectKey, dict[str, float]] = {}
         self.pods: dict[ObjectKey, dict[tuple[str, str], int]] = {}
+        self.pods_stuck: dict[ObjectKey, dict[str, int]] = {}
         self.managers: dict[ObjectKey, _Manager] = {}
         self.buckets: dict[ObjectKey, list[BucketFigure]] = {}
         self.waste: dict[ObjectKey, tuple[float, float]] = {}
@@ -261,6 +270,9 @@ class _ObjectCollector(Collector):
             for (ns, pool), counts in sorted(self.pods.items()):
                 for (shape, phase), n in sorted(counts.items()):
                     f.pods.add_metric([ns, pool, shape, phase], n)
+            for (ns, pool), stuck in sorted(self.pods_stuck.items()):
+                for reason, n in sorted(stuck.items()):
+                    f.pods_stuck.add_metric([ns, pool, reason], n)
             for (ns, name), manager in sorted(self.managers.items()):
                 f.manager_reachable.add_metric([ns, name], 1.0 if manager.reachable else 0.0)
                 if manager.queue is not None:
@@ -292,6 +304,7 @@ class _ObjectCollector(Collector):
             self.pods_refused.pop(key, None)
             self.pod_resizes.pop(key, None)
             self.pods.pop(key, None)
+            self.pods_stuck.pop(key, None)
             self.buckets.pop(key, None)
             self.waste.pop(key, None)
 
@@ -447,6 +460,16 @@ class OperatorMetrics:
                 (shape, phase): int(n) for (shape, phase), n in counts.items()
             }
 
+    def set_stuck_pods(self, namespace: str, pool: str, counts: Mapping[str, int]) -> None:
+        """A pool's live pods that say they cannot run now, ``{reason: count}``; every cause a
+        live pod can give is a series, 0 when no pod gives it (so a query has a series to show
+        before anything goes wrong, and an alert on a cause resolves when it is mended)."""
+        with self._objects.lock:
+            self._objects.pods_stuck[(namespace, pool)] = {
+                **dict.fromkeys(LIVE_POD_TROUBLE_REASONS, 0),
+                **{r: int(n) for r, n in counts.items()},
+            }
+
     def set_buckets(self, namespace: str, pool: str, buckets: Iterable[BucketFigure]) -> None:
         """A pool's bucket recommendations now (``buckets_from_recommendations(recs)``);
         replaces the previous ones. An empty iterable (sizing mode Fixed) drops them."""
@@ -472,12 +495,13 @@ class OperatorMetrics:
         recommendations: Iterable[CategoryRecommendation],
     ) -> None:
         """Everything one pass of a pool leaves: its scale actions by (direction, reason), its
-        refused creations, its pods, buckets and waste."""
+        refused creations, its pods (and those stuck), buckets and waste."""
         for (direction, reason), count in figures.scaled.items():
             self.record_scale(namespace, pool, direction, reason, count)
         self.record_refused_pods(namespace, pool, figures.refused)
         self.record_resizes(namespace, pool, figures.resizes)
         self.set_pool_pods(namespace, pool, figures.pods)
+        self.set_stuck_pods(namespace, pool, figures.stuck)
         self.set_buckets(namespace, pool, buckets_from_recommendations(recommendations))
         self.set_waste(
             namespace,

@@ -19,6 +19,8 @@ STUCK_CONTAINER_REASONS = {
 }
 """A container waiting for one of these will not start by itself; each to the cause it names
 (a failing pull alternates between ``ErrImagePull`` and ``ImagePullBackOff``: one cause)."""
+LIVE_POD_TROUBLE_REASONS = (UNSCHEDULABLE, *sorted(set(STUCK_CONTAINER_REASONS.values())))
+"""Every cause a pod that is not finished can give (an evicted pod has finished)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,11 @@ from workqueue_operator.scaling.inputs import (
 from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
 from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
 from workqueue_operator.scaling.resize_status import settle_resizes
-from workqueue_operator.scaling.stuck_pods import PODS_RUNNING, stuck_pods_verdict
+from workqueue_operator.scaling.stuck_pods import (
+    PODS_RUNNING,
+    stuck_pod_counts,
+    stuck_pods_verdict,
+)
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
 from workqueue_operator.sizing.recommend import bucket_shape, recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
@@ -389,6 +393,8 @@ class PoolFigures:
     waste_cores: float
     resizes: Mapping[str, int] = field(default_factory=dict)
     """In-place resizes of the pass by result (requested, done, deferred, ...)."""
+    stuck: Mapping[str, int] = field(default_factory=dict)
+    """Live pods that say they cannot run, by cause (the PodsRunning condition's reasons)."""
 
 
 @dataclass(frozen=True)
@@ -486,6 +492,7 @@ def settle_pool(
         waste_memory_mb=waste_mb,
         waste_cores=waste_cores,
         resizes=settled.counts,
+        stuck=stuck_pod_counts(observation.pods),
     )
     memory = replace(
         plan.memory,

@@ -21,7 +21,7 @@ def stuck_pods_verdict(pods: Sequence[PodView]) -> Verdict:
     words of the pod to mend first (the newest of those whose cause needs the user, else the
     newest); True otherwise."""
     live = [pod for pod in pods if pod.phase in LIVE_PHASES]
-    stuck = [pod for pod in live if pod.trouble_reason]
+    stuck = _stuck(live)
     if not stuck:
         return Verdict(True, "NoPodStuck", "no worker pod says it cannot run")
     first = max(
@@ -30,3 +30,15 @@ def stuck_pods_verdict(pods: Sequence[PodView]) -> Verdict:
     )
     message = f"{len(stuck)} of {len(live)} worker pods cannot run now; {first.trouble}"
     return Verdict(False, first.trouble_reason, message)
+
+
+def stuck_pod_counts(pods: Sequence[PodView]) -> dict[str, int]:
+    """How many live pods say they cannot run, by cause (``workqueue_operator_pods_stuck``)."""
+    counts: dict[str, int] = {}
+    for pod in _stuck(pods):
+        counts[pod.trouble_reason] = counts.get(pod.trouble_reason, 0) + 1
+    return counts
+
+
+def _stuck(pods: Sequence[PodView]) -> list[PodView]:
+    return [pod for pod in pods if pod.phase in LIVE_PHASES and pod.trouble_reason]
