@@ -12,7 +12,7 @@ import pytest
 from e2e.hostrunner import HostRunner
 
 from tests.cctools.manager import CategorySpec, ManagerFactory, TestManager
-from tests.harness import Cluster, wait_for
+from tests.harness import Cluster, wait_for, wait_for_passes
 from tests.manifests import external_manager, worker_pool
 from workqueue_operator.controllers import metrics
 
@@ -52,6 +52,11 @@ def pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     ).stdout
     items: list[dict[str, Any]] = json.loads(out)["items"]
     return items
+
+
+def live_pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+    """The pool's pods that are not being deleted."""
+    return [p for p in pods(cluster, namespace) if not p["metadata"].get("deletionTimestamp")]
 
 
 def tasks_lost_to_vanished_workers(log: Path) -> list[int]:
@@ -139,12 +144,7 @@ def test_pool_without_autoscale_follows_kubectl_scale(
     operator.apply(pool(max_workers=5, autoscale=False), namespace)
 
     def live(n: int) -> bool:
-        return (
-            len(
-                [p for p in pods(operator, namespace) if not p["metadata"].get("deletionTimestamp")]
-            )
-            == n
-        )
+        return len(live_pods(operator, namespace)) == n
 
     wait_for(lambda: live(0), timeout=30, what="no pods at replicas unset (= minWorkers 0)")
     operator.kubectl("scale", "wqpool", "workers", "--replicas=3", namespace=namespace)
@@ -154,3 +154,62 @@ def test_pool_without_autoscale_follows_kubectl_scale(
     wait_for(lambda: live(1), timeout=60, what="1 pod after kubectl scale --replicas=1")
     status = operator.get("wqpool", "workers", namespace)["status"]  # type: ignore[index]
     assert status["desiredReplicas"] == 1
+
+
+def test_a_suspended_pool_drains_without_losing_a_task_and_resumes(
+    operator: Cluster,
+    namespace: str,
+    host_runner: HostRunner,
+    manager_factory: ManagerFactory,
+    tmp_path: Path,
+) -> None:
+    """spec.suspend: the idle worker goes at once, the busy ones when their tasks are done (no
+    task put back), nothing is created for a backlog while suspended; false resumes."""
+    log = tmp_path / "transactions.log"
+    manager = manager_factory(transactions_log=log)
+    for _ in range(2):
+        manager.submit("sleep 8", cores=1, memory_mb=50, disk_mb=50)
+    operator.apply(external_manager(manager.port), namespace)
+    operator.apply(pool(min_workers=3, max_workers=5, idle_delay=600), namespace)
+
+    def live() -> list[dict[str, Any]]:
+        return live_pods(operator, namespace)
+
+    finished: list[Any] = []
+
+    def serve_until(done: Any, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            if (task := manager.wait(0.5)) is not None:
+                finished.append(task)
+
+    serve_until(
+        lambda: manager.stats()["tasks_running"] == 2 and len(live()) == 3,
+        "2 tasks running on a pool of 3 workers",
+    )
+    operator.kubectl(
+        "patch", "wqpool", "workers", "--type=merge", "-p", '{"spec":{"suspend":true}}',
+        namespace=namespace,
+    )  # fmt: skip
+    # The idle worker goes although it has been idle for less than idleDelaySeconds (600).
+    serve_until(lambda: len(live()) == 2, "the idle worker's pod deleted", timeout=30)
+    assert finished == [], "the tasks were still running when the idle worker went"
+    serve_until(lambda: len(finished) == 2, "both tasks done")
+    assert all(t.ok for t in finished), finished
+    serve_until(lambda: not live(), "the busy workers' pods deleted once idle")
+    assert tasks_lost_to_vanished_workers(log) == []
+    status: dict[str, Any] = operator.get("wqpool", "workers", namespace)["status"]  # type: ignore[index]
+    assert status["desiredReplicas"] == 0
+    assert status["desiredReason"].startswith("suspended (spec.suspend)")
+
+    # A backlog gets no pod while suspended, whatever minWorkers says.
+    manager.submit("true", cores=1, memory_mb=50, disk_mb=50)
+    wait_for_passes("WorkerPool", namespace, "workers", 3)
+    assert live() == []
+    operator.kubectl(
+        "patch", "wqpool", "workers", "--type=merge", "-p", '{"spec":{"suspend":false}}',
+        namespace=namespace,
+    )  # fmt: skip
+    serve_until(lambda: len(finished) == 3, "the task after the pool resumed")
+    assert finished[-1].ok

@@ -1,6 +1,6 @@
 """The scaling decision: scale-up by backlog and resources, clamps, step, pending pods,
-scale-down order, idle delay, cooldown, unreachable manager, autoscale off, other pools'
-workers, finished pods, crash loops, shapes, idempotency."""
+scale-down order, idle delay, cooldown, unreachable manager, autoscale off, suspended, other
+pools' workers, finished pods, crash loops, shapes, idempotency."""
 
 from __future__ import annotations
 
@@ -303,6 +303,44 @@ def test_autoscale_off_scale_down_takes_pending_and_idle_first_without_delays() 
     )
     assert waiting_for_busy.kind == DecisionKind.SCALE_DOWN_BLOCKED
     assert waiting_for_busy.delete == ()
+
+
+# Suspended
+
+
+def test_a_suspended_pool_creates_none_and_drains_pending_and_idle_at_once_never_busy() -> None:
+    pods = [pod("busy"), pod("idle"), pod("pending", PodPhase.PENDING)]
+    workers = [busy("busy"), idle("idle")]
+    suspended = decide(
+        suspended=True,
+        queue=[waiting(400)],
+        min_workers=5,
+        pods=pods,
+        workers=workers,
+        idle_for={"idle": 1.0},  # idle for a second: no idle delay, the user asked
+        last_scale_up=NOW,  # no cooldown either
+    )
+    assert suspended.create == {}
+    assert suspended.delete == ("pending", "idle")
+    assert suspended.desired_replicas == 0
+    assert suspended.reason.startswith("suspended (spec.suspend); want 0")
+    assert "1 surplus pods kept; not removable: 1 busy" in suspended.reason
+    # Manual pools too: replicas is not followed while suspended.
+    manual = decide(suspended=True, autoscale=False, replicas=6)
+    assert (manual.create, manual.desired_replicas) == ({}, 0)
+    # Resumed: the same pool scales from its backlog again.
+    resumed = decide(queue=[waiting(400)], min_workers=5, pods=pods, workers=workers)
+    assert resumed.create == {SHAPE.id: 47}
+
+
+def test_a_suspended_pool_whose_manager_is_unreachable_creates_none_and_deletes_none() -> None:
+    pods = [pod("a"), pod("b", PodPhase.PENDING)]
+    held = decide(suspended=True, pods=pods, reachable=False, min_workers=5)
+    assert (held.create, held.delete) == ({}, ())
+    assert held.reason.startswith("manager unreachable: holding at 2")
+    assert "no scale-up beyond 0 (suspended)" in held.reason
+    manual = decide(suspended=True, autoscale=False, replicas=6, reachable=False)
+    assert manual.create == {}
 
 
 # Other pools' workers

@@ -121,6 +121,7 @@ WORKER_POOL = Kind(
         PrinterColumn("Busy", "integer", ".status.workersBusy", "Workers running tasks"),
         PrinterColumn("Idle", "integer", ".status.workersIdle", "Workers with no task"),
         PrinterColumn("Ready", "string", _ready("Ready"), "Accepted, its environment ready"),
+        PrinterColumn("Suspend", "boolean", ".spec.suspend", "No pods wanted", priority=1),
         PrinterColumn("Reason", "string", ".status.desiredReason", "Why", priority=1),
         AGE,
     ),

@@ -175,6 +175,10 @@ class WorkerPoolSpec(CamelModel):
     """The most worker pods the pool has at once, whatever the backlog."""
     replicas: Annotated[int, Field(ge=0, le=100000)] | None = None
     """Worker pods wanted when autoscale is off (the scale subresource: kubectl scale, HPA)."""
+    suspend: bool = False
+    """Stop the pool without deleting it: no new pods, whatever minWorkers, replicas or the
+    backlog say; pending pods and idle workers are deleted at once, busy workers once their
+    tasks are done (never one with a task). false: the pool scales again."""
     worker: WorkerResources = Field(default_factory=WorkerResources)
     """Declared resources of one worker."""
     sizing: SizingSpec = Field(default_factory=SizingSpec)

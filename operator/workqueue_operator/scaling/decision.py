@@ -194,19 +194,20 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
 
     * Autoscale on: the waiting and running tasks need some workers per shape (packed by the
       manager's allocation rule); that total is clamped to [minWorkers, maxWorkers].
-      Autoscale off: ``replicas`` (or minWorkers), clamped the same way.
+      Autoscale off: ``replicas`` (or minWorkers), clamped the same way. Suspended: 0.
     * Pending and Running pods are capacity (Pending ones are coming: no duplicates);
       Terminating and finished pods are not.
     * Scale-up: at most ``scale_up_step`` pods per decision, never above maxWorkers (counting
       pods of other shapes); none while recent pods crash-loop.
     * Scale-down, only of surplus pods: see :mod:`~workqueue_operator.scaling.scaledown` for the
       order. Autoscale on: not within the cooldown after a scale-up, and an idle worker must
-      have been idle for the idle delay. Autoscale off follows ``replicas`` without either
-      delay (the user asked for the number), but still never removes a busy worker.
+      have been idle for the idle delay. Autoscale off follows ``replicas``, and a suspended
+      pool 0, without either delay (the user asked for the number), but still never removes a
+      busy worker.
     * Manager unreachable: hold. No scale-down (which workers are busy is unknown); autoscale
       on: no scale-up beyond minWorkers (the backlog is unknown); autoscale off: scale-up to
       ``replicas`` all the same (the user asked for the number; it needs no word from the
-      manager).
+      manager); suspended: no scale-up.
     * Finished pods are cleaned up in every case: their worker has exited.
     """
     policy, now = inputs.policy, inputs.now
@@ -239,7 +240,10 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
     pods_text = _describe_pods(inputs.pods, live, len(others), workers)
 
     need = backlog_need(inputs.queue, policy.shapes)
-    if policy.autoscale:
+    if policy.suspended:
+        wanted = target = 0
+        demand_text = "suspended (spec.suspend)"
+    elif policy.autoscale:
         wanted = need.workers
         target = _clamp(wanted, policy)
         demand_text = _describe_need(need) + _describe_clamp(wanted, policy)
@@ -341,13 +345,13 @@ def _plan_scale_down(
     surplus = sum(count for _, count in groups)
     cooldown_left = (
         inputs.last_scale_up + policy.cooldown_seconds - now
-        if policy.autoscale and inputs.last_scale_up is not None
+        if policy.sizes_itself and inputs.last_scale_up is not None
         else 0.0
     )
     if not surplus or cooldown_left > 0:
         return _ScaleDown((), (), surplus, cooldown_left)
     rules = RemovalRules(
-        idle_delay_seconds=policy.idle_delay_seconds if policy.autoscale else 0.0,
+        idle_delay_seconds=policy.idle_delay_seconds if policy.sizes_itself else 0.0,
         connect_grace_seconds=policy.connect_grace_seconds,
     )
     chosen: list[Candidate] = []
@@ -420,7 +424,9 @@ def _hold(
 ) -> ScalingDecision:
     """The decision while the manager cannot be reached: keep what exists; reach minWorkers, or
     with autoscale off the declared replicas."""
-    if policy.autoscale or policy.replicas is None:
+    if policy.suspended:
+        floor, floor_name = 0, "0 (suspended)"
+    elif policy.autoscale or policy.replicas is None:
         floor, floor_name = policy.min_workers, f"minWorkers {policy.min_workers}"
     else:
         floor = _clamp(policy.replicas, policy)

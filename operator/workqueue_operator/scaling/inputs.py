@@ -51,6 +51,8 @@ class PoolPolicy:
     autoscale: bool = True
     replicas: int | None = None
     """Pods wanted when ``autoscale`` is off; ``None`` means ``min_workers``."""
+    suspended: bool = False
+    """``spec.suspend``: no pod wanted, whatever the other figures say."""
     scale_up_step: int = 10
     cooldown_seconds: float = 30.0
     idle_delay_seconds: float = 60.0
@@ -85,6 +87,13 @@ class PoolPolicy:
             raise ValueError(f"crash-loop failures must be >= 1, got {self.crash_loop_failures}")
 
     @property
+    def sizes_itself(self) -> bool:
+        """Whether the pool sizes itself from the backlog (autoscale on, not suspended): then
+        the cooldown and the idle delay hold scale-down back; a number the user asked for
+        (``replicas``, ``suspended``) is followed without them."""
+        return self.autoscale and not self.suspended
+
+    @property
     def default_shape(self) -> WorkerShape:
         """The shape of pods whose backlog does not say otherwise."""
         return self.shapes[0]
@@ -111,6 +120,7 @@ class PoolPolicy:
             shapes=tuple(shapes) or (declared_shape(spec.worker),),
             autoscale=spec.autoscale.enabled,
             replicas=spec.replicas,
+            suspended=spec.suspend,
             scale_up_step=spec.autoscale.scale_up_step,
             cooldown_seconds=float(spec.autoscale.cooldown_seconds),
             idle_delay_seconds=float(spec.autoscale.idle_delay_seconds),
