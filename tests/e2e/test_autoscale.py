@@ -184,9 +184,11 @@ def test_a_suspended_pool_drains_without_losing_a_task_and_resumes(
             if (task := manager.wait(0.5)) is not None:
                 finished.append(task)
 
+    # All three workers connected: a Running pod whose worker has not connected yet would be
+    # kept for the connect grace (5 minutes), suspended or not.
     serve_until(
-        lambda: manager.stats()["tasks_running"] == 2 and len(live()) == 3,
-        "2 tasks running on a pool of 3 workers",
+        lambda: manager.stats()["tasks_running"] == 2 and manager.stats()["workers_connected"] == 3,
+        "2 tasks running on a pool of 3 connected workers",
     )
     operator.kubectl(
         "patch", "wqpool", "workers", "--type=merge", "-p", '{"spec":{"suspend":true}}',
@@ -194,7 +196,7 @@ def test_a_suspended_pool_drains_without_losing_a_task_and_resumes(
     )  # fmt: skip
     # The idle worker goes although it has been idle for less than idleDelaySeconds (600).
     serve_until(lambda: len(live()) == 2, "the idle worker's pod deleted", timeout=30)
-    assert finished == [], "the tasks were still running when the idle worker went"
+    assert finished == [], "the tasks were still running when the idle worker went"  # sleep 8
     serve_until(lambda: len(finished) == 2, "both tasks done")
     assert all(t.ok for t in finished), finished
     serve_until(lambda: not live(), "the busy workers' pods deleted once idle")

@@ -17,8 +17,8 @@ from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import BucketShape, CategoryRecommendation
 from workqueue_operator.controllers import metrics
 from workqueue_operator.controllers.metrics import BucketFigure, OperatorMetrics
-from workqueue_operator.k8s.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.managers.status import queue_figures
+from workqueue_operator.values.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 from workqueue_operator.wq.status_models import QueueStatus
 

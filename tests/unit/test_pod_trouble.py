@@ -6,6 +6,7 @@ from typing import Any
 
 from workqueue_operator.k8s.observe import pod_view
 from workqueue_operator.k8s.pod_trouble import diagnose_pod, newest_pod, pod_trouble
+from workqueue_operator.values.pod_trouble import PodTrouble
 
 
 def pod(name: str, status: dict[str, Any], created: str = "2026-12-07T10:00:00Z") -> dict[str, Any]:
@@ -80,13 +81,12 @@ def test_the_newest_pod_not_being_deleted_is_the_one_read() -> None:
 def test_a_worker_pods_view_carries_its_trouble() -> None:
     status = waiting("ErrImagePull", 'failed to pull and unpack image "nowhere/worker:1"')
     view = pod_view(pod("pool-c1m512d1024-ab12cd", status))
-    assert view.trouble == (
+    assert view.trouble == PodTrouble(
+        "ImagePullBackOff",
         "worker pod pool-c1m512d1024-ab12cd: container manager ErrImagePull: "
-        'failed to pull and unpack image "nowhere/worker:1"'
+        'failed to pull and unpack image "nowhere/worker:1"',
     )
-    assert view.trouble_reason == "ImagePullBackOff"
-    fine = pod_view(pod("pool-c1m512d1024-ab12ce", {"phase": "Pending"}))
-    assert (fine.trouble, fine.trouble_reason) == ("", "")
+    assert pod_view(pod("pool-c1m512d1024-ab12ce", {"phase": "Pending"})).trouble is None
 
 
 def test_each_cause_has_the_reason_kubectl_shows_and_a_failing_pull_is_one_cause() -> None:
@@ -99,6 +99,10 @@ def test_each_cause_has_the_reason_kubectl_shows_and_a_failing_pull_is_one_cause
         "conditions": [{"type": "PodScheduled", "status": "False", "message": "0/1 nodes"}],
     }
     assert reason(unschedulable) == "Unschedulable"
+    gated = {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}
+    assert reason({"phase": "Pending", "conditions": [gated]}) == "SchedulingGated"
+    assert reason(waiting("RunContainerError")) == "RunContainerError"
+    assert reason(waiting("ErrImageNeverPull")) == "ErrImageNeverPull"
     # The kubelet alternates between these two while a pull keeps failing: one reason.
     assert reason(waiting("ErrImagePull")) == reason(waiting("ImagePullBackOff"))
     assert reason(waiting("ImagePullBackOff")) == "ImagePullBackOff"

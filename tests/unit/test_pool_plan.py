@@ -21,6 +21,7 @@ from workqueue_operator.scaling.plan import (
     plan_pool,
     settle_pool,
 )
+from workqueue_operator.values.pod_trouble import PodTrouble
 from workqueue_operator.values.samples import Sample
 from workqueue_operator.wq.status_models import CategoryStatus, WorkerStatus
 
@@ -113,6 +114,16 @@ def test_a_backlog_creates_pods_of_the_declared_shape_and_says_scale_up() -> Non
     assert result.figures.scaled == {("up", "ScaleUp"): 4}
     created = next(c for c in result.status["conditions"] if c["type"] == "PodsCreated")
     assert created["status"] == "True"
+
+
+def test_a_suspended_spec_creates_nothing_for_a_backlog_and_says_so() -> None:
+    backlog = (category("a", waiting=4),)
+    observation = observe(spec(suspend=True, minWorkers=2), categories=backlog)
+    plan = plan_pool(observation, PoolMemory())
+    assert (plan.creates, plan.deletes) == ((), ())
+    result = settle(observation, plan)
+    assert result.status["desiredReplicas"] == 0
+    assert result.status["desiredReason"].startswith("suspended (spec.suspend)")
 
 
 def test_idle_workers_past_the_delay_are_deleted_as_scale_down_never_busy_ones() -> None:
@@ -319,9 +330,8 @@ def test_pods_killed_after_their_worker_connected_are_replaced_not_taken_for_a_c
 
 
 def stuck(name: str, created_at: float, why: str, reason: str) -> PodView:
-    return PodView(
-        name, PodPhase.PENDING, DECLARED, created_at=created_at, trouble=why, trouble_reason=reason
-    )
+    trouble = PodTrouble(reason, why)
+    return PodView(name, PodPhase.PENDING, DECLARED, created_at=created_at, trouble=trouble)
 
 
 def pods_running(plan: PoolPlan) -> dict[str, Any]:
@@ -364,6 +374,20 @@ def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning()
     assert [(e.type, e.reason) for e in pull.events] == [(EventType.WARNING, "ImagePullBackOff")]
     stuck_counts = settle(with_pull, pull).figures.stuck  # workqueue_operator_pods_stuck
     assert stuck_counts == {"Unschedulable": 2, "ImagePullBackOff": 1}
+
+    # A newer pod with another cause that needs the user does not take the reason over while
+    # the pod of the cause said is still stuck (no Event); once that one is gone, it does.
+    loop = stuck(
+        "w-5", NOW - 1, "worker pod w-5: container worker CrashLoopBackOff", "CrashLoopBackOff"
+    )
+    with_loop = plan_pool(observe(pods=(*pods, loop), status=pull.status), PoolMemory())
+    assert (pods_running(with_loop)["reason"], with_loop.events) == ("ImagePullBackOff", ())
+    assert pods_running(with_loop)["message"] == f"4 of 5 worker pods cannot run now; {PULL}"
+    loop_only = plan_pool(observe(pods=(*pods[:3], loop), status=pull.status), PoolMemory())
+    assert pods_running(loop_only)["reason"] == "CrashLoopBackOff"
+    assert [(e.type, e.reason) for e in loop_only.events] == [
+        (EventType.WARNING, "CrashLoopBackOff")
+    ]
 
     # Stuck pods being deleted are not the pool's trouble; the pool recovers with one Normal.
     gone = tuple(replace(p, phase=PodPhase.TERMINATING) for p in pods[1:])

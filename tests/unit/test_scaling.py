@@ -21,6 +21,7 @@ from workqueue_operator.scaling import (
     WorkerView,
     decide_scaling,
 )
+from workqueue_operator.values.pod_trouble import PodTrouble
 
 NOW = 10_000.0
 SHAPE = WorkerShape.of(cores=4, memory_mb=8192, disk_mb=16384)
@@ -333,14 +334,18 @@ def test_a_suspended_pool_creates_none_and_drains_pending_and_idle_at_once_never
     assert resumed.create == {SHAPE.id: 47}
 
 
-def test_a_suspended_pool_whose_manager_is_unreachable_creates_none_and_deletes_none() -> None:
-    pods = [pod("a"), pod("b", PodPhase.PENDING)]
+def test_a_suspended_pool_whose_manager_is_unreachable_deletes_only_pods_that_cannot_run() -> None:
+    cannot = dataclasses.replace(
+        pod("stuck", PodPhase.PENDING), trouble=PodTrouble("ImagePullBackOff", "no image")
+    )
+    pods = [pod("a"), pod("b", PodPhase.PENDING), cannot]
     held = decide(suspended=True, pods=pods, reachable=False, min_workers=5)
-    assert (held.create, held.delete) == ({}, ())
-    assert held.reason.startswith("manager unreachable: holding at 2")
-    assert "no scale-up beyond 0 (suspended)" in held.reason
+    assert (held.create, held.delete) == ({}, ("stuck",))  # no worker runs in it
+    assert held.desired_replicas == 2
+    assert held.reason.startswith("suspended (spec.suspend), manager unreachable: holding at 2")
+    assert held.reason.endswith("; deleting 1 that cannot run")
     manual = decide(suspended=True, autoscale=False, replicas=6, reachable=False)
-    assert manual.create == {}
+    assert (manual.create, manual.kind) == ({}, DecisionKind.MANAGER_UNREACHABLE)
 
 
 # Other pools' workers

@@ -41,8 +41,8 @@ from prometheus_client.registry import Collector
 
 from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import CategoryRecommendation
-from workqueue_operator.k8s.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.scaling.plan import PoolFigures
+from workqueue_operator.values.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.wq.measurements import BYTES_PER_MB
 
 log = logging.getLogger(__name__)

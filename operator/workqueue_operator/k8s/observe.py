@@ -122,7 +122,6 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         if terminated:
             finished_at = _timestamp(terminated.get("finishedAt"))
     worker = _worker_container((pod.get("spec") or {}).get("containers") or [])
-    trouble = diagnose_pod(pod, "worker pod")
     limits = ((worker or {}).get("resources") or {}).get("limits") or {}
     return PodView(
         name=metadata["name"],
@@ -133,8 +132,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         finished_at=finished_at,
         size=pod_size(limits),
         resize=resize_view(pod),
-        trouble="" if trouble is None else trouble.message,
-        trouble_reason="" if trouble is None else trouble.reason,
+        trouble=diagnose_pod(pod, "worker pod"),
     )
 
 

@@ -4,33 +4,15 @@ evicted, not schedulable, or a container that will not start by itself. Pure."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-UNSCHEDULABLE = "Unschedulable"
-EVICTED = "Evicted"
-STUCK_CONTAINER_REASONS = {
-    "ErrImagePull": "ImagePullBackOff",
-    "ImagePullBackOff": "ImagePullBackOff",
-    "InvalidImageName": "InvalidImageName",
-    "CreateContainerConfigError": "CreateContainerConfigError",
-    "CreateContainerError": "CreateContainerError",
-    "CrashLoopBackOff": "CrashLoopBackOff",
-}
-"""A container waiting for one of these will not start by itself; each to the cause it names
-(a failing pull alternates between ``ErrImagePull`` and ``ImagePullBackOff``: one cause)."""
-LIVE_POD_TROUBLE_REASONS = (UNSCHEDULABLE, *sorted(set(STUCK_CONTAINER_REASONS.values())))
-"""Every cause a pod that is not finished can give (an evicted pod has finished)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PodTrouble:
-    """Why a pod does not run: ``reason``, one CamelCase word as ``kubectl get pods`` shows it
-    (``Unschedulable``, ``ImagePullBackOff``, ``CrashLoopBackOff``, ...), and ``message``, the
-    pod's own words with its name."""
-
-    reason: str
-    message: str
+from workqueue_operator.values.pod_trouble import (
+    EVICTED,
+    SCHEDULING_GATED,
+    STUCK_CONTAINER_REASONS,
+    UNSCHEDULABLE,
+    PodTrouble,
+)
 
 
 def newest_pod(pods: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -67,6 +49,8 @@ def diagnose_pod(pod: Mapping[str, Any], what: str) -> PodTrouble | None:
         for condition in status.get("conditions") or []:
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
                 why = condition.get("message") or condition.get("reason") or "no message"
+                if condition.get("reason") == SCHEDULING_GATED:
+                    return PodTrouble(SCHEDULING_GATED, f"{what} {name} is gated: {why}")
                 return PodTrouble(UNSCHEDULABLE, f"{what} {name} cannot be scheduled: {why}")
     statuses = [
         *(status.get("initContainerStatuses") or []),
@@ -74,12 +58,13 @@ def diagnose_pod(pod: Mapping[str, Any], what: str) -> PodTrouble | None:
     ]
     for container in statuses:
         waiting = (container.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason in STUCK_CONTAINER_REASONS:
+        reason = str(waiting.get("reason") or "")
+        cause = STUCK_CONTAINER_REASONS.get(reason)
+        if cause is not None:
             detail = f": {waiting['message']}" if waiting.get("message") else ""
             detail += _last_exit(container)
             message = f"{what} {name}: container {container.get('name')} {reason}{detail}"
-            return PodTrouble(STUCK_CONTAINER_REASONS[reason], message)
+            return PodTrouble(cause, message)
     return None
 
 

@@ -207,7 +207,7 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
     * Manager unreachable: hold. No scale-down (which workers are busy is unknown); autoscale
       on: no scale-up beyond minWorkers (the backlog is unknown); autoscale off: scale-up to
       ``replicas`` all the same (the user asked for the number; it needs no word from the
-      manager); suspended: no scale-up.
+      manager). Suspended: no scale-up, and only pods that say they cannot run are deleted.
     * Finished pods are cleaned up in every case: their worker has exited.
     """
     policy, now = inputs.policy, inputs.now
@@ -223,6 +223,13 @@ def decide_scaling(inputs: ScalingInputs) -> ScalingDecision:
     others = [pod for pod in live if pod.shape_id not in live_by_shape]
     room = max(0, policy.max_workers - len(live))
 
+    if not inputs.manager_reachable and policy.suspended:
+        return _hold_suspended(
+            finished=finished,
+            live=live,
+            live_by_shape=live_by_shape,
+            pods_text=_describe_pods(inputs.pods, live, len(others), None),
+        )
     if not inputs.manager_reachable:
         return _hold(
             policy,
@@ -345,13 +352,13 @@ def _plan_scale_down(
     surplus = sum(count for _, count in groups)
     cooldown_left = (
         inputs.last_scale_up + policy.cooldown_seconds - now
-        if policy.sizes_itself and inputs.last_scale_up is not None
+        if policy.follows_backlog and inputs.last_scale_up is not None
         else 0.0
     )
     if not surplus or cooldown_left > 0:
         return _ScaleDown((), (), surplus, cooldown_left)
     rules = RemovalRules(
-        idle_delay_seconds=policy.idle_delay_seconds if policy.sizes_itself else 0.0,
+        idle_delay_seconds=policy.idle_delay_seconds if policy.follows_backlog else 0.0,
         connect_grace_seconds=policy.connect_grace_seconds,
     )
     chosen: list[Candidate] = []
@@ -424,9 +431,7 @@ def _hold(
 ) -> ScalingDecision:
     """The decision while the manager cannot be reached: keep what exists; reach minWorkers, or
     with autoscale off the declared replicas."""
-    if policy.suspended:
-        floor, floor_name = 0, "0 (suspended)"
-    elif policy.autoscale or policy.replicas is None:
+    if policy.autoscale or policy.replicas is None:
         floor, floor_name = policy.min_workers, f"minWorkers {policy.min_workers}"
     else:
         floor = _clamp(policy.replicas, policy)
@@ -453,5 +458,37 @@ def _hold(
         desired_replicas=target,
         desired_by_shape=desired,
         kind=DecisionKind.MANAGER_UNREACHABLE,
+        reason=_with_cleanup(reason, finished),
+    )
+
+
+def _hold_suspended(
+    *,
+    finished: FinishedPods,
+    live: Sequence[PodView],
+    live_by_shape: Mapping[str, Sequence[PodView]],
+    pods_text: str,
+) -> ScalingDecision:
+    """A suspended pool's decision while the manager cannot be reached: create none, delete the
+    pods that say they cannot run (no worker runs in them: unschedulable, an image that cannot
+    be pulled) and keep the others (which of their workers are busy is unknown)."""
+    stuck = tuple(pod.name for pod in live if pod.trouble is not None)
+    kept = len(live) - len(stuck)
+    reason = (
+        f"suspended (spec.suspend), manager unreachable: holding at {kept} (no scale-down of "
+        f"pods that may run a task); have {pods_text}"
+    )
+    if stuck:
+        reason += f"; deleting {len(stuck)} that cannot run"
+    return ScalingDecision(
+        create={},
+        delete=stuck,
+        delete_finished=finished.to_delete,
+        desired_replicas=kept,
+        desired_by_shape={
+            sid: sum(1 for pod in pods if pod.trouble is None)
+            for sid, pods in live_by_shape.items()
+        },
+        kind=DecisionKind.SCALE_DOWN if stuck else DecisionKind.MANAGER_UNREACHABLE,
         reason=_with_cleanup(reason, finished),
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workqueue_operator.api.pool import SizingMode, UpdateMode, WorkerPoolSpec, WorkerResources
+from workqueue_operator.values.pod_trouble import PodTrouble
 from workqueue_operator.values.quantities import quantity_to_mb
 from workqueue_operator.values.shapes import WorkerShape
 
@@ -87,8 +88,8 @@ class PoolPolicy:
             raise ValueError(f"crash-loop failures must be >= 1, got {self.crash_loop_failures}")
 
     @property
-    def sizes_itself(self) -> bool:
-        """Whether the pool sizes itself from the backlog (autoscale on, not suspended): then
+    def follows_backlog(self) -> bool:
+        """Whether the pool follows the manager's backlog (autoscale on, not suspended): then
         the cooldown and the idle delay hold scale-down back; a number the user asked for
         (``replicas``, ``suspended``) is followed without them."""
         return self.autoscale and not self.suspended
@@ -239,12 +240,10 @@ class PodView:
     finished_at: float | None = None
     size: WorkerShape | None = None
     resize: ResizeView = ResizeView()
-    trouble: str = ""
-    """Why it does not run and will not by itself, in the pod's own words (not schedulable, an
-    image that cannot be pulled, a container that will not start); '' when nothing says so."""
-    trouble_reason: str = ""
-    """That cause in one CamelCase word as ``kubectl get pods`` shows it (``Unschedulable``,
-    ``ImagePullBackOff``, ``CrashLoopBackOff``, ...); '' with no trouble."""
+    trouble: PodTrouble | None = None
+    """Why it does not run and will not by itself: the cause as ``kubectl get pods`` shows it
+    (not schedulable, an image that cannot be pulled, a container that will not start) and the
+    pod's own words; None when nothing says so."""
 
 
 @dataclass(frozen=True, slots=True)

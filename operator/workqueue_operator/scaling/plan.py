@@ -49,11 +49,7 @@ from workqueue_operator.scaling.inputs import (
 from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
 from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
 from workqueue_operator.scaling.resize_status import settle_resizes
-from workqueue_operator.scaling.stuck_pods import (
-    PODS_RUNNING,
-    stuck_pod_counts,
-    stuck_pods_verdict,
-)
+from workqueue_operator.scaling.stuck_pods import pods_running_condition, stuck_pod_counts
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
 from workqueue_operator.sizing.recommend import bucket_shape, recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
@@ -253,12 +249,10 @@ def plan_pool(
             generation=observation.generation,
         )
         events += telemetry_event
-    conditions, stuck_events = condition_news(
+    conditions, stuck_events = pods_running_condition(
         {**observation.status, "conditions": conditions},
-        type_=PODS_RUNNING,
-        verdict=stuck_pods_verdict(observation.pods),
+        observation.pods,
         generation=observation.generation,
-        message_is_news=False,  # a new cause (reason) is news; a new count or pod is not
     )
     events += stuck_events
     manager = observation.manager
@@ -326,9 +320,11 @@ def plan_pool(
     deletes: tuple[DeletePod, ...] = ()
     if manager.located:
         if observation.environment.accepted:
-            # A recreated pod's replacement first: the decision counted the pod as it.
+            # A recreated pod's replacement first: the decision counted the pod as it (none
+            # for a suspended pool, which wants no pod).
+            replaced = () if policy.suspended else inplace.recreate
             creates = (
-                *(CreatePods(r.shape, 1) for r in inplace.recreate),
+                *(CreatePods(r.shape, 1) for r in replaced),
                 *(
                     CreatePods(shape, count)
                     for shape_id, count in decision.create.items()

@@ -4,41 +4,72 @@ that will not start). Without it a pool whose pods can never run only shows them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from workqueue_operator.api.acceptance import Verdict
+from workqueue_operator.api.acceptance import Event, Verdict, condition_news
 from workqueue_operator.scaling.inputs import LIVE_PHASES, PodView
+from workqueue_operator.values.pod_trouble import PodTrouble
 
 PODS_RUNNING = "PodsRunning"
-WAITING_FOR_ROOM = "Unschedulable"
-"""The one cause that may end by itself (a node frees room or is added); every other cause
-needs the user (an image, a secret, a command)."""
 
 
-def stuck_pods_verdict(pods: Sequence[PodView]) -> Verdict:
-    """False while a live pod says it cannot run, with that pod's cause as the reason
+def pods_running_condition(
+    status: Mapping[str, Any], pods: Sequence[PodView], *, generation: int | None
+) -> tuple[list[dict[str, Any]], list[Event]]:
+    """The status's conditions with PodsRunning set from ``pods``, and the Event its change is
+    worth: a Warning when it turns False or its cause changes (not when only the count or the
+    pod named changes), a Normal one when it turns True again."""
+    said = next(
+        (
+            c.get("reason")
+            for c in status.get("conditions") or []
+            if c.get("type") == PODS_RUNNING and c.get("status") == "False"
+        ),
+        None,
+    )
+    return condition_news(
+        status,
+        type_=PODS_RUNNING,
+        verdict=stuck_pods_verdict(pods, said),
+        generation=generation,
+        message_is_news=False,
+    )
+
+
+def stuck_pods_verdict(pods: Sequence[PodView], said: str | None = None) -> Verdict:
+    """False while a live pod says it cannot run, with a pod's cause as the reason
     (``Unschedulable``, ``ImagePullBackOff``, ``CrashLoopBackOff``, ...): how many do, and the
-    words of the pod to mend first (the newest of those whose cause needs the user, else the
-    newest); True otherwise."""
-    live = [pod for pod in pods if pod.phase in LIVE_PHASES]
-    stuck = _stuck(live)
+    words of the pod to mend first; True otherwise. That pod is one whose cause needs the user
+    (an image, a Secret, a command) before one waiting for room; among those, one whose cause
+    is the one the condition says now (``said``, its reason), so that pods of two causes do not
+    turn it from one to the other with each new pod; then the newest."""
+    stuck = _stuck(pods)
     if not stuck:
         return Verdict(True, "NoPodStuck", "no worker pod says it cannot run")
-    first = max(
+    _, trouble = max(
         stuck,
-        key=lambda pod: (pod.trouble_reason != WAITING_FOR_ROOM, pod.created_at, pod.name),
+        key=lambda found: (
+            found[1].needs_the_user,
+            found[1].reason == said,
+            found[0].created_at,
+            found[0].name,
+        ),
     )
-    message = f"{len(stuck)} of {len(live)} worker pods cannot run now; {first.trouble}"
-    return Verdict(False, first.trouble_reason, message)
+    live = sum(1 for pod in pods if pod.phase in LIVE_PHASES)
+    message = f"{len(stuck)} of {live} worker pods cannot run now; {trouble.message}"
+    return Verdict(False, trouble.reason, message)
 
 
 def stuck_pod_counts(pods: Sequence[PodView]) -> dict[str, int]:
     """How many live pods say they cannot run, by cause (``workqueue_operator_pods_stuck``)."""
     counts: dict[str, int] = {}
-    for pod in _stuck(pods):
-        counts[pod.trouble_reason] = counts.get(pod.trouble_reason, 0) + 1
+    for _, trouble in _stuck(pods):
+        counts[trouble.reason] = counts.get(trouble.reason, 0) + 1
     return counts
 
 
-def _stuck(pods: Sequence[PodView]) -> list[PodView]:
-    return [pod for pod in pods if pod.phase in LIVE_PHASES and pod.trouble_reason]
+def _stuck(pods: Sequence[PodView]) -> list[tuple[PodView, PodTrouble]]:
+    return [
+        (pod, pod.trouble) for pod in pods if pod.phase in LIVE_PHASES and pod.trouble is not None
+    ]
