@@ -20,7 +20,12 @@ from workqueue_operator.sizing.strategies.adaptive import (
 )
 from workqueue_operator.sizing.strategies.base import FixedPolicy, StrategyConfig
 from workqueue_operator.sizing.strategies.ladder_dp import merge_levels, optimal_ladder
-from workqueue_operator.sizing.strategies.records import next_record, record_excesses, record_rate
+from workqueue_operator.sizing.strategies.records import (
+    next_record,
+    position_weighted_excesses,
+    record_excesses,
+    record_rate,
+)
 from workqueue_operator.values.samples import Sample, TaskResult
 
 MACHINE = Allocation(16, 1000, 1000)
@@ -161,6 +166,21 @@ def test_record_excesses_are_relative_to_the_running_maximum() -> None:
     assert list(excesses) == [1.0, 0.5]
     assert list(weights) == [3, 5]
     assert len(record_excesses(arr(0, 4), arr(1, 1))[0]) == 0  # no ratio to a maximum of 0
+
+
+def test_a_records_weight_is_divided_by_the_chance_of_a_record_at_its_position() -> None:
+    # records at the 3rd (chance 1/3) and 5th (chance 1/5) task
+    excesses, weights = position_weighted_excesses(arr(10, 5, 20, 15, 30, 0), arr(1, 2, 3, 4, 5, 6))
+    assert list(excesses) == [1.0, 0.5]
+    assert list(weights) == [3 * 3, 5 * 5]
+    assert len(position_weighted_excesses(arr(7), arr(1))[0]) == 0
+    # so where the next record lands follows the later records more than the early ones
+    ones = np.ones(6)
+    values, masses = next_record(arr(100, 300, 300, 300, 300, 330), ones, ones)
+    assert list(values) == pytest.approx(
+        [330 * 3, 330 * 1.1]
+    )  # +200 % at the 2nd, +10 % at the 6th
+    assert masses[1] / masses[0] == pytest.approx(6 / 2)
 
 
 def test_the_record_rate_fades_with_recency() -> None:

@@ -45,7 +45,11 @@ from workqueue_operator.sizing.strategies.history import (
     histogram,
 )
 from workqueue_operator.sizing.strategies.ladder_dp import MAX_LEVELS, merge_levels, optimal_ladder
-from workqueue_operator.sizing.strategies.records import next_record, record_excesses, records
+from workqueue_operator.sizing.strategies.records import (
+    excesses_to_learn,
+    next_record,
+    records,
+)
 from workqueue_operator.sizing.strategies.shift import shift_length
 from workqueue_operator.values.samples import Sample
 
@@ -67,6 +71,10 @@ class AdaptiveSettings:
     memory a failed attempt wastes, so the memory-optimal ladder charges nothing more."""
     records: bool = True
     """Model new records (:mod:`.records`): mass above the maximum, a ladder above the top."""
+    records_by_position: bool = True
+    """Weigh each record by its position in the history (so the first tasks' records do not set
+    the headroom for the rest: :func:`.records.position_weighted_excesses`); False: every record
+    alike."""
     growth: float = 2.0
     """Factor a retry grows a value by above every known rung (CCTools' increase rate)."""
     first_on_machine: int = 1
@@ -194,9 +202,12 @@ def learn(
             above.append(())
             continue
         found = records(values) if len(values) >= 2 else None
-        beyond = next_record(values, weights, recency, found)
+        by_position = settings.records_by_position
+        beyond = next_record(values, weights, recency, found, by_position=by_position)
         within.append(histogram_ladder(counted, max_rungs, cost, beyond))
-        excesses, excess_weights = record_excesses(values, weights, found)
+        excesses, excess_weights = excesses_to_learn(
+            values, weights, found, by_position=by_position
+        )
         above.append(ladder(within[-1][-1] * (1 + excesses), excess_weights, max_rungs, cost))
     return (within[0], within[1], within[2]), (above[0], above[1], above[2])
 

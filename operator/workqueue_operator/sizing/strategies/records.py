@@ -7,8 +7,12 @@ distribution that drifts or whose maximum is still growing. The record model est
 
 * the **rate** of records: the recency-weighted share of tasks (after the first) that were
   records, so old records (frequent while a history is short) fade;
-* their **excess**: the records' relative excesses with their weights, which scaled to the
-  current maximum say where the next record is likely to land.
+* their **excess**: the records' relative excesses with their weights, each divided by the
+  chance of a record at its position under exchangeability (``1/i`` for the ``i``-th task), which
+  scaled to the current maximum say where the next record is likely to land. Records crowd the
+  first tasks whatever the distribution (``sum 1/i``), and an excess over the maximum of a
+  handful of tasks is no guide to one over the maximum of the whole history; inverse-chance
+  weighting gives every position of the history its share, not the first few most of it.
 
 :func:`next_record` gives that mass (rate x the history's total weight, spread over the scaled
 excesses), which joins the values a ladder is computed from.
@@ -43,6 +47,22 @@ def record_excesses(
     return values[1:][mask] / previous[mask] - 1, weights[1:][mask]
 
 
+def position_weighted_excesses(
+    values: FloatArray, weights: FloatArray, found: tuple[FloatArray, BoolArray] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`record_excesses` with each record's weight divided by the chance of a record at
+    its position under exchangeability (``1/i`` for the ``i``-th task), i.e. multiplied by
+    ``i``: records are dense among the first tasks whatever the distribution, so unweighted the
+    excesses over a maximum of a handful of tasks would speak for the next record over a maximum
+    of the whole history."""
+    if len(values) < 2:
+        return np.empty(0), np.empty(0)
+    found = records(values) if found is None else found
+    excesses, excess_weights = record_excesses(values, weights, found)
+    positions = np.flatnonzero(found[1]) + 2  # found[1][k] is about the (k + 2)-th task
+    return excesses, excess_weights * positions
+
+
 def record_rate(
     values: FloatArray, recency: FloatArray, found: tuple[FloatArray, BoolArray] | None = None
 ) -> float:
@@ -53,11 +73,27 @@ def record_rate(
     return float(record_recency.sum()) / float(recency[1:].sum())
 
 
+def excesses_to_learn(
+    values: FloatArray,
+    weights: FloatArray,
+    found: tuple[FloatArray, BoolArray] | None = None,
+    *,
+    by_position: bool = True,
+) -> tuple[FloatArray, FloatArray]:
+    """The excesses the record model learns from: :func:`position_weighted_excesses`, or with
+    ``by_position`` False every record alike (:func:`record_excesses`)."""
+    if by_position:
+        return position_weighted_excesses(values, weights, found)
+    return record_excesses(values, weights, found)
+
+
 def next_record(
     values: FloatArray,
     weights: FloatArray,
     recency: FloatArray,
     found: tuple[FloatArray, BoolArray] | None = None,
+    *,
+    by_position: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """Where the next record may land (the records' excesses scaled to the current maximum)
     and with what mass (the record rate x the history's total weight, spread like the
@@ -65,11 +101,11 @@ def next_record(
 
     ``weights`` are what a ladder is optimised for (wall time x recency), ``recency`` the
     recency alone (how likely each task is to recur); ``found`` as for
-    :func:`record_excesses`.
+    :func:`record_excesses`; ``by_position`` as for :func:`excesses_to_learn`.
     """
     if found is None and len(values) >= 2:
         found = records(values)
-    excesses, excess_weights = record_excesses(values, weights, found)
+    excesses, excess_weights = excesses_to_learn(values, weights, found, by_position=by_position)
     if len(excesses) == 0 or float(excess_weights.sum()) <= 0:
         return np.empty(0), np.empty(0)
     mass = record_rate(values, recency, found) * float(weights.sum())
