@@ -7,10 +7,11 @@ CCTools' own modes, when a CCTools build is found) under the papers' and the ope
 CCTools' modes also as CCTools runs them out of the box, plus variants of the own strategy;
 then writes the Markdown report and a chart of the memory efficiencies. CCTools' results come
 from the replay cache (``sizing/replay_cache.py``); filling it takes about two hours of CPU the
-first time (all 168 runs on the shared traces: 6,631 s, the slowest 175 s, 57 minutes with
-``--jobs 2`` including the report, 2026-12-07), because CCTools' greedy modes rebucket every
-point after every task; ``--jobs N`` fills it with N processes (one a core by default) before
-the report is written.
+first time (all 168 runs on the shared traces: 6,631 s, the slowest 175 s; 57 minutes, then
+48 min 38 s in a later run, with ``--jobs 2`` including the report, 2026-12-07), because
+CCTools' greedy modes rebucket every point after every task; ``--jobs N`` fills it with N
+processes (one a core by default) before the report is written; with it full the whole run
+takes about 80 s.
 """
 
 from __future__ import annotations
@@ -859,8 +860,9 @@ STRATEGY_NOTES = """## The strategies
     when tasks are exchangeable): records crowd the first few tasks whatever the distribution,
     and an excess over the maximum of a handful of tasks says little of one over the maximum of
     the whole history, so unweighted those first records would set the headroom for the rest of
-    the run (coffea's category 2: +124 % from 201 to 450 MB at its 3rd task, then +0.2 % to
-    +1.3 %). That mass
+    the run (coffea's category 2: +124 % from 201 to 450 MB at its 3rd task; its other records
+    +0.2 % to +1.3 % up to its 766th task, then +2.9 % and +9.1 % at its 1435th and 1483rd).
+    That mass
     joins the distribution the ladder is computed from, scaled to the current maximum, so the
     top rung sits where a slowly drifting or tight distribution's next task is likely to land,
     and a retry above every rung climbs a ladder over the past records' excesses before it

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -64,11 +66,11 @@ def test_pool_waits_for_its_environment(
     assert pool is not None and pool["status"]["desiredReplicas"] == 3
 
 
-def test_pool_whose_pods_cannot_run_says_why_then_recovers(
+def apply_unschedulable_pool(
     operator: Cluster, namespace: str, manager_factory: ManagerFactory
-) -> None:
-    """Worker pods no node can take: PodsRunning=False with the scheduler's words and one
-    Warning, not just pending pods; once a node takes them, True again with a Normal Event."""
+) -> str:
+    """A manager with 2 tasks and a pool of 2 workers whose nodeSelector no node has; the
+    label it selects on."""
     manager = manager_factory()
     for _ in range(2):
         manager.submit("true")
@@ -86,6 +88,15 @@ def test_pool_whose_pods_cannot_run_says_why_then_recovers(
         ),
         namespace,
     )
+    return label
+
+
+def test_pool_whose_pods_cannot_run_says_why_then_recovers(
+    operator: Cluster, namespace: str, manager_factory: ManagerFactory
+) -> None:
+    """Worker pods no node can take: PodsRunning=False with the scheduler's words and one
+    Warning, not just pending pods; once a node takes them, True again with a Normal Event."""
+    label = apply_unschedulable_pool(operator, namespace, manager_factory)
     stuck = operator.wait_condition(
         "wqpool", "workers", namespace, "PodsRunning", reason="Unschedulable", what="the pods"
     )
@@ -121,3 +132,35 @@ def test_pool_whose_pods_cannot_run_says_why_then_recovers(
         )
     finally:
         operator.kubectl("label", "node", "kwok-node-1", f"{label}-")
+
+
+def test_pods_that_cannot_run_are_replaced_when_the_spec_that_mends_them_comes(
+    operator: Cluster, namespace: str, manager_factory: ManagerFactory
+) -> None:
+    """A nodeSelector no node has: the pods cannot be scheduled. Editing the pool's template
+    reaches only new pods, so the old stuck ones go (Outdated) and their replacements run."""
+    apply_unschedulable_pool(operator, namespace, manager_factory)
+    operator.wait_condition(
+        "wqpool", "workers", namespace, "PodsRunning", reason="Unschedulable", what="the pods"
+    )
+
+    def pods() -> list[dict[str, Any]]:
+        listed = operator.kubectl(
+            "get", "pods", "-l", "workqueue.dev/pool=workers", "-o", "json", namespace=namespace
+        ).stdout
+        items: list[dict[str, Any]] = json.loads(listed)["items"]
+        return items
+
+    stuck = {p["metadata"]["name"] for p in pods()}
+    assert len(stuck) == 2
+    operator.kubectl(
+        "patch", "wqpool", "workers", "--type=merge",
+        "-p", '{"spec":{"template":{"nodeSelector":null}}}', namespace=namespace,
+    )  # fmt: skip
+    operator.wait_condition(
+        "wqpool", "workers", namespace, "PodsRunning", status="True", what="the new pods running"
+    )
+    names = {p["metadata"]["name"] for p in pods() if not p["metadata"].get("deletionTimestamp")}
+    assert len(names) == 2 and not names & stuck
+    outdated = [e for e in operator.events_for("workers", namespace) if e["reason"] == "Outdated"]
+    assert outdated and "made from an older spec" in outdated[0]["message"]

@@ -396,3 +396,31 @@ def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning()
     assert (pods_running(back)["status"], pods_running(back)["reason"]) == ("True", "NoPodStuck")
     assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "NoPodStuck")]
     assert settle(recovered, back).figures.stuck == {}
+
+
+def test_pods_that_cannot_run_made_from_an_older_spec_are_replaced_others_stay() -> None:
+    """The spec that mends them (another image, template, size) reaches only new pods."""
+    pull = PodTrouble("ImagePullBackOff", "worker pod old: container worker ErrImagePull")
+    old_stuck = replace(stuck("old", NOW - 50, pull.message, pull.reason), generation=2)
+    new_stuck = replace(stuck("new", NOW - 5, pull.message, pull.reason), generation=3)
+    old_fine = replace(pod("old-fine"), generation=2)  # runs: an older spec is no reason to go
+    unlabelled = stuck("by-hand", NOW - 50, pull.message, pull.reason)
+    pods = (old_stuck, new_stuck, old_fine, unlabelled)
+    observation = observe(categories=(category("a", waiting=4),), pods=pods)  # generation 3
+    plan = plan_pool(observation, PoolMemory())
+    assert [(d.name, d.kind) for d in plan.deletes] == [("old", DeleteKind.OUTDATED)]
+    assert plan.decision.reason.endswith(
+        "; replacing 1 pod(s) that cannot run, made from an older spec"
+    )
+    result = settle(observation, plan)
+    assert [e.reason for e in result.events if e.reason == "Outdated"] == ["Outdated"]
+    assert result.figures.scaled == {("down", "Outdated"): 1}
+    assert result.status["replicas"] == 3
+    # Not one whose worker is busy (a crash loop's container back with a task), nor a Running
+    # one while the manager cannot say which workers are busy.
+    running = replace(old_stuck, phase=PodPhase.RUNNING)
+    busy = observe(categories=(category("a", waiting=4),), pods=(running, *pods[1:]))
+    busy = replace(busy, manager=replace(busy.manager, workers=(worker("old", tasks=1),)))
+    assert plan_pool(busy, PoolMemory()).deletes == ()
+    unreachable = observe(pods=(running, *pods[1:]), reachable=False)
+    assert plan_pool(unreachable, PoolMemory()).deletes == ()

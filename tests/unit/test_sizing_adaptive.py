@@ -181,6 +181,9 @@ def test_a_records_weight_is_divided_by_the_chance_of_a_record_at_its_position()
         [330 * 3, 330 * 1.1]
     )  # +200 % at the 2nd, +10 % at the 6th
     assert masses[1] / masses[0] == pytest.approx(6 / 2)
+    # unweighted (AdaptiveSettings(records_by_position=False)), both records alike
+    _, alike = next_record(arr(100, 300, 300, 300, 300, 330), ones, ones, by_position=False)
+    assert alike[1] / alike[0] == pytest.approx(1)
 
 
 def test_the_record_rate_fades_with_recency() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from workqueue_operator.k8s.labels import (
+    GENERATION_LABEL,
     RESIZE_AT_ANNOTATION,
     RESIZE_FROM_ANNOTATION,
     SHAPE_LABEL,
@@ -127,6 +128,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         name=metadata["name"],
         phase=phase,
         shape_id=(metadata.get("labels") or {}).get(SHAPE_LABEL, ""),
+        generation=_generation((metadata.get("labels") or {}).get(GENERATION_LABEL)),
         created_at=_timestamp(metadata.get("creationTimestamp")) or 0.0,
         started_at=_timestamp(status.get("startTime")),
         finished_at=finished_at,
@@ -134,6 +136,15 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         resize=resize_view(pod),
         trouble=diagnose_pod(pod, "worker pod"),
     )
+
+
+def _generation(label: Any) -> int | None:
+    """The pool generation a pod's label says it was made from; None when absent or not a
+    number (a pod labelled by hand)."""
+    try:
+        return int(label)
+    except (TypeError, ValueError):
+        return None
 
 
 def pod_views(pods: Iterable[Mapping[str, Any]]) -> list[PodView]:

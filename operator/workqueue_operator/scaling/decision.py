@@ -470,9 +470,12 @@ def _hold_suspended(
     pods_text: str,
 ) -> ScalingDecision:
     """A suspended pool's decision while the manager cannot be reached: create none, delete the
-    pods that say they cannot run (no worker runs in them: unschedulable, an image that cannot
-    be pulled) and keep the others (which of their workers are busy is unknown)."""
-    stuck = tuple(pod.name for pod in live if pod.trouble is not None)
+    Pending pods that say they cannot run (no worker has started in them: unschedulable, an
+    image that cannot be pulled) and keep the others (which of their workers are busy is
+    unknown; a Running pod's container may be between two runs)."""
+    stuck = tuple(
+        pod.name for pod in live if pod.phase is PodPhase.PENDING and pod.trouble is not None
+    )
     kept = len(live) - len(stuck)
     reason = (
         f"suspended (spec.suspend), manager unreachable: holding at {kept} (no scale-down of "
@@ -486,7 +489,7 @@ def _hold_suspended(
         delete_finished=finished.to_delete,
         desired_replicas=kept,
         desired_by_shape={
-            sid: sum(1 for pod in pods if pod.trouble is None)
+            sid: sum(1 for pod in pods if pod.name not in stuck)
             for sid, pods in live_by_shape.items()
         },
         kind=DecisionKind.SCALE_DOWN if stuck else DecisionKind.MANAGER_UNREACHABLE,

@@ -240,6 +240,8 @@ class PodView:
     finished_at: float | None = None
     size: WorkerShape | None = None
     resize: ResizeView = ResizeView()
+    generation: int | None = None
+    """The pool's ``metadata.generation`` the pod was made from (its label; None without)."""
     trouble: PodTrouble | None = None
     """Why it does not run and will not by itself: the cause as ``kubectl get pods`` shows it
     (not schedulable, an image that cannot be pulled, a container that will not start) and the

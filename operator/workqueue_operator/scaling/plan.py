@@ -41,6 +41,7 @@ from workqueue_operator.scaling.inplace import (
 )
 from workqueue_operator.scaling.inputs import (
     LIVE_PHASES,
+    PodPhase,
     PodView,
     PoolPolicy,
     ScalingInputs,
@@ -49,7 +50,11 @@ from workqueue_operator.scaling.inputs import (
 from workqueue_operator.scaling.observe import category_demands, estimate_waste, worker_views
 from workqueue_operator.scaling.pool_shapes import recreate_victims, shapes_and_demands
 from workqueue_operator.scaling.resize_status import settle_resizes
-from workqueue_operator.scaling.stuck_pods import pods_running_condition, stuck_pod_counts
+from workqueue_operator.scaling.stuck_pods import (
+    outdated_stuck_pods,
+    pods_running_condition,
+    stuck_pod_counts,
+)
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
 from workqueue_operator.sizing.recommend import bucket_shape, recommend
 from workqueue_operator.sizing.resources import DEFAULT_MACHINE, Allocation
@@ -133,6 +138,9 @@ class DeleteKind(StrEnum):
     a recommended shape by a later pass."""
     CLEAN_UP = "CleanUp"
     """A finished pod (its worker exited) is removed; not a scale action."""
+    OUTDATED = "Outdated"
+    """A pod that cannot run, made from an older spec, goes; its replacement is created from the
+    current spec by a later pass (``stuck_pods.outdated_stuck_pods``)."""
 
 
 @dataclass(frozen=True)
@@ -307,7 +315,22 @@ def plan_pool(
     if recreate:
         more = f"; replacing {len(recreate)} idle pod(s) of an old shape"
         decision = replace(decision, reason=decision.reason + more)
-    gone = set(decision.delete)
+    # Never a pod with a busy worker (a crash-looping container may have come back with one),
+    # nor a Running one while the manager cannot say which workers are busy.
+    busy_hosts = {worker_host_key(w.hostname) for w in workers if w.busy}
+    pending = {p.name for p in observation.pods if p.phase is PodPhase.PENDING}
+    outdated = [
+        name
+        for name in outdated_stuck_pods(observation.pods, observation.generation)
+        if name not in decision.delete
+        and name not in recreate
+        and name not in busy_hosts
+        and (manager.reachable or name in pending)
+    ]
+    if outdated:
+        more = f"; replacing {len(outdated)} pod(s) that cannot run, made from an older spec"
+        decision = replace(decision, reason=decision.reason + more)
+    gone = set(decision.delete) | set(outdated)
     inplace = replace(
         inplace,
         resizes=tuple(r for r in inplace.resizes if r.name not in gone),
@@ -335,6 +358,7 @@ def plan_pool(
             *(DeletePod(n, DeleteKind.SCALE_DOWN) for n in decision.delete),
             *(DeletePod(n, DeleteKind.CLEAN_UP) for n in decision.delete_finished),
             *(DeletePod(n, DeleteKind.RECREATE) for n in recreate),
+            *(DeletePod(n, DeleteKind.OUTDATED) for n in outdated),
             *(DeletePod(r.name, DeleteKind.RECREATE, r.why) for r in inplace.recreate),
         )
     else:
@@ -426,6 +450,7 @@ def settle_pool(
         events += creation_events
     scale_down = plan.deleted(DeleteKind.SCALE_DOWN)
     recreated = plan.deleted(DeleteKind.RECREATE)
+    outdated = plan.deleted(DeleteKind.OUTDATED)
     # Replacements of pods recreated in place are the first creations of the plan.
     replaced = min(outcome.created, len(plan.in_place.recreate))
     created = outcome.created - replaced
@@ -438,6 +463,12 @@ def settle_pool(
             f"({', '.join(old_shape[:5])}); replacements get a recommended shape"
         )
         events.append(Event(EventType.NORMAL, DeleteKind.RECREATE.value, message))
+    if outdated:
+        message = (
+            f"deleting {len(outdated)} pod(s) that cannot run and were made from an older spec "
+            f"({', '.join(outdated[:5])}); replacements follow the current spec"
+        )
+        events.append(Event(EventType.NORMAL, DeleteKind.OUTDATED.value, message))
     noted = {note.name for note in plan.in_place.notes}
     not_resizable = [
         d.why
@@ -461,7 +492,9 @@ def settle_pool(
         **plan.status,
         "conditions": conditions,
         "observedGeneration": observation.generation,
-        "replicas": max(0, live + outcome.created - len(scale_down) - len(recreated)),
+        "replicas": max(
+            0, live + outcome.created - len(scale_down) - len(recreated) - len(outdated)
+        ),
         "workersConnected": len(plan.workers),
         "workersBusy": busy,
         "workersIdle": len(plan.workers) - busy,
@@ -480,6 +513,7 @@ def settle_pool(
                 ("up", DeleteKind.RECREATE.value): replaced,
                 ("down", str(decision.kind)): len(scale_down),
                 ("down", DeleteKind.RECREATE.value): len(recreated),
+                ("down", DeleteKind.OUTDATED.value): len(outdated),
             }.items()
             if n
         },

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workqueue_operator.api.acceptance import Event, Verdict, condition_news
-from workqueue_operator.scaling.inputs import LIVE_PHASES, PodView
+from workqueue_operator.scaling.inputs import LIVE_PHASES, PodPhase, PodView
 from workqueue_operator.values.pod_trouble import PodTrouble
 
 PODS_RUNNING = "PodsRunning"
@@ -73,3 +73,19 @@ def _stuck(pods: Sequence[PodView]) -> list[tuple[PodView, PodTrouble]]:
     return [
         (pod, pod.trouble) for pod in pods if pod.phase in LIVE_PHASES and pod.trouble is not None
     ]
+
+
+def outdated_stuck_pods(pods: Sequence[PodView], generation: int | None) -> tuple[str, ...]:
+    """Pods that say they cannot run and were made from an older spec of the pool: the spec
+    that mends them (another image, template or size) reaches only new pods, so they go and the
+    scaler creates their replacements from the current spec. No worker runs in them (they are
+    Pending, or Running with a container that waits), so no task is lost."""
+    if generation is None:
+        return ()
+    return tuple(
+        pod.name
+        for pod, _ in _stuck(pods)
+        if pod.phase in (PodPhase.PENDING, PodPhase.RUNNING)
+        and pod.generation is not None
+        and pod.generation < generation
+    )
