@@ -293,7 +293,7 @@ def unpacked_bytes(tarball: Path) -> int:
 @contextlib.contextmanager
 def run_namespace(cluster: Cluster, run_id: str, work: Path) -> Iterator[str]:
     namespace = f"bench-envimage-{run_id}"
-    cluster.kubectl("create", "namespace", namespace)
+    cluster.create_namespace(namespace)
     operator = OperatorProcess(cluster, namespace, work)
     try:
         operator.start()

@@ -182,7 +182,7 @@ class Bench:
         return time.time() - started
 
     def start(self) -> None:
-        self.cluster.kubectl("create", "namespace", self.namespace)
+        self.cluster.create_namespace(self.namespace)
         wait(lambda: free_cpu_millicores(self.cluster) >= 2000, 600, "2 free CPUs on the node", 2)
         shape = WorkerShape.of(1, self.args.memory_mb, DISK_MB)
         pod = self.pod_manifest(shape)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import pytest
 
 from tests.cctools.install import missing_cctools, use_cctools_build
 from tests.harness import REPO, Cluster, local_kubeconfig, start_cluster
+from tests.leftovers import clear_leftovers
 
 # Real CCTools fixtures (managers, workers, catalog) for every test that asks for them.
 pytest_plugins = ("tests.cctools.fixtures",)
@@ -34,9 +36,13 @@ CRD_NAMES = (
 
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:
-    """The local control plane (started if it is not running; reused if it is)."""
+    """The local control plane (started if it is not running; reused if it is), cleared of
+    what earlier test runs that were killed left on it (tests/leftovers.py)."""
     started = start_cluster()
     assert started.kubeconfig == local_kubeconfig()
+    cleared = clear_leftovers(started)
+    if cleared:
+        warnings.warn(f"deleted what killed test runs left: {', '.join(cleared)}", stacklevel=1)
     return started
 
 

@@ -18,6 +18,8 @@ from tests.manifests import object_count_quota
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPTS = REPO / "e2e" / "cluster"
+# The label that names the process which made a test namespace (see Cluster.create_namespace).
+OWNER_PID_LABEL = "test.workqueue.dev/owner-pid"
 
 T = TypeVar("T")
 
@@ -123,8 +125,15 @@ class Cluster:
         return self.kubectl("apply", "-f", "-", namespace=namespace, input=manifest, check=check)
 
     def create_namespace(self, name: str) -> None:
-        """Create a namespace and wait for its default ServiceAccount (pods need it)."""
-        self.kubectl("create", "namespace", name)
+        """Create a namespace labelled with this process as its owner (so that a later run can
+        tell it is left over once this process is gone: tests/leftovers.py) and wait for its
+        default ServiceAccount (pods need it)."""
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {OWNER_PID_LABEL: str(os.getpid())}},
+        }
+        self.kubectl("create", "-f", "-", input=json.dumps(manifest))
         wait_for(
             lambda: self.get("serviceaccount", "default", name),
             timeout=60,

@@ -16,7 +16,7 @@ from typing import Any
 from e2e.hostrunner import HostRunner
 from tests.cctools.manager import CategorySpec, FinishedTask, TestManager
 from tests.e2e.operator_process import OperatorProcess, agent_argv
-from tests.harness import REPO, Cluster, explained, wait_for
+from tests.harness import REPO, Cluster, explained
 from tests.manifests import manifest_of
 
 from faults.ledger import Ledger, read_ledger
@@ -229,12 +229,7 @@ def bed(
     """A fresh namespace and an empty bed; at the end every part is stopped, the project's
     objects deleted (pods go with their pool), then the namespace."""
     namespace = f"chaos-{scenario}-{str(framework).lower()}-{uuid.uuid4().hex[:5]}"
-    cluster.kubectl("create", "namespace", namespace)
-    wait_for(
-        lambda: cluster.get("serviceaccount", "default", namespace),
-        timeout=60,
-        what=f"the default ServiceAccount in {namespace}",
-    )
+    cluster.create_namespace(namespace)
     directory = workdir / namespace
     directory.mkdir(parents=True, exist_ok=True)
     the_bed = Bed(cluster, namespace, directory, framework)

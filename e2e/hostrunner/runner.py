@@ -106,6 +106,11 @@ def claim_alive(claim: str) -> bool:
     if pid == os.getpid():
         with _LIVE_LOCK:
             return claim in _LIVE_RUNNERS
+    return process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -40,7 +40,7 @@ def test_a_namespace_with_every_kind_goes_while_the_operator_is_down(
     crds: Cluster, manager_factory: ManagerFactory, tmp_path: Path
 ) -> None:
     namespace = f"nofin-{uuid.uuid4().hex[:8]}"
-    crds.kubectl("create", "namespace", namespace)
+    crds.create_namespace(namespace)
     manager = manager_factory()
     # An object as an earlier operator left it: with the finalizer every object used to get.
     old = {

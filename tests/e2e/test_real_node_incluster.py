@@ -98,7 +98,7 @@ MANAGER_PROGRAMS = {
 @pytest.fixture
 def own_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"wqnode-incluster-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
+    cluster.create_namespace(name)
     yield name
     cluster.kubectl("delete", "wqpool,wqm", "--all", "--timeout=60s", namespace=name, check=False)
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

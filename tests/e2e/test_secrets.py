@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 @pytest.fixture
 def own_namespace(crds: Cluster) -> Iterator[str]:
     name = f"secret-{uuid.uuid4().hex[:8]}"
-    crds.kubectl("create", "namespace", name)
+    crds.create_namespace(name)
     yield name
     crds.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

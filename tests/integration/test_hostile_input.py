@@ -53,7 +53,7 @@ def test_every_hostile_object_is_refused_and_valid_neighbours_keep_working(
 ) -> None:
     # What references "to another namespace" point at: real objects, elsewhere.
     elsewhere = f"{namespace[:40]}-else-{uuid.uuid4().hex[:4]}"
-    operator.kubectl("create", "namespace", elsewhere)
+    operator.create_namespace(elsewhere)
     operator.apply(
         textwrap.dedent(
             f"""
