@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ValidationError
 
-from workqueue_operator.api.common import merge_condition
+from workqueue_operator.api.common import merge_condition, stored_condition
 from workqueue_operator.api.env import DOCKER_CONFIG_KEY, PonchoEnvSpec
 from workqueue_operator.api.manager import ManagerMode, WorkQueueManagerSpec
 from workqueue_operator.api.pool import WorkerPoolSpec
@@ -86,7 +86,7 @@ def worth_an_event(verdict: Verdict, status: Mapping[str, Any], type_: str) -> b
     """Whether condition ``type_`` of ``status`` changing to say ``verdict`` is worth an Event
     (the caller asks on changes only): a failure always; a success only when it ends a
     failure, not when an object works from the start."""
-    previous = next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
+    previous = stored_condition(status, type_)
     return not verdict.accepted or (previous is not None and previous.get("status") == "False")
 
 

@@ -333,6 +333,11 @@ def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
 
+def stored_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    """The condition of the given type in a status as the apiserver stores it, if any."""
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
+
+
 def is_transition(
     previous: Condition | None, new: Condition, *, message_is_news: bool = True
 ) -> bool:

@@ -28,6 +28,7 @@ from workqueue_operator.scaling.scaledown import (
     RemovalRules,
     choose_removals,
 )
+from workqueue_operator.scaling.stuck_pods import workerless
 from workqueue_operator.scaling.workers import WorkerState, worker_host_key, workers_by_host
 
 
@@ -473,9 +474,7 @@ def _hold_suspended(
     Pending pods that say they cannot run (no worker has started in them: unschedulable, an
     image that cannot be pulled) and keep the others (which of their workers are busy is
     unknown; a Running pod's container may be between two runs)."""
-    stuck = tuple(
-        pod.name for pod in live if pod.phase is PodPhase.PENDING and pod.trouble is not None
-    )
+    stuck = tuple(pod.name for pod in live if workerless(pod))
     kept = len(live) - len(stuck)
     reason = (
         f"suspended (spec.suspend), manager unreachable: holding at {kept} (no scale-down of "

@@ -41,7 +41,6 @@ from workqueue_operator.scaling.inplace import (
 )
 from workqueue_operator.scaling.inputs import (
     LIVE_PHASES,
-    PodPhase,
     PodView,
     PoolPolicy,
     ScalingInputs,
@@ -54,6 +53,7 @@ from workqueue_operator.scaling.stuck_pods import (
     outdated_stuck_pods,
     pods_running_condition,
     stuck_pod_counts,
+    workerless,
 )
 from workqueue_operator.scaling.workers import track_idle_since, worker_host_key
 from workqueue_operator.sizing.recommend import bucket_shape, recommend
@@ -318,14 +318,14 @@ def plan_pool(
     # Never a pod with a busy worker (a crash-looping container may have come back with one),
     # nor a Running one while the manager cannot say which workers are busy.
     busy_hosts = {worker_host_key(w.hostname) for w in workers if w.busy}
-    pending = {p.name for p in observation.pods if p.phase is PodPhase.PENDING}
+    no_worker = {p.name for p in observation.pods if workerless(p)}
     outdated = [
         name
         for name in outdated_stuck_pods(observation.pods, observation.generation)
         if name not in decision.delete
         and name not in recreate
         and name not in busy_hosts
-        and (manager.reachable or name in pending)
+        and (manager.reachable or name in no_worker)
     ]
     if outdated:
         more = f"; replacing {len(outdated)} pod(s) that cannot run, made from an older spec"

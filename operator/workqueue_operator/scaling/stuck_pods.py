@@ -4,10 +4,12 @@ that will not start). Without it a pool whose pods can never run only shows them
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workqueue_operator.api.acceptance import Event, Verdict, condition_news
+from workqueue_operator.api.common import stored_condition
 from workqueue_operator.scaling.inputs import LIVE_PHASES, PodPhase, PodView
 from workqueue_operator.values.pod_trouble import PodTrouble
 
@@ -20,14 +22,8 @@ def pods_running_condition(
     """The status's conditions with PodsRunning set from ``pods``, and the Event its change is
     worth: a Warning when it turns False or its cause changes (not when only the count or the
     pod named changes), a Normal one when it turns True again."""
-    said = next(
-        (
-            c.get("reason")
-            for c in status.get("conditions") or []
-            if c.get("type") == PODS_RUNNING and c.get("status") == "False"
-        ),
-        None,
-    )
+    stored = stored_condition(status, PODS_RUNNING)
+    said = stored.get("reason") if stored is not None and stored.get("status") == "False" else None
     return condition_news(
         status,
         type_=PODS_RUNNING,
@@ -63,16 +59,21 @@ def stuck_pods_verdict(pods: Sequence[PodView], said: str | None = None) -> Verd
 
 def stuck_pod_counts(pods: Sequence[PodView]) -> dict[str, int]:
     """How many live pods say they cannot run, by cause (``workqueue_operator_pods_stuck``)."""
-    counts: dict[str, int] = {}
-    for _, trouble in _stuck(pods):
-        counts[trouble.reason] = counts.get(trouble.reason, 0) + 1
-    return counts
+    return dict(Counter(trouble.reason for _, trouble in _stuck(pods)))
 
 
 def _stuck(pods: Sequence[PodView]) -> list[tuple[PodView, PodTrouble]]:
     return [
         (pod, pod.trouble) for pod in pods if pod.phase in LIVE_PHASES and pod.trouble is not None
     ]
+
+
+def workerless(pod: PodView) -> bool:
+    """Whether the pod is Pending and says it cannot run: no worker has started in it (not
+    scheduled, its image not pulled), so deleting it loses no task even when the manager
+    cannot say which workers are busy. A Running pod that says it cannot run may be between
+    two runs of its container."""
+    return pod.phase is PodPhase.PENDING and pod.trouble is not None
 
 
 def outdated_stuck_pods(pods: Sequence[PodView], generation: int | None) -> tuple[str, ...]:
