@@ -48,6 +48,7 @@ MANAGER_PROGRAMS = {
     Framework.WORK_QUEUE: textwrap.dedent(
         f"""
         import json, os, ndcctools.work_queue as wq
+        wq.set_debug_flag("tcp", "ssl")  # on stderr: who connects, for a timeout's account
         tls = os.environ.get("WORKQUEUE_SSL_KEY"), os.environ.get("WORKQUEUE_SSL_CERT")
         q = wq.WorkQueue(port=int(os.environ["WORKQUEUE_PORT"]), ssl=tls if all(tls) else None)
         q.specify_transactions_log(os.environ["WORKQUEUE_TRANSACTIONS_LOG"])
@@ -194,7 +195,7 @@ def test_operator_manager_and_workers_all_run_in_pods_on_the_real_node(
                 all_done,
                 timeout=300,
                 what=f"the manager's {TASKS} tasks done",
-                explain=lambda: cluster.namespace_account(namespace),
+                explain=lambda: cluster.namespace_account(namespace, log_lines=30),
             )
         assert summary["all_done"] == TASKS, summary
         results = [line for line in manager_log_lines(cluster, namespace) if "task" in line]
