@@ -46,9 +46,10 @@ IDLE_LONG = {"old": NOW - 120, "busy": NOW - 120}
 RESIZABLE = ResizeView(resizable=True)
 
 
-def in_place_spec(min_workers: int = 1, **sizing: Any) -> Any:
+def in_place_spec(min_workers: int = 1, *, suspend: bool = False, **sizing: Any) -> Any:
     return spec(
         minWorkers=min_workers,
+        suspend=suspend,
         worker={"cores": 2, "memory": "4Gi", "disk": "4Gi"},
         sizing={
             "mode": "Buckets",
@@ -115,10 +116,11 @@ def observe_in_place(
     status: dict[str, Any] | None = None,
     reachable: bool = True,
     categories: tuple[Any, ...] = (),
+    suspend: bool = False,
     **sizing: Any,
 ) -> PoolObservation:
     return observe(
-        in_place_spec(**sizing),
+        in_place_spec(suspend=suspend, **sizing),
         pods=pods,
         workers=workers,
         categories=categories or (category("a", waiting=0, running=0),),
@@ -290,6 +292,18 @@ def test_a_resize_the_kubelet_finds_infeasible_recreates_an_idle_pod() -> None:
     assert (EventType.WARNING, "ResizeInfeasible") in events(result)
     assert said in next(e.message for e in result.events if e.reason == "ResizeInfeasible")
     assert result.status["resizes"]["infeasible"] == 1
+
+
+def test_a_suspended_pool_deletes_a_pod_it_would_recreate_and_replaces_nothing() -> None:
+    said = "Node didn't have enough capacity: cpu, requested: 4000, capacity: 2000"
+    stuck = pod(
+        "old", MEDIUM, size=DECLARED, resize=under_way(ResizeState.INFEASIBLE, message=said)
+    )
+    observation = observe_in_place(stuck, workers=(worker("old"),), suspend=True)
+    plan = plan_pool(observation, PoolMemory())
+    assert [(d.name, d.kind) for d in plan.deletes] == [("old", DeleteKind.SCALE_DOWN)]
+    assert plan.creates == ()
+    assert settle(observation, plan).status["desiredReplicas"] == 0
 
 
 def test_an_infeasible_resize_of_a_busy_worker_is_taken_back() -> None:
