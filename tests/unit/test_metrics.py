@@ -67,7 +67,7 @@ def exercise(m: OperatorMetrics) -> None:
     m.record_refused_pods("ns", "pool", 2)
     m.record_resizes("ns", "pool", {"requested": 2, "done": 1, "infeasible": 1})
     m.set_pool_pods("ns", "pool", {("c1", "Running"): 2, ("c1", "Pending"): 1})
-    m.set_stuck_pods("ns", "pool", {"ImagePullBackOff": 1})
+    m.set_stuck_pods("ns", "pool", {("ImagePullBackOff", "Pending"): 1})
     m.set_manager_figures("ns", "mgr", reachable=True, queue=QUEUE)
     m.set_manager_figures("ns", "gone-dark", reachable=False, queue=None)
     m.set_buckets("ns", "pool", [BucketFigure("analysis", "0", 2 * 2**30, 1.0, 4 * 2**30, 0.8)])
@@ -215,19 +215,27 @@ def test_pool_pods_are_replaced_as_a_whole() -> None:
 
 def test_stuck_pods_have_a_series_per_cause_zero_when_mended() -> None:
     m = OperatorMetrics()
-    m.set_stuck_pods("ns", "p", {"ImagePullBackOff": 2, "Unschedulable": 1})
-    m.set_stuck_pods("ns", "p", {"Unschedulable": 3})
+    m.set_stuck_pods(
+        "ns", "p", {("ImagePullBackOff", "Pending"): 2, ("Unschedulable", "Pending"): 1}
+    )
+    m.set_stuck_pods(
+        "ns", "p", {("Unschedulable", "Pending"): 3, ("CrashLoopBackOff", "Unknown"): 1}
+    )
 
-    def stuck(reason: str) -> float | None:
-        return value(m, "workqueue_operator_pods_stuck", namespace="ns", pool="p", reason=reason)
+    def stuck(reason: str, phase: str = "Pending") -> float | None:
+        return value(
+            m, "workqueue_operator_pods_stuck", namespace="ns", pool="p", reason=reason, phase=phase
+        )
 
     assert (stuck("Unschedulable"), stuck("ImagePullBackOff"), stuck("CrashLoopBackOff")) == (
         3,
         0,
         0,
     )
-    reasons = {s["reason"] for s in series(m, "workqueue_operator_pods_stuck")}
-    assert reasons == set(LIVE_POD_TROUBLE_REASONS)
+    assert (stuck("CrashLoopBackOff", "Running"), stuck("CrashLoopBackOff", "Unknown")) == (0, 1)
+    found = {(s["reason"], s["phase"]) for s in series(m, "workqueue_operator_pods_stuck")}
+    zero_filled = {(r, p) for r in LIVE_POD_TROUBLE_REASONS for p in ("Pending", "Running")}
+    assert found == zero_filled | {("CrashLoopBackOff", "Unknown")}
 
 
 def test_manager_figures_and_unreachable_drops_stale_queue_figures() -> None:

@@ -373,7 +373,7 @@ def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning()
     )
     assert [(e.type, e.reason) for e in pull.events] == [(EventType.WARNING, "ImagePullBackOff")]
     stuck_counts = settle(with_pull, pull).figures.stuck  # workqueue_operator_pods_stuck
-    assert stuck_counts == {"Unschedulable": 2, "ImagePullBackOff": 1}
+    assert stuck_counts == {("Unschedulable", "Pending"): 2, ("ImagePullBackOff", "Pending"): 1}
 
     # A newer pod with another cause that needs the user does not take the reason over while
     # the pod of the cause said is still stuck (no Event); once that one is gone, it does.
@@ -396,6 +396,20 @@ def test_pods_that_say_they_cannot_run_set_pods_running_false_with_one_warning()
     assert (pods_running(back)["status"], pods_running(back)["reason"]) == ("True", "NoPodStuck")
     assert [(e.type, e.reason) for e in back.events] == [(EventType.NORMAL, "NoPodStuck")]
     assert settle(recovered, back).figures.stuck == {}
+
+
+def test_stuck_pods_are_counted_by_cause_and_phase() -> None:
+    looping = PodView(
+        "w-loop",
+        PodPhase.RUNNING,
+        DECLARED,
+        created_at=NOW - 50,
+        trouble=PodTrouble("CrashLoopBackOff", "worker pod w-loop: CrashLoopBackOff"),
+    )
+    pulling = stuck("w-pull", NOW - 40, PULL, "ImagePullBackOff")
+    observation = observe(pods=(looping, pulling))
+    figures = settle(observation, plan_pool(observation, PoolMemory())).figures
+    assert figures.stuck == {("CrashLoopBackOff", "Running"): 1, ("ImagePullBackOff", "Pending"): 1}
 
 
 def test_pods_that_cannot_run_made_from_an_older_spec_are_replaced_others_stay() -> None:

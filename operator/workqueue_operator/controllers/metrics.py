@@ -21,6 +21,7 @@ threads while the HTTP server's thread scrapes.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -41,6 +42,7 @@ from prometheus_client.registry import Collector
 
 from workqueue_operator.api.manager import QueueFigures
 from workqueue_operator.api.pool import CategoryRecommendation
+from workqueue_operator.scaling.inputs import PodPhase
 from workqueue_operator.scaling.plan import PoolFigures
 from workqueue_operator.values.pod_trouble import LIVE_POD_TROUBLE_REASONS
 from workqueue_operator.wq.measurements import BYTES_PER_MB
@@ -58,6 +60,8 @@ DIRECTIONS = (UP, DOWN)
 TASK_STATES = ("waiting", "running", "done", "failed")
 WORKER_STATES = ("connected", "busy", "idle")
 PROBE_RESULTS = ("unchanged", "changed")
+# Phases of pods_stuck's zero series (a stuck pod in phase Unknown adds its own).
+ZERO_FILLED_PHASES = (str(PodPhase.PENDING), str(PodPhase.RUNNING))
 RECONCILE_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 PORT_ENV = "WORKQUEUE_OPERATOR_METRICS_PORT"
@@ -169,8 +173,9 @@ class _Families(NamedTuple):
             pods_stuck=GaugeMetricFamily(
                 f"{PREFIX}_pods_stuck",
                 "Live worker pods of a pool that say they cannot run, by cause (Unschedulable, "
-                "ImagePullBackOff, CrashLoopBackOff, ...), as the last reconcile saw them.",
-                labels=[*pool, "reason"],
+                "ImagePullBackOff, CrashLoopBackOff, ...) and phase, as the last reconcile saw "
+                "them.",
+                labels=[*pool, "reason", "phase"],
             ),
             manager_tasks=GaugeMetricFamily(
                 f"{PREFIX}_manager_tasks",
@@ -245,7 +250,7 @@ class _ObjectCollector(Collector):
         self.pods_refused: dict[ObjectKey, float] = {}
         self.pod_resizes: dict[ObjectKey, dict[str, float]] = {}
         self.pods: dict[ObjectKey, dict[tuple[str, str], int]] = {}
-        self.pods_stuck: dict[ObjectKey, dict[str, int]] = {}
+        self.pods_stuck: dict[ObjectKey, dict[tuple[str, str], int]] = {}
         self.managers: dict[ObjectKey, _Manager] = {}
         self.buckets: dict[ObjectKey, list[BucketFigure]] = {}
         self.waste: dict[ObjectKey, tuple[float, float]] = {}
@@ -271,8 +276,8 @@ class _ObjectCollector(Collector):
                 for (shape, phase), n in sorted(counts.items()):
                     f.pods.add_metric([ns, pool, shape, phase], n)
             for (ns, pool), stuck in sorted(self.pods_stuck.items()):
-                for reason, n in sorted(stuck.items()):
-                    f.pods_stuck.add_metric([ns, pool, reason], n)
+                for (reason, phase), n in sorted(stuck.items()):
+                    f.pods_stuck.add_metric([ns, pool, reason, phase], n)
             for (ns, name), manager in sorted(self.managers.items()):
                 f.manager_reachable.add_metric([ns, name], 1.0 if manager.reachable else 0.0)
                 if manager.queue is not None:
@@ -460,14 +465,17 @@ class OperatorMetrics:
                 (shape, phase): int(n) for (shape, phase), n in counts.items()
             }
 
-    def set_stuck_pods(self, namespace: str, pool: str, counts: Mapping[str, int]) -> None:
-        """A pool's live pods that say they cannot run now, ``{reason: count}``; every cause a
-        live pod can give is a series, 0 when no pod gives it (so a query has a series to show
-        before anything goes wrong, and an alert on a cause resolves when it is mended)."""
+    def set_stuck_pods(
+        self, namespace: str, pool: str, counts: Mapping[tuple[str, str], int]
+    ) -> None:
+        """A pool's live pods that say they cannot run now, ``{(reason, phase): count}``; every
+        cause a live pod can give is a series in phases Pending and Running, 0 when no pod
+        gives it (so a query has a series to show before anything goes wrong, an alert on a
+        cause resolves when it is mended, and Pending pods minus those stuck has both sides)."""
         with self._objects.lock:
             self._objects.pods_stuck[(namespace, pool)] = {
-                **dict.fromkeys(LIVE_POD_TROUBLE_REASONS, 0),
-                **{r: int(n) for r, n in counts.items()},
+                **dict.fromkeys(itertools.product(LIVE_POD_TROUBLE_REASONS, ZERO_FILLED_PHASES), 0),
+                **{key: int(n) for key, n in counts.items()},
             }
 
     def set_buckets(self, namespace: str, pool: str, buckets: Iterable[BucketFigure]) -> None:

@@ -413,8 +413,9 @@ class PoolFigures:
     waste_cores: float
     resizes: Mapping[str, int] = field(default_factory=dict)
     """In-place resizes of the pass by result (requested, done, deferred, ...)."""
-    stuck: Mapping[str, int] = field(default_factory=dict)
-    """Live pods that say they cannot run, by cause (the PodsRunning condition's reasons)."""
+    stuck: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """Live pods that say they cannot run, by (cause, phase): the PodsRunning condition's
+    reasons, and the pods' phases as the scaler names them."""
 
 
 @dataclass(frozen=True)

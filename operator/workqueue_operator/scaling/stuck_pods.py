@@ -57,9 +57,11 @@ def stuck_pods_verdict(pods: Sequence[PodView], said: str | None = None) -> Verd
     return Verdict(False, trouble.reason, message)
 
 
-def stuck_pod_counts(pods: Sequence[PodView]) -> dict[str, int]:
-    """How many live pods say they cannot run, by cause (``workqueue_operator_pods_stuck``)."""
-    return dict(Counter(trouble.reason for _, trouble in _stuck(pods)))
+def stuck_pod_counts(pods: Sequence[PodView]) -> dict[tuple[str, str], int]:
+    """How many live pods say they cannot run, by (cause, phase)
+    (``workqueue_operator_pods_stuck``): the phase tells a pod that waits to start (Pending)
+    from one whose container restarts (Running)."""
+    return dict(Counter((trouble.reason, str(pod.phase)) for pod, trouble in _stuck(pods)))
 
 
 def _stuck(pods: Sequence[PodView]) -> list[tuple[PodView, PodTrouble]]:
