@@ -110,10 +110,14 @@ def repository(node_registry: str, crane: str) -> Iterator[str]:
     """A repository of its own in the node's registry; its images deleted afterwards."""
     name = f"{node_registry}/test-envimage/six-{uuid.uuid4().hex[:8]}"
     yield name
-    for tag in output(crane, "ls", name, "--insecure").split():
-        digest = output(crane, "digest", f"{name}:{tag}", "--insecure").strip()
+    delete_images(crane, name)
+
+
+def delete_images(crane: str, repository: str) -> None:
+    for tag in output(crane, "ls", repository, "--insecure").split():
+        digest = output(crane, "digest", f"{repository}:{tag}", "--insecure").strip()
         if digest:
-            output(crane, "delete", f"{name}@{digest}", "--insecure")
+            output(crane, "delete", f"{repository}@{digest}", "--insecure")
 
 
 def docker_run(
@@ -176,6 +180,28 @@ def test_an_environment_image_is_the_base_plus_one_layer_and_runs_its_tasks_insi
     other_code, other, other_log = build_image(crane, repository, PAUSE)
     assert other_code == 0, other_log
     assert other["reused"] is False and other["artifact"] != report["artifact"]
+
+
+def test_one_spec_on_one_base_is_the_same_image_byte_for_byte_in_another_repository(
+    crane: str, repository: str
+) -> None:
+    code, first, log = build_image(crane, repository, WORKER)
+    assert code == 0, log
+    elsewhere = f"{repository}-elsewhere"
+    try:
+        again_code, again, again_log = build_image(crane, elsewhere, WORKER)
+        assert again_code == 0, again_log
+        assert again["reused"] is False  # built again, from scratch
+        one = parse_artifact(first["artifact"])
+        other = parse_artifact(again["artifact"])
+        assert isinstance(one, ImageArtifact) and isinstance(other, ImageArtifact)
+        layers = [
+            crane_json(crane, "manifest", a.by_digest)["layers"][-1]["digest"] for a in (one, other)
+        ]
+        assert layers[0] == layers[1]
+        assert one.digest == other.digest
+    finally:
+        delete_images(crane, elsewhere)
 
 
 def test_a_registry_that_refuses_fails_before_the_build_with_its_own_message(

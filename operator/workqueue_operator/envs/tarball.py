@@ -1,14 +1,19 @@
 """Packing an environment directory into a tarball, atomically: the relocatable tarball (the
-prefix's contents at its root) or an image layer (the same files under ``opt/poncho/<hash>``)."""
+prefix's contents at its root) or an image layer (the same files under ``opt/poncho/<hash>``).
+The bytes depend only on the files' names, contents, modes and owners, never on when they were
+written: two builds of one spec give one layer digest."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import tarfile
 from pathlib import Path, PurePosixPath
 
 COMPRESS_LEVEL = 6
 DIRECTORY_MODE = 0o755
+FILE_TIME = 0
+"""Every entry's mtime (and the gzip header's): a build's time is not part of the environment."""
 
 
 def _directory(name: str) -> tarfile.TarInfo:
@@ -16,6 +21,12 @@ def _directory(name: str) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE
     info.mode = DIRECTORY_MODE
+    info.mtime = FILE_TIME
+    return info
+
+
+def _timeless(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mtime = FILE_TIME
     return info
 
 
@@ -29,14 +40,20 @@ def pack(source: Path, output: Path, *, under: str = "") -> int:
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     root = PurePosixPath(under.strip("/")) if under.strip("/") else None
     try:
-        with tarfile.open(partial, "w:gz", compresslevel=COMPRESS_LEVEL) as archive:
+        with (
+            partial.open("wb") as raw,
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=FILE_TIME
+            ) as zipped,
+            tarfile.open(fileobj=zipped, mode="w") as archive,
+        ):
             if root is not None:
                 for parent in reversed(root.parents[:-1]):
                     archive.addfile(_directory(str(parent)))
-                archive.add(source, arcname=str(root), recursive=False)
+                archive.add(source, arcname=str(root), recursive=False, filter=_timeless)
             for child in sorted(source.iterdir()):
                 name = child.name if root is None else str(root / child.name)
-                archive.add(child, arcname=name)
+                archive.add(child, arcname=name, filter=_timeless)
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
