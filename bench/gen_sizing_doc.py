@@ -57,6 +57,7 @@ RULES = (PAPERS, OPERATOR)
 DEFAULTS = suite.CCTOOLS_DEFAULTS
 
 VARIANTS: dict[str, AdaptiveSettings] = {
+    "cheapest ladder": AdaptiveSettings(one_standard_error=False),
     "no record model": AdaptiveSettings(records=False),
     "records unweighted": AdaptiveSettings(records_by_position=False),
     "balanced coupling": AdaptiveSettings(memory_coupling=None),
@@ -841,6 +842,15 @@ STRATEGY_NOTES = """## The strategies
     programming finds the optimum exactly over the distinct values, merged into at most 96
     quantile levels. The first attempt gets the lowest rung, a retry the next rung above the
     failed value.
+  * **No rung for noise** (`ladder_dp.fewest_within_one_error`). The cheapest ladder is chosen
+    on the tasks it is scored on, so its saving over a ladder of fewer rungs is biased up: the
+    optimiser puts a rung where the sample's tail happens to be thin, and later tasks fail on
+    it. Of the cheapest ladders of 1, 2, ... rungs, the learner takes the one of fewest rungs
+    whose expected cost is within one standard error of the cheapest's (Breiman et al.'s
+    one-standard-error rule): the error of the mean per-task difference in cost, over the
+    sampled tasks, with Kish's effective number of tasks behind the recency weights (the record
+    model's mass, below, counts in the mean but not in the error: it is not a sample). With few
+    tasks it keeps few rungs; a saving that is real passes the bar as tasks come.
   * **Weights are wall time x recency.** Waste is resource x time, so long tasks count more;
     weights halve every 1000 tasks, so a phase change takes over.
   * **A shift in use** (`strategies/shift.py`). When use moves up for good
@@ -876,7 +886,8 @@ STRATEGY_NOTES = """## The strategies
     other resources, memory first among them), because their failures waste memory.
   * The learner sees what the rules give it (one category, or all); with nothing finished it
     gives the whole machine. The constants (half-life 1000 tasks, 2 other resources, growth 2 as
-    in CCTools, 96 levels, 10 rungs, a shift's 10^-6 and 100 tasks) are fixed a priori; the
+    in CCTools, 96 levels, 10 rungs, one standard error, a shift's 10^-6 and 100 tasks) are
+    fixed a priori; the
     variants below show what each choice does. `workqueue-operator simulate --trace
     ../shared/traces/coffea/resources_all.txt --strategy adaptive-ladder` replays one trace.
 * The operator gets the same computation as pure functions (`sizing/recommend.py`):
@@ -923,8 +934,9 @@ HINDSIGHT_NOTE = """## Against the best fixed ladder in hindsight
 `sizing/hindsight.py` gives each learner (a category under the operator's rules, all tasks under
 the papers') the cheapest ladders of all of its tasks in the trace, computed in advance the way
 `adaptive-ladder` computes its own (weights by wall time alone, memory coupling 0, cores and disk
-2), and plays them once the rules' cold start is over. It knows the distribution of each
-learner's use, never one task's use. For tasks drawn independently from one distribution (the
+2) but with no one-standard-error rule (it knows the distribution: no sampling noise), and
+plays them once the rules' cold start is over. It knows the distribution of each learner's use,
+never one task's use. For tasks drawn independently from one distribution (the
 synthetic traces), a strategy that does not see a task's use before it runs cannot do better in
 expectation than the cheapest ladder of that distribution (within the ladder's limits: at most
 10 rungs over 96 levels, each resource on its own), so *own minus hindsight* is what
@@ -970,7 +982,9 @@ the failures only by giving more tasks the upper bucket."""
 
 VARIANTS_NOTE = """## Where the gain comes from
 
-Variants of `adaptive-ladder` with one design choice changed, under both rule sets: *no record
+Variants of `adaptive-ladder` with one design choice changed, under both rule sets: *cheapest
+ladder* takes the cheapest ladder on the sample however little it saves over one of fewer rungs
+(no one-standard-error rule); *no record
 model* drops the records (the ladder ends at the maximum seen, and a retry above it doubles);
 *records unweighted* learns every record's excess alike, whatever its position in the history;
 *balanced coupling* charges the memory ladder `c = 2` x its mean too (every resource's waste

@@ -86,7 +86,8 @@ def test_only_the_first_task_gets_the_machine() -> None:
 
 
 def test_first_attempt_at_the_lowest_rung_retries_climb() -> None:
-    balanced = AdaptiveSettings(memory_coupling=None, records=False)
+    # The cheapest ladder of these 4 tasks, whatever the noise (the next test).
+    balanced = AdaptiveSettings(memory_coupling=None, records=False, one_standard_error=False)
     strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), balanced)
     for memory in (100, 100, 100, 400):
         strategy.observe(Sample("c", 1, memory, 10, 1))
@@ -103,6 +104,21 @@ def test_first_attempt_at_the_lowest_rung_retries_climb() -> None:
     assert policy.retry(Allocation(1, 800, 10), memory, RNG) == Allocation(1, 1000, 10)
     cores = frozenset({Resource.CORES})
     assert policy.retry(Allocation(1, 100, 10), cores, RNG) == Allocation(2, 100, 10)
+
+
+def test_a_rung_that_saves_less_than_the_samples_noise_is_left_out() -> None:
+    # 100, 100, 100, 400: two rungs are the cheapest on the sample (the test above) but save
+    # less than one standard error of the difference over so few tasks, so one rung it is;
+    # the same sample three times makes the saving clear.
+    for copies, rungs in ((1, (400,)), (2, (400,)), (3, (100, 400))):
+        settings = AdaptiveSettings(memory_coupling=None, records=False)
+        strategy = AdaptiveLadder(StrategyConfig(machine=MACHINE), settings)
+        for _ in range(copies):
+            for memory in (100, 100, 100, 400):
+                strategy.observe(Sample("c", 1, memory, 10, 1))
+        policy = strategy.policy("c")
+        assert isinstance(policy, AdaptivePolicy)
+        assert policy.rungs[1] == rungs, copies
 
 
 def test_the_memory_ladder_is_charged_nothing_more_than_its_own_waste() -> None:

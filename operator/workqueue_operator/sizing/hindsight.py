@@ -32,7 +32,9 @@ NOTHING_ABOVE: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] = 
 
 def hindsight_settings(memory_coupling: float = 0.0) -> AdaptiveSettings:
     """``adaptive-ladder``'s settings with all tasks weighing alike and no record model."""
-    return AdaptiveSettings(half_life=0.0, records=False, memory_coupling=memory_coupling)
+    return AdaptiveSettings(
+        half_life=0.0, records=False, memory_coupling=memory_coupling, one_standard_error=False
+    )
 
 
 def groups(samples: Sequence[Sample], rules: Rules) -> dict[str, list[Sample]]:

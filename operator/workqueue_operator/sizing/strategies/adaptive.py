@@ -82,6 +82,9 @@ class AdaptiveSettings:
     shift_alpha: float = 1e-6
     """Chance, per resource and refit, of taking a steady stream for a shift in use and
     forgetting the tasks before it (:mod:`.shift`; 0: never)."""
+    one_standard_error: bool = True
+    """Take the ladder of fewest rungs whose expected cost is within one standard error of the
+    cheapest one's (:func:`.ladder_dp.fewest_within_one_error`); False: the cheapest."""
 
     def attempt_cost(self, resource: Resource, mean: float) -> float:
         """What an attempt is charged on top of its allocation, in the resource's units."""
@@ -145,8 +148,10 @@ def histogram_ladder(
     max_rungs: int,
     cost: float,
     beyond: tuple[FloatArray, FloatArray] = (np.empty(0), np.empty(0)),
+    effective: float = 0.0,
 ) -> Values:
-    """:func:`ladder` of values already counted into (distinct values, summed weights)."""
+    """:func:`ladder` of values already counted into (distinct values, summed weights);
+    ``effective`` > 0: the one-standard-error ladder (:func:`.ladder_dp.optimal_ladder`)."""
     if len(counted[0]) == 0:
         return ()
     distinct, summed = merge_levels(*counted, MAX_LEVELS)
@@ -154,7 +159,11 @@ def histogram_ladder(
         above, above_summed = merge_levels(*histogram(*beyond), RECORD_LEVELS)
         distinct = np.concatenate((distinct, above))
         summed = np.concatenate((summed, above_summed))
-    rungs = optimal_ladder(distinct, summed, max_rungs, cost, MAX_LEVELS + RECORD_LEVELS)
+    levels = MAX_LEVELS + RECORD_LEVELS
+    top = float(counted[0][-1])
+    rungs = optimal_ladder(
+        distinct, summed, max_rungs, cost, levels, effective=effective, sampled_top=top
+    )
     return tuple(float(v) for v in rungs)
 
 
@@ -191,6 +200,7 @@ def learn(
         recency = recency_weights(len(history), settings.half_life)
     weights = sample_weights(history.times(), settings.half_life, recency)
     total = float(weights.sum())
+    effective = total * total / float(weights @ weights) if settings.one_standard_error else 0.0
     within: list[Values] = []
     above: list[Values] = []
     for resource in RESOURCES:
@@ -198,13 +208,13 @@ def learn(
         cost = settings.attempt_cost(resource, float(values @ weights) / total)
         counted = history.histogram(resource, weights)
         if not settings.records:
-            within.append(histogram_ladder(counted, max_rungs, cost))
+            within.append(histogram_ladder(counted, max_rungs, cost, effective=effective))
             above.append(())
             continue
         found = records(values) if len(values) >= 2 else None
         by_position = settings.records_by_position
         beyond = next_record(values, weights, recency, found, by_position=by_position)
-        within.append(histogram_ladder(counted, max_rungs, cost, beyond))
+        within.append(histogram_ladder(counted, max_rungs, cost, beyond, effective))
         excesses, excess_weights = excesses_to_learn(
             values, weights, found, by_position=by_position
         )

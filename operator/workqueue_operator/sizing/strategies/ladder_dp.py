@@ -12,6 +12,7 @@ the work whatever the history size.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from workqueue_operator.sizing.strategies.history import FloatArray
 
@@ -38,12 +39,20 @@ def optimal_ladder(
     max_rungs: int,
     attempt_cost: float = 0.0,
     levels: int = MAX_LEVELS,
+    *,
+    effective: float = 0.0,
+    sampled_top: float = np.inf,
 ) -> FloatArray:
     """Rung values (ascending, ending at the largest value) of least expected cost.
 
     ``values`` are sorted and distinct, ``weights`` non-negative with a positive sum.
     ``attempt_cost`` is a fixed cost charged per attempt (per unit of weight), on top of the
     allocation: it makes extra rungs, hence extra failures, pay for themselves.
+
+    With ``effective`` > 0 (the Kish effective size of the tasks behind the weights), the
+    ladder is :func:`fewest_within_one_error` of the cheapest ones of 1, 2, ... rungs;
+    ``sampled_top`` is the largest value that is a sampled task (values above it are modelled
+    mass, e.g. the next record, whose error is not a sampling error).
     """
     values, weights = merge_levels(values, weights, levels)
     size = len(values)
@@ -66,6 +75,17 @@ def optimal_ladder(
         if np.array_equal(updated, best):
             break  # more rungs would not help
         best = updated
+    if effective <= 0 or len(choices) <= 1:
+        return ladder_of(choices, values)
+    sampled = values <= sampled_top
+    return fewest_within_one_error(
+        choices, values, weights, attempt_cost=attempt_cost, effective=effective, sampled=sampled
+    )
+
+
+def ladder_of(choices: list[npt.NDArray[np.intp]], values: FloatArray) -> FloatArray:
+    """The ladder the DP's ``choices`` (one per rung allowed) lead to from the first level."""
+    size = len(values)
     rungs = []
     state = 0
     for choice in reversed(choices):
@@ -75,3 +95,40 @@ def optimal_ladder(
         rungs.append(float(values[rung]))
         state = rung + 1
     return np.asarray(rungs, dtype=np.float64)
+
+
+def level_costs(rungs: FloatArray, values: FloatArray, attempt_cost: float) -> FloatArray:
+    """What a task at each level costs on ``rungs``: every rung tried until one holds it."""
+    tried = np.cumsum(rungs + attempt_cost)
+    return tried[np.minimum(np.searchsorted(rungs, values), len(rungs) - 1)]
+
+
+def fewest_within_one_error(
+    choices: list[npt.NDArray[np.intp]],
+    values: FloatArray,
+    weights: FloatArray,
+    *,
+    attempt_cost: float,
+    effective: float,
+    sampled: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """The ladder of fewest rungs whose expected cost exceeds the cheapest ladder's by at most
+    one standard error of the difference (Breiman's one-standard-error rule).
+
+    The cheapest ladder is chosen on the sample it is scored on, so its estimated saving over a
+    ladder of fewer rungs is biased up (the optimiser exploits where the sample's tail happens
+    to be thin). The difference of two ladders' costs is a weighted mean over tasks; its
+    standard error is the standard deviation of the per-task difference over the sampled
+    levels divided by the square root of the ``effective`` number of tasks.
+    """
+    share = weights / float(weights.sum())
+    local = share[sampled] / float(share[sampled].sum())
+    ladders = [ladder_of(choices[:k], values) for k in range(1, len(choices) + 1)]
+    best = level_costs(ladders[-1], values, attempt_cost)
+    for candidate in ladders[:-1]:
+        difference = level_costs(candidate, values, attempt_cost) - best
+        mean = float(share @ difference)
+        spread = difference[sampled] - float(local @ difference[sampled])
+        if mean * mean * effective <= float(local @ spread**2):
+            return candidate
+    return ladders[-1]
