@@ -93,7 +93,7 @@ from tests.cctools.install import cctools_bin, missing_cctools, use_cctools_buil
 from tests.cctools.manager import TestManager  # noqa: E402
 from tests.cctools.workers import WorkerProcess, launch, worker_argv  # noqa: E402
 from tests.cctools.workers import stop as stop_worker  # noqa: E402
-from tests.harness import Cluster, start_cluster  # noqa: E402
+from tests.harness import Cluster, owner_labels, start_cluster  # noqa: E402
 
 from workqueue_operator.api.common import Framework  # noqa: E402
 from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE  # noqa: E402
@@ -377,7 +377,7 @@ def placement(run_id: str) -> dict[str, Any]:
 
 def create_namespace(kube: Kube, name: str) -> None:
     kube.core.create_namespace(
-        {"metadata": {"name": name, "labels": {"workqueue.dev/bench": "scaling"}}}
+        {"metadata": {"name": name, "labels": {"workqueue.dev/bench": "scaling", **owner_labels()}}}
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import socket
 import subprocess
 import threading
 import time
@@ -18,8 +20,25 @@ from tests.manifests import object_count_quota
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPTS = REPO / "e2e" / "cluster"
-# The label that names the process which made a test namespace (see Cluster.create_namespace).
+# The labels that name the process, and its host, which made a test namespace
+# (Cluster.create_namespace; tests/leftovers.py).
 OWNER_PID_LABEL = "test.workqueue.dev/owner-pid"
+OWNER_HOST_LABEL = "test.workqueue.dev/owner-host"
+
+
+def owner_host() -> str:
+    """This host's name as a label value (63 characters of [a-z0-9.-_] at most)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", socket.gethostname().lower()).strip("-._")
+    return name[:63].rstrip("-._") or "unknown"
+
+
+def owner_labels(pid: int | None = None) -> dict[str, str]:
+    """The labels of a test namespace made by process ``pid`` (this one when None) here."""
+    return {
+        OWNER_PID_LABEL: str(os.getpid() if pid is None else pid),
+        OWNER_HOST_LABEL: owner_host(),
+    }
+
 
 T = TypeVar("T")
 
@@ -124,14 +143,14 @@ class Cluster:
     ) -> subprocess.CompletedProcess[str]:
         return self.kubectl("apply", "-f", "-", namespace=namespace, input=manifest, check=check)
 
-    def create_namespace(self, name: str) -> None:
-        """Create a namespace labelled with this process as its owner (so that a later run can
-        tell it is left over once this process is gone: tests/leftovers.py) and wait for its
-        default ServiceAccount (pods need it)."""
+    def create_namespace(self, name: str, *, owner_pid: int | None = None) -> None:
+        """Create a namespace labelled with its owner, this process (or ``owner_pid``) on this
+        host, so that a later run can tell it is left over once that process is gone
+        (tests/leftovers.py), and wait for its default ServiceAccount (pods need it)."""
         manifest = {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": name, "labels": {OWNER_PID_LABEL: str(os.getpid())}},
+            "metadata": {"name": name, "labels": owner_labels(owner_pid)},
         }
         self.kubectl("create", "-f", "-", input=json.dumps(manifest))
         wait_for(

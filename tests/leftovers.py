@@ -3,9 +3,11 @@
 A run stopped half-way (Ctrl-C, a timeout, a killed CI job) never deletes its namespaces: their
 pods keep holding the real node's CPUs, so the next run's real-node tests wait for room and
 fail, and the Helm releases' cluster-scoped RBAC stays, so the next `helm install` of the same
-release name in another namespace is refused. Every test namespace names the process that
-made it (``OWNER_PID_LABEL``, set by ``Cluster.create_namespace``); once that process is gone
-the namespace is left over. Runs that are still going (another pytest, a bench) keep theirs.
+release name in another namespace is refused. Every test namespace names the process and host
+that made it (``owner_labels``, set by ``Cluster.create_namespace``); once that process is gone
+from this host the namespace is left over. Runs still going (another pytest, a bench) and runs
+of other hosts keep theirs; namespaces without those labels (the demo's, a user's) are never
+touched.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from e2e.hostrunner.runner import process_alive
 
-from tests.harness import OWNER_PID_LABEL, Cluster
+from tests.harness import OWNER_HOST_LABEL, OWNER_PID_LABEL, Cluster, owner_host
 
 # Helm marks every object of a release with the release's namespace.
 RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
@@ -28,50 +30,62 @@ FINALIZED_KINDS = (
 )
 
 
+def owner_alive(labels: Mapping[str, str]) -> bool:
+    """Whether the process that made a namespace with these labels may still run: it does
+    here, or it ran on another host (which this one cannot check), or the labels do not say."""
+    pid = labels.get(OWNER_PID_LABEL, "")
+    if not pid.isdigit() or labels.get(OWNER_HOST_LABEL) != owner_host():
+        return True
+    return process_alive(int(pid))
+
+
 def left_over_namespaces(
-    namespaces: Iterable[Mapping[str, Any]], alive: Callable[[int], bool]
+    namespaces: Iterable[Mapping[str, Any]], alive: Callable[[Mapping[str, str]], bool]
 ) -> list[str]:
-    """The test namespaces whose owner process is gone (Terminating ones too: their deletion
-    may wait on a finalizer nobody will remove)."""
+    """The test namespaces whose owner is gone (Terminating ones too: their deletion may wait
+    on a finalizer nobody will remove). Namespaces without owner labels are not tests'."""
     found = []
     for namespace in namespaces:
         metadata = namespace.get("metadata", {})
-        owner = (metadata.get("labels") or {}).get(OWNER_PID_LABEL, "")
-        if owner.isdigit() and not alive(int(owner)):
+        labels = metadata.get("labels") or {}
+        if OWNER_PID_LABEL in labels and not alive(labels):
             found.append(metadata["name"])
     return sorted(found)
 
 
 def orphaned_release_objects(
-    objects: Iterable[Mapping[str, Any]], existing_namespaces: set[str]
+    objects: Iterable[Mapping[str, Any]], doomed: set[str], missing: Callable[[str], bool]
 ) -> list[str]:
-    """``kind/name`` of the cluster-scoped objects of Helm releases whose namespace is gone or
-    going."""
+    """``kind/name`` of the chart's cluster-scoped objects whose release namespace is one
+    being cleared (``doomed``) or does not exist (``missing``, asked after ``objects`` were
+    listed, so a release installed meanwhile is never taken for an orphan)."""
     found = []
     for obj in objects:
         metadata = obj.get("metadata", {})
         release_namespace = (metadata.get("annotations") or {}).get(RELEASE_NAMESPACE_ANNOTATION)
-        if release_namespace is not None and release_namespace not in existing_namespaces:
+        if release_namespace is None:
+            continue
+        if release_namespace in doomed or missing(release_namespace):
             found.append(f"{obj['kind'].lower()}/{metadata['name']}")
     return sorted(found)
 
 
 def clear_leftovers(cluster: Cluster) -> list[str]:
     """Delete what killed runs left: their namespaces (their project objects' finalizers
-    cleared first, since no operator watches them any more) and their Helm releases'
-    ClusterRoles and ClusterRoleBindings. Returns what it deleted."""
-    namespaces = _items(cluster, "namespaces")
-    doomed = left_over_namespaces(namespaces, process_alive)
+    cleared first, since no operator watches them any more) and the ClusterRoles and
+    ClusterRoleBindings of releases in those namespaces or in namespaces that are gone.
+    Returns what it deleted."""
+    chart_objects = _items(cluster, "clusterroles,clusterrolebindings", "-l", CHART_SELECTOR)
+    doomed = left_over_namespaces(_items(cluster, "namespaces"), owner_alive)
     for name in doomed:
         _clear_finalizers(cluster, name)
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-    staying = {
-        n["metadata"]["name"]
-        for n in namespaces
-        if n["metadata"]["name"] not in doomed and "deletionTimestamp" not in n["metadata"]
-    }
-    chart_objects = _items(cluster, "clusterroles,clusterrolebindings", "-l", CHART_SELECTOR)
-    released = orphaned_release_objects(chart_objects, staying)
+
+    def missing(namespace: str) -> bool:
+        found = cluster.kubectl("get", "namespace", namespace, "-o", "name", check=False)
+        return found.returncode != 0 and "NotFound" in found.stderr
+
+    released = orphaned_release_objects(chart_objects, set(doomed), missing)
     if released:
         cluster.kubectl("delete", *released, "--ignore-not-found", check=False)
     return [f"namespace/{name}" for name in doomed] + released
@@ -93,10 +107,7 @@ def _clear_finalizers(cluster: Cluster, namespace: str) -> None:
 def _items(
     cluster: Cluster, kinds: str, *selector: str, namespace: str | None = None
 ) -> list[dict[str, Any]]:
-    result = cluster.kubectl(
-        "get", kinds, *selector, "-o", "json", namespace=namespace, check=False
-    )
-    if result.returncode != 0:
-        return []
+    """The objects, or an error: a listing that failed is never read as "there are none"."""
+    result = cluster.kubectl("get", kinds, *selector, "-o", "json", namespace=namespace)
     items: list[dict[str, Any]] = json.loads(result.stdout).get("items", [])
     return items

@@ -252,7 +252,7 @@ def test_pod_is_scheduled_on_a_kwok_node_and_runs(cluster: Cluster, namespace: s
 
 
 def test_deleted_namespace_finishes_terminating(cluster: Cluster) -> None:
-    cluster.kubectl("create", "namespace", "doomed-ns")
+    cluster.create_namespace("doomed-ns")
     cluster.kubectl("create", "configmap", "c", "--from-literal=a=b", namespace="doomed-ns")
     cluster.kubectl("delete", "namespace", "doomed-ns", "--wait=false")
     wait_for(

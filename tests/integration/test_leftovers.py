@@ -1,16 +1,18 @@
 """Clearing what a killed test run left, against the real apiserver: its namespaces (with a
-WorkerPool whose finalizer no operator will remove) and its Helm release's cluster RBAC go;
-those of a run that is still going stay."""
+WorkerPool whose finalizer no operator will remove) and its Helm release's cluster RBAC go,
+and so does the RBAC of a release whose namespace is gone; those of a run that is still going,
+and of a namespace no test made (the demo's, a user's), stay."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 
 import pytest
 
-from tests.harness import OWNER_PID_LABEL, Cluster, wait_for
+from tests.harness import Cluster, wait_for
 from tests.leftovers import CHART_SELECTOR, RELEASE_NAMESPACE_ANNOTATION, clear_leftovers
 from tests.manifests import worker_pool
 
@@ -22,15 +24,6 @@ def gone_process() -> int:
     ended = subprocess.Popen(["true"])
     ended.wait()
     return ended.pid
-
-
-def namespace_of(cluster: Cluster, name: str, owner_pid: int) -> None:
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {OWNER_PID_LABEL: str(owner_pid)}},
-    }
-    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
 
 
 def release_cluster_role(cluster: Cluster, name: str, release_namespace: str) -> None:
@@ -48,43 +41,44 @@ def release_cluster_role(cluster: Cluster, name: str, release_namespace: str) ->
     cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
 
 
+def exists(cluster: Cluster, *what: str) -> bool:
+    return cluster.kubectl("get", *what, check=False).returncode == 0
+
+
 def test_a_killed_runs_namespaces_and_release_rbac_are_cleared(crds: Cluster) -> None:
     suffix = uuid.uuid4().hex[:6]
     killed, running = f"leftover-killed-{suffix}", f"leftover-running-{suffix}"
-    namespace_of(crds, killed, gone_process())
-    namespace_of(crds, running, 1)  # init: always alive
+    users, gone = f"leftover-users-{suffix}", f"leftover-gone-{suffix}"
+    crds.create_namespace(killed, owner_pid=gone_process())
+    crds.create_namespace(running, owner_pid=os.getpid())
+    crds.kubectl("create", "namespace", users)  # no owner labels: not a test's
     crds.apply(
         worker_pool("stuck", "maxWorkers: 1").replace(
             "metadata:\n", "metadata:\n  finalizers: [kopf.zalando.org/KopfFinalizerMarker]\n", 1
         ),
         namespace=killed,
     )
-    release_cluster_role(crds, f"{killed}-workqueue-operator-discovery", killed)
-    release_cluster_role(crds, f"{running}-workqueue-operator-discovery", running)
+    roles = {ns: f"{ns}-workqueue-operator-discovery" for ns in (killed, running, users, gone)}
+    for namespace, role in roles.items():
+        release_cluster_role(crds, role, namespace)
     try:
         cleared = clear_leftovers(crds)
 
         assert f"namespace/{killed}" in cleared
-        assert f"clusterrole/{killed}-workqueue-operator-discovery" in cleared
-        assert not any(running in c for c in cleared), cleared
+        assert f"clusterrole/{roles[killed]}" in cleared
+        assert f"clusterrole/{roles[gone]}" in cleared
+        assert not any(running in c or users in c for c in cleared), cleared
         wait_for(
-            lambda: "NotFound" in crds.kubectl("get", "ns", killed, check=False).stderr,
+            lambda: not exists(crds, "namespace", killed),
             timeout=120,
             what=f"the namespace {killed} to be gone (its WorkerPool's finalizer cleared)",
         )
-        assert (
-            crds.kubectl(
-                "get", "clusterrole", f"{killed}-workqueue-operator-discovery", check=False
-            ).returncode
-            != 0
-        )
-        assert crds.get("namespace", running, namespace="") is not None
-        assert (
-            crds.kubectl("get", "clusterrole", f"{running}-workqueue-operator-discovery").returncode
-            == 0
-        )
+        assert not exists(crds, "clusterrole", roles[killed])
+        assert not exists(crds, "clusterrole", roles[gone])
+        for kept in (running, users):
+            assert exists(crds, "namespace", kept)
+            assert exists(crds, "clusterrole", roles[kept])
     finally:
-        crds.kubectl("delete", "namespace", running, "--wait=false", check=False)
-        crds.kubectl(
-            "delete", "clusterrole", f"{running}-workqueue-operator-discovery", check=False
-        )
+        for kept in (running, users):
+            crds.kubectl("delete", "namespace", kept, "--wait=false", check=False)
+            crds.kubectl("delete", "clusterrole", roles[kept], check=False)
