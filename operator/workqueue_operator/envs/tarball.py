@@ -1,7 +1,10 @@
 """Packing an environment directory into a tarball, atomically: the relocatable tarball (the
 prefix's contents at its root) or an image layer (the same files under ``opt/poncho/<hash>``).
-The bytes depend only on the files' names, contents, modes and owners, never on when they were
-written: two builds of one spec give one layer digest."""
+An environment without compiled bytecode (uv's installs) packs to bytes that depend only on
+its files' names, contents, modes and owners, never on when they were written, so two builds
+that install the same files give one layer digest. One with ``.pyc`` files (conda's) keeps its
+file times: Python trusts a timestamp-based ``.pyc`` only while its source keeps the time it
+was compiled from, and would recompile at every import otherwise."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path, PurePosixPath
 COMPRESS_LEVEL = 6
 DIRECTORY_MODE = 0o755
 FILE_TIME = 0
-"""Every entry's mtime (and the gzip header's): a build's time is not part of the environment."""
+"""Every entry's mtime (unless the environment has bytecode) and the gzip header's."""
 
 
 def _directory(name: str) -> tarfile.TarInfo:
@@ -23,6 +26,11 @@ def _directory(name: str) -> tarfile.TarInfo:
     info.mode = DIRECTORY_MODE
     info.mtime = FILE_TIME
     return info
+
+
+def has_bytecode(source: Path) -> bool:
+    """Whether the environment holds compiled Python bytecode (``*.pyc``)."""
+    return next(source.rglob("*.pyc"), None) is not None
 
 
 def _timeless(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -39,6 +47,7 @@ def pack(source: Path, output: Path, *, under: str = "") -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     root = PurePosixPath(under.strip("/")) if under.strip("/") else None
+    times = _timeless if not has_bytecode(source) else None
     try:
         with (
             partial.open("wb") as raw,
@@ -50,10 +59,10 @@ def pack(source: Path, output: Path, *, under: str = "") -> int:
             if root is not None:
                 for parent in reversed(root.parents[:-1]):
                     archive.addfile(_directory(str(parent)))
-                archive.add(source, arcname=str(root), recursive=False, filter=_timeless)
+                archive.add(source, arcname=str(root), recursive=False, filter=times)
             for child in sorted(source.iterdir()):
                 name = child.name if root is None else str(root / child.name)
-                archive.add(child, arcname=name, filter=_timeless)
+                archive.add(child, arcname=name, filter=times)
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
