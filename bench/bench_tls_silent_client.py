@@ -24,7 +24,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.cctools.install import cctools_bin, cctools_site_packages
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # the test harness's helpers (tests.*) are reused here
+
+from tests.cctools.install import cctools_bin, cctools_site_packages  # noqa: E402
 
 MANAGER = textwrap.dedent(
     """
@@ -62,12 +66,15 @@ def run_case(tls: bool, silent: bool, tasks: int, window: float, work: Path) -> 
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(cctools_site_packages()))
     argv = [sys.executable, "-c", MANAGER, str(port), str(tasks), str(window), key, cert]
-    manager = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    manager = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     held = None
     worker = None
     try:
         assert manager.stdout is not None
-        assert manager.stdout.readline().strip() == b"ready"
+        if manager.stdout.readline().strip() != b"ready":
+            raise SystemExit(
+                f"the manager did not start: {manager.communicate()[1].decode()[-2000:]}"
+            )
         if silent:
             held = socket.create_connection(("127.0.0.1", port))
             time.sleep(1)
@@ -84,9 +91,11 @@ def run_case(tls: bool, silent: bool, tasks: int, window: float, work: Path) -> 
         if held is not None:  # lets a manager held in the handshake go on and report
             held.close()
             held = None
-        out, _ = manager.communicate(timeout=60)
-        line = out.strip().splitlines()[-1]
-        done, seconds = line.split()
+        out, err = manager.communicate(timeout=60)
+        lines = out.decode().strip().splitlines()
+        if manager.returncode != 0 or not lines:
+            raise SystemExit(f"the manager failed ({manager.returncode}): {err.decode()[-2000:]}")
+        done, seconds = lines[-1].split()
         return int(done), float(seconds)
     finally:
         if held is not None:
