@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ if missing_cctools() is None:
 
 # Every test talks to the local control plane, never to whatever $KUBECONFIG named before.
 # Set it before anything imports the kubernetes client, which reads it once at import.
+assert "kubernetes" not in sys.modules, "the kubernetes client was imported before KUBECONFIG"
 os.environ["KUBECONFIG"] = str(local_kubeconfig())
 
 CRD_NAMES = (

@@ -48,6 +48,7 @@ from e2e.hostrunner.podspec import (
     launch_spec,
     pod_hostname,
 )
+from e2e.processes import process_alive
 
 log = logging.getLogger("e2e.hostrunner")
 
@@ -107,17 +108,6 @@ def claim_alive(claim: str) -> bool:
         with _LIVE_LOCK:
             return claim in _LIVE_RUNNERS
     return process_alive(pid)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)

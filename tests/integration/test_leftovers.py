@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 
 import pytest
@@ -19,11 +18,8 @@ from tests.manifests import worker_pool
 pytestmark = pytest.mark.integration
 
 
-def gone_process() -> int:
-    """The id of a process that has ended."""
-    ended = subprocess.Popen(["true"])
-    ended.wait()
-    return ended.pid
+# Above the largest pid_max Linux allows (2**22): never a live process.
+NO_PROCESS = 2**22 + 1
 
 
 def release_cluster_role(cluster: Cluster, name: str, release_namespace: str) -> None:
@@ -49,7 +45,7 @@ def test_a_killed_runs_namespaces_and_release_rbac_are_cleared(crds: Cluster) ->
     suffix = uuid.uuid4().hex[:6]
     killed, running = f"leftover-killed-{suffix}", f"leftover-running-{suffix}"
     users, gone = f"leftover-users-{suffix}", f"leftover-gone-{suffix}"
-    crds.create_namespace(killed, owner_pid=gone_process())
+    crds.create_namespace(killed, owner_pid=NO_PROCESS)
     crds.create_namespace(running, owner_pid=os.getpid())
     crds.kubectl("create", "namespace", users)  # no owner labels: not a test's
     crds.apply(
@@ -64,9 +60,7 @@ def test_a_killed_runs_namespaces_and_release_rbac_are_cleared(crds: Cluster) ->
     try:
         cleared = clear_leftovers(crds)
 
-        assert f"namespace/{killed}" in cleared
-        assert f"clusterrole/{roles[killed]}" in cleared
-        assert f"clusterrole/{roles[gone]}" in cleared
+        # (Another run's sweep may have cleared some of them first: the end state is checked.)
         assert not any(running in c or users in c for c in cleared), cleared
         wait_for(
             lambda: not exists(crds, "namespace", killed),
