@@ -478,9 +478,14 @@ def memory_miss(cell: Cell, fixed: ReplayResult) -> str:
             f"{cell.other} ({target:.4f}) is above the best fixed ladder known in advance "
             f"({top:.4f}): it follows a change in use over time better than {OWN_STRATEGY} does"
         )
+    meets = (
+        "it"
+        if cell.greedy is None or fixed.failed_attempts <= cell.greedy.failed_attempts
+        else (f"its memory half (not its failures: {fixed.failed_attempts})")
+    )
     return (
-        f"the best fixed ladder known in advance ({top:.4f}) would meet it: the miss is the cost "
-        f"of learning the distribution ({OWN_STRATEGY} "
+        f"the best fixed ladder known in advance ({top:.4f}) would meet {meets}: the memory miss "
+        f"is the cost of learning the distribution ({OWN_STRATEGY} "
         f"{points(100 * (cell.own.memory.efficiency - top))} points from it)"
     )
 
@@ -846,11 +851,16 @@ STRATEGY_NOTES = """## The strategies
     on the tasks it is scored on, so its saving over a ladder of fewer rungs is biased up: the
     optimiser puts a rung where the sample's tail happens to be thin, and later tasks fail on
     it. Of the cheapest ladders of 1, 2, ... rungs, the learner takes the one of fewest rungs
-    whose expected cost is within one standard error of the cheapest's (Breiman et al.'s
-    one-standard-error rule): the error of the mean per-task difference in cost, over the
-    sampled tasks, with Kish's effective number of tasks behind the recency weights (the record
-    model's mass, below, counts in the mean but not in the error: it is not a sample). With few
-    tasks it keeps few rungs; a saving that is real passes the bar as tasks come.
+    whose expected cost is within one standard error of the cheapest's (after Breiman et al.'s
+    one-standard-error rule, here on the sample the ladders are fitted to): the error of the
+    mean per-task difference in cost over the sampled tasks, with Kish's effective number of
+    tasks behind the weights (wall time x recency; an approximation that takes the weights as
+    unrelated to the difference). The record model's mass, below, counts in the mean; it is
+    extrapolated from a few records, so the sample's error stands for the whole difference,
+    not only for its sampled share. A candidate no dearer than the cheapest always passes. Few
+    tasks keep few rungs unless a rung saves a lot; the bar falls as tasks come, down to what
+    the half-life's effective size allows. The ladder above the top (records' excesses) is the
+    plain cheapest one.
   * **Weights are wall time x recency.** Waste is resource x time, so long tasks count more;
     weights halve every 1000 tasks, so a phase change takes over.
   * **A shift in use** (`strategies/shift.py`). When use moves up for good

@@ -98,7 +98,9 @@ def ladder_of(choices: list[npt.NDArray[np.intp]], values: FloatArray) -> FloatA
 
 
 def level_costs(rungs: FloatArray, values: FloatArray, attempt_cost: float) -> FloatArray:
-    """What a task at each level costs on ``rungs``: every rung tried until one holds it."""
+    """What a task at each level costs on ``rungs``: every rung tried until one holds it. The
+    top rung must hold every level (the DP's ladders end at the largest value)."""
+    assert rungs[-1] >= values[-1], "a ladder that does not hold every level"
     tried = np.cumsum(rungs + attempt_cost)
     return tried[np.minimum(np.searchsorted(rungs, values), len(rungs) - 1)]
 
@@ -113,22 +115,30 @@ def fewest_within_one_error(
     sampled: npt.NDArray[np.bool_],
 ) -> FloatArray:
     """The ladder of fewest rungs whose expected cost exceeds the cheapest ladder's by at most
-    one standard error of the difference (Breiman's one-standard-error rule).
+    one standard error of the difference (after Breiman et al.'s one-standard-error rule).
 
     The cheapest ladder is chosen on the sample it is scored on, so its estimated saving over a
     ladder of fewer rungs is biased up (the optimiser exploits where the sample's tail happens
-    to be thin). The difference of two ladders' costs is a weighted mean over tasks; its
-    standard error is the standard deviation of the per-task difference over the sampled
-    levels divided by the square root of the ``effective`` number of tasks.
+    to be thin). The difference of two ladders' costs is a weighted mean over the levels; its
+    standard error is taken as ``sd / sqrt(effective)``, ``sd`` the weighted standard deviation
+    of the per-task difference over the sampled levels and ``effective`` Kish's number of tasks
+    behind the weights. The modelled mass above the sampled top (the next record) adds to the
+    mean but has no spread of its own to measure; it is extrapolated from a few records, so the
+    sample's error stands for the whole difference rather than for its sampled share only. A
+    candidate no dearer than the cheapest is within any error; with ``effective`` at most 1
+    (one task's worth) nothing tells a rung from noise, so the fewest rungs it is.
     """
     share = weights / float(weights.sum())
     local = share[sampled] / float(share[sampled].sum())
     ladders = [ladder_of(choices[:k], values) for k in range(1, len(choices) + 1)]
+    if effective <= 1:
+        return ladders[0]
     best = level_costs(ladders[-1], values, attempt_cost)
     for candidate in ladders[:-1]:
         difference = level_costs(candidate, values, attempt_cost) - best
         mean = float(share @ difference)
         spread = difference[sampled] - float(local @ difference[sampled])
-        if mean * mean * effective <= float(local @ spread**2):
+        variance = float(local @ spread**2) / effective
+        if mean <= 0 or mean * mean <= variance:
             return candidate
     return ladders[-1]
