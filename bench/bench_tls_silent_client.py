@@ -23,6 +23,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -50,6 +51,11 @@ MANAGER = textwrap.dedent(
 )
 
 
+def tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,15 +72,15 @@ def run_case(tls: bool, silent: bool, tasks: int, window: float, work: Path) -> 
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(cctools_site_packages()))
     argv = [sys.executable, "-c", MANAGER, str(port), str(tasks), str(window), key, cert]
-    manager = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = (work / f"manager-{port}.log").open("w+b")  # a file: a full pipe would stall it
+    manager = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log)
     held = None
     worker = None
     try:
         assert manager.stdout is not None
         if manager.stdout.readline().strip() != b"ready":
-            raise SystemExit(
-                f"the manager did not start: {manager.communicate()[1].decode()[-2000:]}"
-            )
+            manager.wait(timeout=60)
+            raise SystemExit(f"the manager did not start: {tail(log)}")
         if silent:
             held = socket.create_connection(("127.0.0.1", port))
             time.sleep(1)
@@ -91,10 +97,10 @@ def run_case(tls: bool, silent: bool, tasks: int, window: float, work: Path) -> 
         if held is not None:  # lets a manager held in the handshake go on and report
             held.close()
             held = None
-        out, err = manager.communicate(timeout=60)
+        out, _ = manager.communicate(timeout=60)
         lines = out.decode().strip().splitlines()
         if manager.returncode != 0 or not lines:
-            raise SystemExit(f"the manager failed ({manager.returncode}): {err.decode()[-2000:]}")
+            raise SystemExit(f"the manager failed ({manager.returncode}): {tail(log)}")
         done, seconds = lines[-1].split()
         return int(done), float(seconds)
     finally:
@@ -104,6 +110,7 @@ def run_case(tls: bool, silent: bool, tasks: int, window: float, work: Path) -> 
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+        log.close()
 
 
 def main() -> None:

@@ -50,10 +50,13 @@ def test_one_environment_written_at_two_times_packs_to_the_same_bytes(tmp_path: 
         raw.read()  # a whole gzip stream
 
 
-def test_an_environment_with_bytecode_keeps_its_file_times(tmp_path: Path) -> None:
-    env = environment(tmp_path / "env", 1_000_000_000.0, bytecode=True)
+def test_an_environment_with_bytecode_keeps_its_file_times_in_whole_seconds(
+    tmp_path: Path,
+) -> None:
+    env = environment(tmp_path / "env", 1_000_000_000.75, bytecode=True)
     pack(env, tmp_path / "env.tar.gz")
     with tarfile.open(tmp_path / "env.tar.gz") as archive:
         times = {m.name: m.mtime for m in archive.getmembers()}
+        assert all(not m.pax_headers for m in archive.getmembers())
     assert times["lib.py"] == 1_000_000_000
     assert times["__pycache__/lib.cpython-311.pyc"] == 1_000_000_000

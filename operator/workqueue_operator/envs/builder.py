@@ -30,7 +30,7 @@ from workqueue_operator.envs.normalize import SpecError, canonical_json, normali
 from workqueue_operator.envs.plan import Command, Download, Tools, build_plan, variables
 from workqueue_operator.envs.registry import Crane, last_layer_size
 from workqueue_operator.envs.result import BuildFailure, BuildReport, BuildSuccess, ExitCode
-from workqueue_operator.envs.tarball import pack
+from workqueue_operator.envs.tarball import has_bytecode, pack
 
 Log = Callable[[str], None]
 PREFIX_MAKERS = ("conda", "venv")
@@ -156,7 +156,11 @@ def _environment(
         shutil.rmtree(work if own_work else prefix, ignore_errors=True)
 
 
-def _pack(prefix: Path, output: Path, *, under: str = "") -> int:
+def _pack(prefix: Path, output: Path, log: Log, *, under: str = "") -> int:
+    if has_bytecode(prefix):
+        log("the environment has compiled bytecode (*.pyc): packed with its file times")
+    else:
+        log("no compiled bytecode: packed without file times (the same files, the same bytes)")
     try:
         return pack(prefix, output, under=under)
     except OSError as error:
@@ -190,7 +194,7 @@ def _build(request: BuildRequest, log: Log, started: float) -> BuildSuccess:
     log(f"building environment {env_hash}")
     with _environment(request, normal, env_hash, log) as (work, prefix):
         output = request.output or work / f"{env_hash}.tar.gz"
-        size = _pack(prefix, output)
+        size = _pack(prefix, output, log)
         if request.upload_url is not None:
             log(f"PUT {request.upload_url}")
             fetch.upload(output, request.upload_url)
@@ -217,7 +221,7 @@ def _build_image(
     with _environment(request, normal, env_hash, log) as (work, prefix):
         layer = work / f"{env_hash}.layer.tar.gz"
         try:
-            size = _pack(prefix, layer, under=f"{ENV_ROOT_IN_IMAGE}/{env_hash}")
+            size = _pack(prefix, layer, log, under=f"{ENV_ROOT_IN_IMAGE}/{env_hash}")
             log(f"crane append {image.base} + {size} bytes -> {target}")
             digest = image.crane.append(image.base, str(layer), target)
         finally:

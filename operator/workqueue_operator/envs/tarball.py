@@ -33,6 +33,13 @@ def has_bytecode(source: Path) -> bool:
     return next(source.rglob("*.pyc"), None) is not None
 
 
+def _whole_seconds(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """The file's time in whole seconds (what a ``.pyc`` records of its source), so that an
+    extractor reading only the ustar header gives the same time as one reading PAX."""
+    info.mtime = int(info.mtime)
+    return info
+
+
 def _timeless(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.mtime = FILE_TIME
     return info
@@ -47,7 +54,7 @@ def pack(source: Path, output: Path, *, under: str = "") -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     root = PurePosixPath(under.strip("/")) if under.strip("/") else None
-    times = _timeless if not has_bytecode(source) else None
+    times = _timeless if not has_bytecode(source) else _whole_seconds
     try:
         with (
             partial.open("wb") as raw,
