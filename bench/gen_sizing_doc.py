@@ -511,7 +511,8 @@ def failure_miss(target: float, limit: int, fixed: dict[float, ReplayResult]) ->
     return (
         f"ladders known in advance reach {mixed:.4f} at no more than {limit} failures only by "
         "mixing in one of a memory coupling above 0 (fewer rungs, more memory per task); "
-        f"{OWN_STRATEGY}'s memory ladder is the memory-cheapest (c = 0), see the trade-off below"
+        f"{OWN_STRATEGY}'s memory ladder is charged for memory alone (c = 0), see the trade-off "
+        "below"
     )
 
 
@@ -891,7 +892,8 @@ STRATEGY_NOTES = """## The strategies
     probability 0.
   * **Coupling, memory first.** A failed attempt wastes every resource's allocation. Memory
     efficiency counts the memory a failure wastes by itself, so the memory ladder is charged
-    its own allocation only (`c = 0`, the memory-optimal ladder); the cores and disk ladders are
+    its own allocation only (`c = 0`: the ladder of least expected memory x time, within the
+    noise rule above); the cores and disk ladders are
     charged `c = 2` x the resource's mean per attempt (a mean task's worth of each of the two
     other resources, memory first among them), because their failures waste memory.
   * The learner sees what the rules give it (one category, or all); with nothing finished it
@@ -962,14 +964,16 @@ hindsight ladders: a memory miss where the best other is above every fixed ladde
 advance comes from a change in use over time that it follows better; one where a fixed ladder
 known in advance would meet it is what learning costs. A failure miss where no fixed ladder
 known in advance, nor a random mix of two (couplings as in the trade-off below), meets both
-halves is out of reach for a ladder; otherwise it is the price of the memory-cheapest ladder."""
+halves is out of reach for a ladder; otherwise it is the price of a ladder charged for memory
+alone."""
 
 TRADEOFF_NOTE = """## Memory against failures
 
 The first target asks for two things at once: memory at least the best other strategy's, and
 no more failed attempts than CCTools' greedy. The memory ladder's coupling `c` (what each
 attempt is charged on top of its allocation, in means of the memory used) trades one for the
-other: at `c = 0`, the default, the ladder is the one of least expected memory x time; a larger
+other: at `c = 0`, the default, the ladder is the one of least expected memory x time (within
+one standard error: "No rung for noise" above); a larger
 `c` makes every extra rung pay for the failures it causes, so the ladder has fewer rungs, fewer
 tasks fail, and more memory goes unused. Each cell replays `adaptive-ladder` at one `c` and gives
 memory efficiency / failed attempts; **bold** cells meet both halves of the target. The last
