@@ -30,7 +30,7 @@ from workqueue_operator.envs.normalize import SpecError, canonical_json, normali
 from workqueue_operator.envs.plan import Command, Download, Tools, build_plan, variables
 from workqueue_operator.envs.registry import Crane, last_layer_size
 from workqueue_operator.envs.result import BuildFailure, BuildReport, BuildSuccess, ExitCode
-from workqueue_operator.envs.tarball import has_bytecode, pack
+from workqueue_operator.envs.tarball import pack
 
 Log = Callable[[str], None]
 PREFIX_MAKERS = ("conda", "venv")
@@ -157,14 +157,15 @@ def _environment(
 
 
 def _pack(prefix: Path, output: Path, log: Log, *, under: str = "") -> int:
-    if has_bytecode(prefix):
+    try:
+        packed = pack(prefix, output, under=under)
+    except OSError as error:
+        raise BuildError("PackFailed", f"writing {output}: {error}", ExitCode.TRANSIENT) from error
+    if packed.file_times:
         log("the environment has compiled bytecode (*.pyc): packed with its file times")
     else:
         log("no compiled bytecode: packed without file times (the same files, the same bytes)")
-    try:
-        return pack(prefix, output, under=under)
-    except OSError as error:
-        raise BuildError("PackFailed", f"writing {output}: {error}", ExitCode.TRANSIENT) from error
+    return packed.size
 
 
 def _build(request: BuildRequest, log: Log, started: float) -> BuildSuccess:

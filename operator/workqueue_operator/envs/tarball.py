@@ -12,6 +12,7 @@ import gzip
 import os
 import tarfile
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 COMPRESS_LEVEL = 6
 DIRECTORY_MODE = 0o755
@@ -45,16 +46,24 @@ def _timeless(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def pack(source: Path, output: Path, *, under: str = "") -> int:
+class Packed(NamedTuple):
+    size: int
+    """The tarball's size in bytes."""
+    file_times: bool
+    """Whether the files kept their times (the environment has bytecode)."""
+
+
+def pack(source: Path, output: Path, *, under: str = "") -> Packed:
     """``source``'s contents (not the directory itself) into the gzip tarball ``output``;
     symlinks stay symlinks. With ``under`` (``opt/poncho/<hash>``: an image layer), the files
     go below that path, whose directories are entries of their own (root, 0755) so that the
     layer makes them whatever the base image holds. Written beside ``output`` and renamed, so a
-    reader never sees half a tarball. Returns the tarball's size in bytes."""
+    reader never sees half a tarball."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     root = PurePosixPath(under.strip("/")) if under.strip("/") else None
-    times = _timeless if not has_bytecode(source) else _whole_seconds
+    file_times = has_bytecode(source)
+    times = _whole_seconds if file_times else _timeless
     try:
         with (
             partial.open("wb") as raw,
@@ -73,4 +82,4 @@ def pack(source: Path, output: Path, *, under: str = "") -> int:
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
-    return output.stat().st_size
+    return Packed(output.stat().st_size, file_times)
