@@ -96,10 +96,7 @@ def clear_leftovers(cluster: Cluster) -> list[str]:
 def _clear_finalizers(cluster: Cluster, namespace: str) -> None:
     """Clear the project's finalizers in ``namespace`` (nothing to do when the cluster has no
     CRDs of the project yet: the sweep runs before the session applies them)."""
-    listed = cluster.kubectl("get", FINALIZED_KINDS, "-o", "json", namespace=namespace, check=False)
-    if listed.returncode != 0:
-        return
-    for obj in json.loads(listed.stdout).get("items", []):
+    for obj in _items(cluster, FINALIZED_KINDS, namespace=namespace, none_when_failed=True):
         cluster.kubectl(
             "patch",
             f"{obj['kind'].lower()}.workqueue.dev/{obj['metadata']['name']}",
@@ -112,9 +109,19 @@ def _clear_finalizers(cluster: Cluster, namespace: str) -> None:
 
 
 def _items(
-    cluster: Cluster, kinds: str, *selector: str, namespace: str | None = None
+    cluster: Cluster,
+    kinds: str,
+    *selector: str,
+    namespace: str | None = None,
+    none_when_failed: bool = False,
 ) -> list[dict[str, Any]]:
-    """The objects, or an error: a listing that failed is never read as "there are none"."""
-    result = cluster.kubectl("get", kinds, *selector, "-o", "json", namespace=namespace)
+    """The objects, or an error: a listing that failed is never read as "there are none"
+    unless the caller says so (``none_when_failed``: finalizers of kinds the cluster may not
+    know yet)."""
+    result = cluster.kubectl(
+        "get", kinds, *selector, "-o", "json", namespace=namespace, check=not none_when_failed
+    )
+    if result.returncode != 0:
+        return []
     items: list[dict[str, Any]] = json.loads(result.stdout).get("items", [])
     return items
