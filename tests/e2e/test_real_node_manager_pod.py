@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from tests.e2e.realnode import REAL_NODE_PLACEMENT, REGISTRY
-from tests.harness import Cluster
+from tests.e2e.realnode import REAL_NODE_PLACEMENT, REGISTRY, free_cpu_millicores
+from tests.harness import Cluster, wait_for
 from tests.manifests import manifest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def test_a_manager_image_that_cannot_be_pulled_is_named_in_reachable(
@@ -23,6 +23,9 @@ def test_a_manager_image_that_cannot_be_pulled_is_named_in_reachable(
         f"image: {missing}\nport: 9200\npollIntervalSeconds: 1\n"
         f"template: {json.dumps(REAL_NODE_PLACEMENT)}"
     )
+    # The pod must be scheduled for the kubelet to try the pull: the last test's pods may still
+    # hold the node's CPU while their namespace is deleted. The manager requests 500m.
+    wait_for(lambda: free_cpu_millicores(operator) >= 500, timeout=300, what="0.5 free CPU")
     operator.apply(manifest("WorkQueueManager", "nopull", spec), namespace)
     stuck = operator.wait_condition(
         "wqm",
