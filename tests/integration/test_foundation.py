@@ -88,6 +88,17 @@ def test_apiserver_rejects_a_ponchoenv_output_that_is_not_one_artefact(
     assert crds.get("penv", "env", namespace) is None
 
 
+def test_an_object_store_tarball_url_gets_one_error_that_names_its_scheme(
+    crds: Cluster, namespace: str
+) -> None:
+    result = crds.apply(ponchoenv_manifest("tarball: {url: 's3://bucket/envs'}\n"), namespace,
+                        check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert "s3:// and gs:// are not supported" in result.stderr, result.stderr
+    assert result.stderr.count("Invalid value") == 1, result.stderr
+    assert crds.get("penv", "env", namespace) is None
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
+    HTTP_URL_PATTERN,
     REPOSITORY_NAME_PATTERN,
     ByteQuantity,
     CamelModel,
@@ -43,23 +44,34 @@ class PvcTarball(CamelModel):
     """Directory inside the volume; the tarball is <directory>/<hash>.tar.gz."""
 
 
+PutUrl = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=HTTP_URL_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be an http:// or https:// URL that takes an HTTP PUT (a WebDAV share, a "
+            "presigned or open object-store URL), with a host name and no blanks, quotes or shell "
+            "characters; s3:// and gs:// are not supported"
+        ),
+    ),
+]
+"""An http(s) URL prefix the builder PUTs to: an :data:`HttpUrl` whose one error also says
+which object-store schemes are not supported, so an ``s3://`` URL gets one message, not two."""
+
+
 class TarballOutput(CamelModel):
     """Where the packed environment goes."""
 
     model_config = ConfigDict(
         json_schema_extra=with_cel(
             cel("has(self.pvc) != has(self.url)", "tarball needs exactly one of pvc or url"),
-            cel(
-                "!has(self.url) || self.url.matches('^https?://')",
-                "tarball.url must be an http:// or https:// URL that takes an HTTP PUT (a WebDAV "
-                "share, a presigned or open object-store URL); s3:// and gs:// are not supported",
-            ),
         )
     )
 
     pvc: PvcTarball | None = None
     """A PersistentVolumeClaim."""
-    url: HttpUrl | None = None
+    url: PutUrl | None = None
     """An http(s) URL prefix that takes an HTTP PUT (a WebDAV share, a presigned or open
     object-store URL); the tarball is <url>/<hash>.tar.gz."""
 
