@@ -109,9 +109,9 @@ def memory_cgroup_oom_kills(pod_uid: str) -> int:
 
 
 def free_cpu_millicores(cluster: Any) -> int:
-    """The real node's allocatable CPU minus what its pods (not finished) request."""
-    import json  # noqa: PLC0415
-
+    """The real node's allocatable CPU minus what its pods (not finished, terminating ones
+    included, as the scheduler counts them) request in their containers. Init containers, pod
+    overhead and resizes in progress are left out."""
     node = json.loads(cluster.kubectl("get", "node", NODE_NAME, "-o", "json").stdout)
     allocatable = _millicores(node["status"]["allocatable"]["cpu"])
     pods = json.loads(
