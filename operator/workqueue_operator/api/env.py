@@ -44,20 +44,21 @@ class PvcTarball(CamelModel):
     """Directory inside the volume; the tarball is <directory>/<hash>.tar.gz."""
 
 
-PutUrl = Annotated[
+TarballUrlPrefix = Annotated[
     str,
     Field(
         max_length=2048,
         pattern=HTTP_URL_PATTERN,
         json_schema_extra=pattern_said(
-            "must be an http:// or https:// URL that takes an HTTP PUT (a WebDAV share, a "
-            "presigned or open object-store URL), with a host name and no blanks, quotes or shell "
-            "characters; s3:// and gs:// are not supported"
+            "must be an http:// or https:// URL prefix (a WebDAV share, an open object-store "
+            "bucket) that takes PUT, HEAD and GET of <prefix>/<hash>.tar.gz, with a host name and "
+            "no blanks, quotes or shell characters; s3:// and gs:// are not supported"
         ),
     ),
 ]
-"""An http(s) URL prefix the builder PUTs to: an :data:`HttpUrl` whose one error also says
-which object-store schemes are not supported, so an ``s3://`` URL gets one message, not two."""
+"""An http(s) URL prefix the builder PUTs a tarball under (after a HEAD for one already there)
+and workers GET it from: an :data:`HttpUrl` whose error also names what it must take and
+the object-store schemes that are not supported."""
 
 
 class TarballOutput(CamelModel):
@@ -71,9 +72,9 @@ class TarballOutput(CamelModel):
 
     pvc: PvcTarball | None = None
     """A PersistentVolumeClaim."""
-    url: PutUrl | None = None
-    """An http(s) URL prefix that takes an HTTP PUT (a WebDAV share, a presigned or open
-    object-store URL); the tarball is <url>/<hash>.tar.gz."""
+    url: TarballUrlPrefix | None = None
+    """An http(s) URL prefix that takes PUT, HEAD and GET (a WebDAV share, an open
+    object-store bucket); the tarball is <url>/<hash>.tar.gz."""
 
 
 REPOSITORY_PATTERN = REPOSITORY_NAME_PATTERN

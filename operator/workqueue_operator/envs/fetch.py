@@ -60,7 +60,7 @@ def fetch(download: Download) -> None:
 
 
 def upload(path: Path, url: str) -> None:
-    """PUT the file at ``url`` (a WebDAV share, an object store's presigned or open URL)."""
+    """PUT the file at ``url`` (on a WebDAV share, in an open object-store bucket)."""
     size = path.stat().st_size
     with path.open("rb") as body:
         request = urllib.request.Request(
