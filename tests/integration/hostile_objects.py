@@ -58,6 +58,8 @@ BAD_URLS: tuple[Any, ...] = (
     "Ki", "😀", "http://x/$(rm -rf /)", "ftp://x.org/f", "a" * 3000, "http:// x", "`id`",
     "http://" + "a" * 2100,
 )  # fmt: skip
+BAD_URL_PREFIXES: tuple[str, ...] = ("https://x.org/envs?token=abc", "https://x.org/envs#top")
+"""URLs the operator appends paths to, which a query or fragment would break."""
 BAD_IMAGES: tuple[Any, ...] = (
     "Ki:$$", "😀", "a" * 70000, "UPPER CASE", "img@sha256:short", "img:" + "t" * 200,
     "img;rm -rf /", "",
@@ -165,6 +167,10 @@ def _field_damage() -> Iterator[tuple[str, dict[str, Any], str]]:
             _set(ENV, "spec", {"git": {"SRC": {"remote": value}}}),
             f"git.remote={value!r:.40}",
         )
+    for value in BAD_URL_PREFIXES:
+        yield "WorkQueueManager", _set(EXTERNAL, "telemetryUrl", value), f"telemetryUrl={value}"
+        yield "WorkerPool", _set(POOL, "sizing.telemetryUrl", value), f"sizing.telemetryUrl={value}"
+        yield "PonchoEnv", _set(ENV, "output.tarball.url", value), f"tarball.url={value}"
     for value in BAD_IMAGES:
         yield "WorkerPool", _set(POOL, "image", value), f"image={value!r:.40}"
         yield "WorkQueueManager", _set(IN_CLUSTER, "image", value), f"manager image={value!r:.40}"

@@ -108,6 +108,7 @@ def test_an_object_store_tarball_url_gets_one_error_that_names_its_scheme(
         ("worker: {memory: 512}", "must be at least 1Mi: sizes are bytes"),
         ("template: {labels: {team: -x}}", "must be empty or letters, digits, '-', '_' and '.'"),
         ("sizing: {telemetryUrl: 'http://a b'}", "must be an http:// or https:// URL with a host"),
+        ("sizing: {telemetryUrl: 'http://agent:9090/?x=1'}", "no query or fragment (paths are"),
         ("template: {affinity: {nodeAfinity: {}}}", 'unknown field "spec.template.affinity.nodeA'),
     ],
 )

@@ -1,4 +1,4 @@
-"""540 invalid or hostile objects (tests/integration/hostile_objects.py) against the real
+"""Over 600 invalid or hostile objects (tests/integration/hostile_objects.py) against the real
 apiserver with the operator running: each is rejected by the CRD schema, or accepted by it and
 then marked ``Accepted=False`` by the operator with a reason and a Warning Event. Valid objects
 beside them keep working and the operator's passes never fail.

@@ -101,6 +101,10 @@ REPOSITORY_NAME_PATTERN = rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_C
 # No blanks, quotes or shell metacharacters anywhere in a URL the operator passes on.
 _URL_REST = r"[^\s'\"`$;|&<>\\(){}]*"
 HTTP_URL_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
+_URL_PREFIX_REST = r"[^\s'\"`$;|&<>\\(){}?#]*"
+HTTP_URL_PREFIX_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_PREFIX_REST})?$"
+"""An http(s) URL that paths are appended to: no query or fragment, which would end up in
+front of the appended path."""
 HttpUrl = Annotated[
     str,
     Field(
@@ -113,6 +117,18 @@ HttpUrl = Annotated[
     ),
 ]
 """An http:// or https:// URL."""
+HttpUrlPrefix = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=HTTP_URL_PREFIX_PATTERN,
+        json_schema_extra=pattern_said(
+            "must be an http:// or https:// URL with a host name, no query or fragment (paths "
+            "are appended to it), and no blanks, quotes or shell characters"
+        ),
+    ),
+]
+"""An http:// or https:// URL that the operator appends paths to (an agent's base URL)."""
 GIT_REMOTE_PATTERN = (
     rf"^(?:(?:https?|git|ssh)://(?:[A-Za-z0-9._-]+@)?{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?"
     rf"|[A-Za-z0-9._-]+@{_HOST}:{_URL_REST})$"

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from workqueue_operator.api.common import (
-    HTTP_URL_PATTERN,
+    HTTP_URL_PREFIX_PATTERN,
     REPOSITORY_NAME_PATTERN,
     ByteQuantity,
     CamelModel,
@@ -48,17 +48,18 @@ TarballUrlPrefix = Annotated[
     str,
     Field(
         max_length=2048,
-        pattern=HTTP_URL_PATTERN,
+        pattern=HTTP_URL_PREFIX_PATTERN,
         json_schema_extra=pattern_said(
             "must be an http:// or https:// URL prefix (a WebDAV share, an open object-store "
-            "bucket) that takes PUT, HEAD and GET of <prefix>/<hash>.tar.gz, with a host name and "
-            "no blanks, quotes or shell characters; s3:// and gs:// are not supported"
+            "bucket) that takes PUT and GET of <prefix>/<hash>.tar.gz, with a host name, no query "
+            "or fragment, and no blanks, quotes or shell characters; s3:// and gs:// are not "
+            "supported"
         ),
     ),
 ]
-"""An http(s) URL prefix the builder PUTs a tarball under (after a HEAD for one already there)
-and workers GET it from: an :data:`HttpUrl` whose error also names what it must take and
-the object-store schemes that are not supported."""
+"""An http(s) URL prefix the builder PUTs a tarball under and workers GET it from (a HEAD
+first, when the server answers it, finds one already there): an :data:`HttpUrlPrefix` whose
+error also names what it must take and the object-store schemes that are not supported."""
 
 
 class TarballOutput(CamelModel):
@@ -73,8 +74,8 @@ class TarballOutput(CamelModel):
     pvc: PvcTarball | None = None
     """A PersistentVolumeClaim."""
     url: TarballUrlPrefix | None = None
-    """An http(s) URL prefix that takes PUT, HEAD and GET (a WebDAV share, an open
-    object-store bucket); the tarball is <url>/<hash>.tar.gz."""
+    """An http(s) URL prefix that takes PUT and GET (a WebDAV share, an open object-store
+    bucket), without a query or fragment; the tarball is <url>/<hash>.tar.gz."""
 
 
 REPOSITORY_PATTERN = REPOSITORY_NAME_PATTERN

@@ -15,7 +15,7 @@ from workqueue_operator.api.common import (
     Condition,
     EnvVar,
     Framework,
-    HttpUrl,
+    HttpUrlPrefix,
     ImageReference,
     ObjectName,
     Quantity,
@@ -194,7 +194,7 @@ class WorkQueueManagerSpec(CamelModel):
     """Tasks are measured with resource_monitor; the telemetry agent collects what they used."""
     poll_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     """How often the operator polls the manager's status."""
-    telemetry_url: HttpUrl | None = None
+    telemetry_url: HttpUrlPrefix | None = None
     """URL of the telemetry agent beside an External manager (http://host:9090), which
     WorkerPools with sizing mode Buckets read. InCluster managers have one as a sidecar."""
 

@@ -14,7 +14,7 @@ from workqueue_operator.api.common import (
     CamelModel,
     Condition,
     Framework,
-    HttpUrl,
+    HttpUrlPrefix,
     ImageReference,
     LocalObjectReference,
     TlsVerification,
@@ -115,7 +115,7 @@ class SizingSpec(CamelModel):
     min_samples: Annotated[int, Field(ge=1, le=100000)] = 20
     """Samples a category needs before its buckets are trusted; until then the declared worker
     resources are used."""
-    telemetry_url: HttpUrl | None = None
+    telemetry_url: HttpUrlPrefix | None = None
     """URL of the telemetry agent that measures this pool's tasks (http://host:9090). Default:
     the WorkQueueManager's (its sidecar, or its spec.telemetryUrl)."""
 
