@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from workqueue_operator.api.acceptance import ACCEPTED, Verdict, judge_pool
+from workqueue_operator.api.acceptance import ACCEPTED, Verdict, judge_pool, parse_spec
 from workqueue_operator.api.common import now
 from workqueue_operator.api.env import PonchoEnvSpec, PonchoEnvStatus
 from workqueue_operator.api.manager import WorkQueueManagerSpec
@@ -78,7 +78,10 @@ async def observe_manager(spec: WorkerPoolSpec, context: Context) -> ManagerLook
     if spec.manager_ref is not None:
         obj = await asyncio.to_thread(context.read, MANAGERS[2], spec.manager_ref.name)
         if obj is not None:
-            manager_spec = WorkQueueManagerSpec.model_validate(obj.get("spec", {}))
+            manager_spec = parse_spec(WorkQueueManagerSpec, obj.get("spec") or {})
+            if isinstance(manager_spec, Verdict):  # stored before a stricter CRD
+                why = f"WorkQueueManager {spec.manager_ref.name!r}: {manager_spec.message}"
+                return ManagerLook(ManagerObservation(False, False, why), None, telemetry)
             manager_conn = manager_connection(spec.manager_ref.name, namespace, manager_spec)
             telemetry = telemetry or telemetry_url(spec.manager_ref.name, namespace, manager_spec)
     connection = pool_connection(spec, manager_conn)
