@@ -98,34 +98,40 @@ ImageReference = Annotated[
 REPOSITORY_NAME_PATTERN = rf"^(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_COMPONENT}(?:/{_COMPONENT})*$"
 """An image repository: an image reference without a tag or digest."""
 
-# No blanks, quotes or shell metacharacters anywhere in a URL the operator passes on.
-_URL_REST = r"[^\s'\"`$;|&<>\\(){}]*"
-HTTP_URL_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_REST})?$"
-_URL_PREFIX_REST = r"[^\s'\"`$;|&<>\\(){}?#]*"
-HTTP_URL_PREFIX_PATTERN = rf"^https?://{_HOST}(?::[0-9]{{1,5}})?(?:/{_URL_PREFIX_REST})?$"
+URL_MAX_LENGTH = 2048
+_URL_REFUSED = r"\s'\"`$;|&<>\\(){}"
+"""No blanks, quotes or shell metacharacters anywhere in a URL the operator passes on."""
+_URL_REST = rf"[^{_URL_REFUSED}]*"
+_HTTP_ORIGIN = rf"https?://{_HOST}(?::[0-9]{{1,5}})?"
+HTTP_URL_PATTERN = rf"^{_HTTP_ORIGIN}(?:/{_URL_REST})?$"
+HTTP_URL_PREFIX_PATTERN = rf"^{_HTTP_ORIGIN}(?:/[^{_URL_REFUSED}?#]*)?$"
 """An http(s) URL that paths are appended to: no query or fragment, which would end up in
 front of the appended path."""
+
+
+def url_field(pattern: str, message: str) -> Any:
+    """The ``Field`` of a URL string: at most :data:`URL_MAX_LENGTH` characters matching
+    ``pattern``, checked by a CEL rule that says ``message``."""
+    return Field(
+        max_length=URL_MAX_LENGTH, pattern=pattern, json_schema_extra=pattern_said(message)
+    )
+
+
 HttpUrl = Annotated[
     str,
-    Field(
-        max_length=2048,
-        pattern=HTTP_URL_PATTERN,
-        json_schema_extra=pattern_said(
-            "must be an http:// or https:// URL with a host name and no blanks, quotes or "
-            "shell characters"
-        ),
+    url_field(
+        HTTP_URL_PATTERN,
+        "must be an http:// or https:// URL with a host name and no blanks, quotes or shell "
+        "characters",
     ),
 ]
 """An http:// or https:// URL."""
 HttpUrlPrefix = Annotated[
     str,
-    Field(
-        max_length=2048,
-        pattern=HTTP_URL_PREFIX_PATTERN,
-        json_schema_extra=pattern_said(
-            "must be an http:// or https:// URL with a host name, no query or fragment (paths "
-            "are appended to it), and no blanks, quotes or shell characters"
-        ),
+    url_field(
+        HTTP_URL_PREFIX_PATTERN,
+        "must be an http:// or https:// URL with a host name, no query or fragment (paths are "
+        "appended to it), and no blanks, quotes or shell characters",
     ),
 ]
 """An http:// or https:// URL that the operator appends paths to (an agent's base URL)."""
@@ -135,13 +141,10 @@ GIT_REMOTE_PATTERN = (
 )
 GitRemote = Annotated[
     str,
-    Field(
-        max_length=2048,
-        pattern=GIT_REMOTE_PATTERN,
-        json_schema_extra=pattern_said(
-            "must be a git remote (https://, git://, ssh:// or user@host:path) with no blanks, "
-            "quotes or shell characters"
-        ),
+    url_field(
+        GIT_REMOTE_PATTERN,
+        "must be a git remote (https://, git://, ssh:// or user@host:path) with no blanks, "
+        "quotes or shell characters",
     ),
 ]
 """A git remote: https://, git://, ssh:// or user@host:path."""

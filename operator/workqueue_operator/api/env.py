@@ -25,6 +25,7 @@ from workqueue_operator.api.common import (
     Quantity,
     cel,
     pattern_said,
+    url_field,
     with_cel,
 )
 from workqueue_operator.api.pool import DEFAULT_WORKER_IMAGE
@@ -46,15 +47,11 @@ class PvcTarball(CamelModel):
 
 TarballUrlPrefix = Annotated[
     str,
-    Field(
-        max_length=2048,
-        pattern=HTTP_URL_PREFIX_PATTERN,
-        json_schema_extra=pattern_said(
-            "must be an http:// or https:// URL prefix (a WebDAV share, an open object-store "
-            "bucket) that takes PUT and GET of <prefix>/<hash>.tar.gz, with a host name, no query "
-            "or fragment, and no blanks, quotes or shell characters; s3:// and gs:// are not "
-            "supported"
-        ),
+    url_field(
+        HTTP_URL_PREFIX_PATTERN,
+        "must be an http:// or https:// URL prefix (a WebDAV share, an open object-store bucket) "
+        "that takes PUT and GET of <prefix>/<hash>.tar.gz, with a host name, no query or "
+        "fragment, and no blanks, quotes or shell characters; s3:// and gs:// are not supported",
     ),
 ]
 """An http(s) URL prefix the builder PUTs a tarball under and workers GET it from (a HEAD
