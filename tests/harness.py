@@ -168,19 +168,23 @@ class Cluster:
         *,
         status: str | None = None,
         reason: str | None = None,
+        message_has: Sequence[str] = (),
         what: str,
         timeout: float = 60,
+        explain: Callable[[], str] | None = None,
     ) -> dict[str, Any]:
         """The object's ``type_`` condition, once it has ``status`` and ``reason`` (each when
-        given)."""
+        given) and its message holds one of ``message_has`` (when given)."""
 
         def found() -> dict[str, Any] | None:
             c = condition(self.get(resource, name, namespace), type_)
             if c is None or status not in (None, c["status"]) or reason not in (None, c["reason"]):
                 return None
+            if message_has and not any(word in c.get("message", "") for word in message_has):
+                return None
             return c
 
-        return wait_for(found, timeout=timeout, what=what)
+        return wait_for(found, timeout=timeout, what=what, explain=explain)
 
     def wait_condition_true(
         self, resource: str, name: str, namespace: str, type_: str, *, what: str

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import pytest
 
 from tests.e2e.realnode import REAL_NODE_PLACEMENT, REGISTRY, free_cpu_millicores
-from tests.harness import Cluster, condition, wait_for
+from tests.harness import Cluster, wait_for
 from tests.manifests import manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -37,18 +36,15 @@ def test_a_manager_image_that_cannot_be_pulled_is_named_in_reachable(
         what=f"{POD_MILLICORES}m free CPU on the node",
     )
     operator.apply(manifest("WorkQueueManager", "nopull", spec), namespace)
-
-    def pull_refused() -> dict[str, Any] | None:
-        reachable = condition(operator.get("wqm", "nopull", namespace), "Reachable")
-        if reachable is None or reachable["reason"] != "ManagerPodNotRunning":
-            return None
-        pulls = ("ErrImagePull", "ImagePullBackOff")
-        return reachable if any(word in reachable["message"] for word in pulls) else None
-
-    stuck = wait_for(
-        pull_refused,
-        timeout=360,
+    stuck = operator.wait_condition(
+        "wqm",
+        "nopull",
+        namespace,
+        "Reachable",
+        reason="ManagerPodNotRunning",
+        message_has=("ErrImagePull", "ImagePullBackOff"),
         what="the kubelet's word on the image in Reachable",
+        timeout=360,
         explain=lambda: operator.namespace_account(namespace),
     )
     print(f"\nReachable: {stuck['message']}", file=sys.__stdout__)  # the docs quote it
