@@ -10,7 +10,7 @@ from tests.unit.kube_memory import InMemoryKube
 from workqueue_operator.api.pool import WorkerPoolSpec
 from workqueue_operator.controllers.kinds import MANAGERS
 from workqueue_operator.controllers.loop import Context
-from workqueue_operator.controllers.pool import observe_manager
+from workqueue_operator.controllers.pool import ManagerLook, observe_manager
 from workqueue_operator.k8s.client import KubeApi
 
 
@@ -18,7 +18,7 @@ def manager(spec: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"name": "mgr", "namespace": "ns", "resourceVersion": "1"}, "spec": spec}
 
 
-def look_from(stored: dict[str, Any]) -> Any:
+def look_from(stored: dict[str, Any]) -> ManagerLook:
     kube = InMemoryKube()
     kube.custom[(MANAGERS[2], "ns", "mgr")] = stored
     context = Context(kube=cast(KubeApi, kube), namespace="ns")
